@@ -1,0 +1,68 @@
+"""Bounded asynchronous PostgreSQL operations shared by the workload and health checks.
+
+Two facts shape this module. libpq's ``connect_timeout`` cannot go below 2 s, and a frozen
+server never refuses, it hangs; so every operation is bounded on the client. And
+cancelling a pending psycopg coroutine makes psycopg send a cancel request and wait up to
+5 s + 5 s for a frozen server (``AsyncConnection.wait``); shutting the socket down instead
+makes libpq see end-of-file at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from typing import Any
+
+import psycopg
+
+
+def hard_close(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Shut the connection's socket so any pending operation on it fails immediately."""
+    with contextlib.suppress(OSError, psycopg.Error):
+        with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+async def connect(dsn: str, timeout: float) -> psycopg.AsyncConnection[Any]:
+    """Open an autocommit connection, giving up after ``timeout`` seconds.
+
+    :raises TimeoutError: when the server does not complete the handshake in time.
+    """
+    return await asyncio.wait_for(
+        psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=2), timeout
+    )
+
+
+async def execute(
+    conn: psycopg.AsyncConnection[Any],
+    query: str,
+    params: tuple[object, ...] | None = None,
+    *,
+    timeout: float,
+) -> psycopg.AsyncCursor[Any]:
+    """Run one statement, giving up after ``timeout`` seconds and closing the connection.
+
+    :raises TimeoutError: when no answer came in time (the connection is then closed).
+    """
+    task = asyncio.ensure_future(conn.execute(query, params))
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        hard_close(conn)
+        with contextlib.suppress(BaseException):
+            await task
+        raise TimeoutError(f"no answer within {timeout}s")
+    return task.result()
+
+
+async def close(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Close without waiting on a server that may be frozen."""
+    hard_close(conn)
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(conn.close(), 1.0)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type when it has none."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,219 @@
+"""The plugin's options: one table, registered as CLI flags and ini keys alike.
+
+Every setting exists as ``--drill-x`` on the command line and ``drill_x`` in the ini file,
+with the same ``dest``; the command line wins. :func:`get_config` validates everything
+once, at configure time, and raises :class:`pytest.UsageError` naming the flag and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_drdrill.durations import parse_duration
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+CADENCES = ("daily", "weekly", "monthly", "quarterly")
+BACKENDS = ("auto", "local")
+
+_help_drill = (
+    "run disaster-recovery drills of this cadence and the more frequent ones: "
+    "daily | weekly | monthly | quarterly (monthly runs monthly, weekly and daily drills). "
+    "Without it, drills are skipped."
+)
+_help_backend = "where the topology runs: auto | local (default: auto, which picks local)"
+_help_targets = "YAML file with RTO/RPO targets (default: fixtures/targets.yaml under the rootdir)"
+_help_report_dir = "directory for drill reports; each run writes <dir>/<run-id>/ (default: reports)"
+_help_observe = (
+    "how long a drill waits for the service to recover after a fault before it fails "
+    "(default: 60s; accepts 90s, 2m, 2_minutes)"
+)
+_help_health_interval = "interval between the reference monitor's health checks (default: 100ms)"
+_help_health_timeout = (
+    "how long one health check may take before it counts as failed (default: 200ms)"
+)
+_help_failure_threshold = "consecutive failed health checks that trigger failover (default: 3)"
+_help_negative_controls = (
+    "also run negative-control drills, whose recovery is deliberately broken and which must fail"
+)
+_help_pg_bin = (
+    "directory with PostgreSQL server binaries (default: found on PATH or in /usr/lib/postgresql)"
+)
+_help_run_as = "unprivileged account that runs servers when pytest runs as root (default: postgres)"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Option:
+    name: str  # dest and ini key
+    flag: str
+    help: str
+    default: str | None
+    is_bool: bool = False
+
+
+OPTIONS = (
+    _Option("drill", "--drill", _help_drill, None),
+    _Option("drill_backend", "--drill-backend", _help_backend, "auto"),
+    _Option("drill_targets", "--drill-targets", _help_targets, None),
+    _Option("drill_report_dir", "--drill-report-dir", _help_report_dir, "reports"),
+    _Option("drill_observe", "--drill-observe", _help_observe, "60s"),
+    _Option("drill_health_interval", "--drill-health-interval", _help_health_interval, "100ms"),
+    _Option("drill_health_timeout", "--drill-health-timeout", _help_health_timeout, "200ms"),
+    _Option("drill_failure_threshold", "--drill-failure-threshold", _help_failure_threshold, "3"),
+    _Option(
+        "drill_negative_controls", "--drill-negative-controls", _help_negative_controls, None, True
+    ),
+    _Option("drill_pg_bin", "--drill-pg-bin", _help_pg_bin, None),
+    _Option("drill_run_as", "--drill-run-as", _help_run_as, None),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option as a CLI flag and an ini key."""
+    group = parser.getgroup("drdrill", "disaster-recovery drills")
+    for opt in OPTIONS:
+        if opt.is_bool:
+            group.addoption(
+                opt.flag, action="store_true", dest=opt.name, default=None, help=opt.help
+            )
+            parser.addini(opt.name, opt.help, type="bool", default=False)
+        else:
+            group.addoption(
+                opt.flag,
+                action="store",
+                dest=opt.name,
+                default=None,
+                metavar="VALUE",
+                help=opt.help,
+            )
+            parser.addini(opt.name, opt.help, default=opt.default)
+
+
+@dataclasses.dataclass(frozen=True)
+class DrillConfig:
+    """Validated settings of a run.
+
+    .. versionadded:: 0.1
+    """
+
+    cadence: str | None
+    backend: str
+    targets: Path
+    targets_explicit: bool
+    report_dir: Path
+    observe: float
+    health_interval: float
+    health_timeout: float
+    failure_threshold: int
+    negative_controls: bool
+    pg_bin: str | None
+    run_as: str | None
+
+
+def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:
+    """Return the value and where it came from (for error messages)."""
+    value = config.getoption(opt.name)
+    if value is not None:
+        return value, opt.flag
+    ini = config.getini(opt.name)
+    if ini not in (None, "", []):
+        return ini, f"ini key {opt.name}"
+    return opt.default, f"default of {opt.flag}"
+
+
+def _where(opt: _Option) -> str:
+    return f"{opt.flag} / ini {opt.name}"
+
+
+def _choice(config: pytest.Config, opt: _Option, choices: tuple[str, ...]) -> str | None:
+    value, source = _raw(config, opt)
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise pytest.UsageError(
+            f"{source}: invalid value {value!r}; valid values are {', '.join(choices)} "
+            f"(set with {_where(opt)})"
+        )
+    return text
+
+
+def _duration(config: pytest.Config, opt: _Option, *, minimum: float) -> float:
+    value, source = _raw(config, opt)
+    try:
+        seconds = parse_duration(str(value), where=source)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{source}: {exc} (set with {_where(opt)})") from None
+    if seconds < minimum:
+        raise pytest.UsageError(
+            f"{source}: {value!r} is below the minimum of {minimum}s (set with {_where(opt)})"
+        )
+    return seconds
+
+
+def _path(config: pytest.Config, opt: _Option, default: Callable[[], Path]) -> tuple[Path, bool]:
+    cli = config.getoption(opt.name)
+    if cli is not None:
+        return Path(cli).expanduser().absolute(), True
+    ini = config.getini(opt.name)
+    if ini not in (None, "", []) and ini != opt.default:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return (base / str(ini)).expanduser().absolute(), True
+    return default(), False
+
+
+def get_config(config: pytest.Config) -> DrillConfig:
+    """Read and validate every drill option (CLI > ini > default).
+
+    :raises pytest.UsageError: naming the flag, the ini key and the valid values.
+    """
+    opts = {o.name: o for o in OPTIONS}
+    cadence = _choice(config, opts["drill"], CADENCES)
+    backend = _choice(config, opts["drill_backend"], BACKENDS) or "auto"
+    targets, explicit = _path(
+        config, opts["drill_targets"], lambda: config.rootpath / "fixtures" / "targets.yaml"
+    )
+    report_dir, _ = _path(config, opts["drill_report_dir"], lambda: config.rootpath / "reports")
+    threshold_opt = opts["drill_failure_threshold"]
+    raw_threshold, source = _raw(config, threshold_opt)
+    try:
+        threshold = int(str(raw_threshold))
+        if threshold < 1:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(
+            f"{source}: invalid value {raw_threshold!r}; give a whole number of checks, 1 or "
+            f"more (set with {_where(threshold_opt)})"
+        ) from None
+    negative_cli = config.getoption("drill_negative_controls")
+    negative = (
+        bool(negative_cli)
+        if negative_cli is not None
+        else bool(config.getini("drill_negative_controls"))
+    )
+    pg_bin, _ = _raw(config, opts["drill_pg_bin"])
+    run_as, _ = _raw(config, opts["drill_run_as"])
+    return DrillConfig(
+        cadence=cadence,
+        backend=backend,
+        targets=targets,
+        targets_explicit=explicit,
+        report_dir=report_dir,
+        observe=_duration(config, opts["drill_observe"], minimum=1.0),
+        health_interval=_duration(config, opts["drill_health_interval"], minimum=0.01),
+        health_timeout=_duration(config, opts["drill_health_timeout"], minimum=0.01),
+        failure_threshold=threshold,
+        negative_controls=negative,
+        pg_bin=str(pg_bin) if pg_bin else None,
+        run_as=str(run_as) if run_as else None,
+    )
+
+
+def includes(selected: str, cadence: str) -> bool:
+    """Whether ``--drill=selected`` runs a drill of ``cadence`` (more frequent ones included)."""
+    return CADENCES.index(cadence) <= CADENCES.index(selected)

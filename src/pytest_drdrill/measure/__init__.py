@@ -1,0 +1,27 @@
+"""Recording what a drill's client saw, and measuring RTO and RPO from that record.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from pytest_drdrill.measure.analysis import (
+    TimelinePoint,
+    availability_timeline,
+    measure_rpo,
+    measure_rto,
+    phase_summary,
+)
+from pytest_drdrill.measure.history import History, Outcome, ProbeOp, WriteOp
+
+__all__ = [
+    "History",
+    "Outcome",
+    "ProbeOp",
+    "TimelinePoint",
+    "WriteOp",
+    "availability_timeline",
+    "measure_rpo",
+    "measure_rto",
+    "phase_summary",
+]

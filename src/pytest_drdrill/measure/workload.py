@@ -1,0 +1,219 @@
+"""The measuring client: writes sequence-numbered rows and probes the service endpoint.
+
+It runs on its own asyncio loop in a background thread and records every operation in a
+:class:`~pytest_drdrill.measure.history.History` with monotonic timestamps. RTO and RPO
+are computed from that history afterwards, never from what recovery code reports.
+
+Each write uses a fresh id, once. Its outcome is ``OK`` when the commit was
+acknowledged, ``FAIL`` when it certainly did not apply (no connection, or the server
+refused it, e.g. read-only), and ``INFO`` when it was sent but never acknowledged (the
+connection died or timed out mid-commit): such a row may or may not exist afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from pytest_drdrill import _pg, timing
+from pytest_drdrill.measure.history import History, Outcome, ProbeOp, WriteOp
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+INSERT = "INSERT INTO drdrill_ledger (id) VALUES (%s)"
+
+
+class Workload:
+    """A client of the service endpoint that writes and probes continuously.
+
+    :param dsn: the service endpoint's connection string (never a node directly).
+    :param history: where operations are recorded.
+    :param write_interval: pause between acknowledged writes, seconds.
+    :param retry_interval: pause after a failed write, seconds (sets RTO resolution).
+    :param probe_interval: pause between availability probes, seconds.
+    :param timeout: client-side limit for one connect or statement, seconds. libpq's own
+        ``connect_timeout`` cannot go below 2 s and a frozen server never refuses, so the
+        client enforces this itself.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        history: History | None = None,
+        *,
+        write_interval: float = 0.01,
+        retry_interval: float = 0.005,
+        probe_interval: float = 0.05,
+        timeout: float = 1.0,
+    ) -> None:
+        self.dsn = dsn
+        self.history = history if history is not None else History()
+        self.write_interval = write_interval
+        self.retry_interval = retry_interval
+        self.probe_interval = probe_interval
+        self.timeout = timeout
+        self._next_id = 1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Workload:
+        """Start writing and probing in a background thread."""
+        if self._thread is not None:
+            raise RuntimeError("the workload is already running")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="drdrill-workload", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop and wait for the thread; pending operations are closed, never left open."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout * 3 + 5)
+            self._thread = None
+        if self._error is not None:
+            raise RuntimeError("the drill workload crashed") from self._error
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Workload]:
+        """Run the workload for the duration of a ``with`` block."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    def wait_for_acks(self, count: int, *, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` writes have been acknowledged since the call.
+
+        :returns: whether they were, within ``timeout`` seconds.
+        """
+        start = timing.monotonic()
+        while timing.monotonic() - start < timeout:
+            if self.history.acknowledged_since(start) >= count:
+                return True
+            timing.sleep(0.005)
+        return False
+
+    def wait_recovered(self, after: float, *, timeout: float, stable: float = 0.3) -> bool:
+        """Wait until writes succeed again after a fault and keep succeeding for ``stable`` s.
+
+        Only waits; the RTO is computed from the history afterwards.
+
+        :param after: the fault's monotonic injection stamp.
+        :param timeout: give up this many seconds after ``after``.
+        :param stable: how long writes must keep succeeding.
+        :returns: whether the service was seen recovered.
+        """
+        while timing.monotonic() - after < timeout:
+            writes = self.history.writes()
+            failures = [
+                w.completed for w in writes if w.completed >= after and w.outcome is not Outcome.OK
+            ]
+            probes = [
+                p.completed for p in self.history.probes() if p.completed >= after and not p.ok
+            ]
+            last_failure = max(failures + probes, default=None)
+            if last_failure is not None:
+                oks = [w for w in writes if w.outcome is Outcome.OK and w.invoked >= last_failure]
+                if oks and timing.monotonic() - oks[0].completed >= stable:
+                    return True
+            elif timing.monotonic() - after >= max(stable, 2.0):
+                # No failure at all for a while: the fault had no effect, nothing to wait for.
+                return True
+            timing.sleep(0.01)
+        return False
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # surfaced by stop()
+            self._error = exc
+
+    async def _main(self) -> None:
+        await asyncio.gather(self._writer(), self._prober())
+
+    async def _writer(self) -> None:
+        conn: psycopg.AsyncConnection | None = None
+        while not self._stop.is_set():
+            op_id = self._next_id
+            self._next_id += 1
+            invoked = timing.monotonic()
+            outcome, error = Outcome.OK, ""
+            try:
+                if conn is None or conn.closed:
+                    try:
+                        conn = await _pg.connect(self.dsn, self.timeout)
+                    except (OSError, psycopg.Error, TimeoutError) as exc:
+                        # Nothing was sent: this write certainly did not apply.
+                        outcome, error = Outcome.FAIL, f"connect: {exc}"
+                if conn is not None and outcome is Outcome.OK:
+                    await _pg.execute(conn, INSERT, (op_id,), timeout=self.timeout)
+            except (psycopg.OperationalError, TimeoutError, OSError) as exc:
+                outcome, error = Outcome.INFO, _pg.first_line(exc)
+            except psycopg.Error as exc:
+                # The server answered with an error (e.g. read-only): the row was not written.
+                outcome, error = Outcome.FAIL, _pg.first_line(exc)
+            self.history.record_write(WriteOp(op_id, invoked, timing.monotonic(), outcome, error))
+            if outcome is not Outcome.OK and conn is not None and outcome is Outcome.INFO:
+                await _pg.close(conn)
+                conn = None
+            await asyncio.sleep(
+                self.write_interval if outcome is Outcome.OK else self.retry_interval
+            )
+        if conn is not None:
+            await _pg.close(conn)
+
+    async def _prober(self) -> None:
+        conn: psycopg.AsyncConnection | None = None
+        while not self._stop.is_set():
+            invoked = timing.monotonic()
+            ok, error = True, ""
+            try:
+                if conn is None or conn.closed:
+                    conn = await _pg.connect(self.dsn, self.timeout)
+                await _pg.execute(conn, "SELECT 1", timeout=self.timeout)
+            except (psycopg.Error, TimeoutError, OSError) as exc:
+                ok, error = False, _pg.first_line(exc)
+                if conn is not None:
+                    await _pg.close(conn)
+                    conn = None
+            self.history.record_probe(ProbeOp(invoked, timing.monotonic(), ok, error))
+            await asyncio.sleep(self.probe_interval)
+        if conn is not None:
+            await _pg.close(conn)
+
+
+def read_present_ids(dsn: str, *, timeout: float = 10.0) -> set[int]:
+    """Read every id in the ledger through ``dsn`` (the service endpoint after recovery).
+
+    :raises psycopg.Error: when the endpoint cannot be read within ``timeout``.
+    """
+    deadline = timing.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn:
+                return {row[0] for row in conn.execute("SELECT id FROM drdrill_ledger")}
+        except psycopg.OperationalError:
+            if timing.monotonic() > deadline:
+                raise
+            timing.sleep(0.05)

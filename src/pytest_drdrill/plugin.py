@@ -1,0 +1,373 @@
+"""pytest entry point of pytest-drdrill (``pytest11``: ``drdrill``).
+
+Imports nothing heavy at module level: a plain ``pytest`` run without ``--drill`` must
+stay fast, so topology, proxy and report code are imported inside the fixtures and hooks
+that use them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_drdrill import hookspecs
+from pytest_drdrill.config import CADENCES, DrillConfig, add_options, get_config, includes
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterator
+
+    from pytest_drdrill.drill import Drill
+    from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.measure.workload import Workload
+    from pytest_drdrill.record import DrillRecord
+    from pytest_drdrill.reporting.collector import DrillReporter
+    from pytest_drdrill.results import Target
+    from pytest_drdrill.targets import Targets
+    from pytest_drdrill.topology.local import LocalBackend, LocalTopology
+
+MARKER = "drdrill"
+config_key = pytest.StashKey[DrillConfig]()
+targets_key = pytest.StashKey["Targets"]()
+reporter_key = pytest.StashKey["DrillReporter"]()
+drill_spec_key = pytest.StashKey["DrillSpec"]()
+
+
+@dataclasses.dataclass(frozen=True)
+class DrillSpec:
+    """A drill declared by ``@pytest.mark.drdrill(...)``, validated at collection.
+
+    :param cadence: daily, weekly, monthly or quarterly.
+    :param scenario: what the drill exercises, e.g. ``primary-crash``.
+    :param target: the tier or function it is judged against, resolved.
+    :param negative_control: recovery is deliberately broken; the drill must fail.
+    :param observe: seconds to wait for recovery, overriding ``--drill-observe``.
+    """
+
+    cadence: str
+    scenario: str
+    target: Target | None
+    negative_control: bool
+    observe: float | None
+
+
+_MARKER_HELP = (
+    f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
+    "max_lost_writes=None, negative_control=False, observe=None): a disaster-recovery "
+    "drill, run by --drill=CADENCE and judged against a tier or business function of "
+    "the targets file"
+)
+_MARKER_KEYS = {"cadence", "tier", "function", "data", "scenario", "max_lost_writes", "negative_control", "observe"}
+
+
+# --- options, hooks, configuration ------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--drill`` and the ``--drill-*`` flags with their ini keys."""
+    add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register the ``pytest_drdrill_*`` hook specifications."""
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Validate options and targets, register the marker, the reference failover, the reporter."""
+    config.addinivalue_line("markers", _MARKER_HELP)
+    drill_config = get_config(config)
+    config.stash[config_key] = drill_config
+    if drill_config.cadence is None:
+        return
+    config.stash[targets_key] = _load_targets(drill_config)
+
+    from pytest_drdrill.recovery.failover import ReferenceFailover
+    from pytest_drdrill.reporting.collector import DrillReporter
+
+    config.pluginmanager.register(ReferenceFailover(), "drdrill-reference-failover")
+    if not hasattr(config, "workerinput"):
+        reporter = DrillReporter(config, drill_config)
+        config.stash[reporter_key] = reporter
+        config.pluginmanager.register(reporter, "drdrill-reporter")
+
+
+def _load_targets(drill_config: DrillConfig) -> Targets:
+    from pytest_drdrill.errors import InvalidTargets
+    from pytest_drdrill.targets import load_targets
+
+    path = drill_config.targets
+    if not path.is_file():
+        raise pytest.UsageError(
+            f"drill targets file {path} does not exist. Create it (copy fixtures/targets.yaml "
+            f"from pytest-drdrill's repository) or point --drill-targets / ini drill_targets at yours."
+        )
+    try:
+        return load_targets(path)
+    except InvalidTargets as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Unregister the reporter."""
+    reporter = config.stash.get(reporter_key, None)
+    if reporter is not None:
+        del config.stash[reporter_key]
+        config.pluginmanager.unregister(reporter)
+
+
+# --- collection: which drills run ---------------------------------------------------------------
+
+
+def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
+    marker = item.get_closest_marker(MARKER)
+    assert marker is not None
+    where = f"@pytest.mark.{MARKER} on {item.nodeid}"
+    if marker.args:
+        raise pytest.UsageError(f"{where}: pass keyword arguments only, e.g. cadence='monthly', tier='tier_1_critical'")
+    unknown = set(marker.kwargs) - _MARKER_KEYS
+    if unknown:
+        raise pytest.UsageError(f"{where}: unknown argument(s) {sorted(unknown)}; valid: {sorted(_MARKER_KEYS)}")
+    kw: dict[str, Any] = dict(marker.kwargs)
+    cadence = kw.get("cadence", "monthly")
+    if cadence not in CADENCES:
+        raise pytest.UsageError(f"{where}: cadence={cadence!r}; valid cadences: {', '.join(CADENCES)}")
+    target = None
+    targets = config.stash.get(targets_key, None)
+    if targets is not None:
+        from pytest_drdrill.targets import UnknownTarget
+
+        if (kw.get("tier") is None) == (kw.get("function") is None):
+            raise pytest.UsageError(
+                f"{where}: name exactly one of tier= (e.g. 'tier_1_critical') or function= "
+                f"(e.g. 'user_authentication') from {targets.source}"
+            )
+        try:
+            target = targets.resolve(
+                tier=kw.get("tier"),
+                function=kw.get("function"),
+                data=kw.get("data"),
+                max_lost_writes=kw.get("max_lost_writes"),
+            )
+        except UnknownTarget as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+    observe = kw.get("observe")
+    return DrillSpec(
+        cadence=cadence,
+        scenario=str(kw.get("scenario") or item.name),
+        target=target,
+        negative_control=bool(kw.get("negative_control", False)),
+        observe=float(observe) if observe is not None else None,
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip drills outside the selected cadence, and negative controls unless asked for."""
+    drill_config = config.stash[config_key]
+    for item in items:
+        if item.get_closest_marker(MARKER) is None:
+            continue
+        spec = _spec_for(item, config)
+        item.stash[drill_spec_key] = spec
+        selected = drill_config.cadence
+        if selected is None:
+            reason = (
+                f"{spec.cadence} disaster-recovery drill: run with --drill={spec.cadence} "
+                f"(or a less frequent cadence) to execute it"
+            )
+        elif not includes(selected, spec.cadence):
+            reason = (
+                f"{spec.cadence} drill not selected by --drill={selected}; run with "
+                f"--drill={spec.cadence} to include it"
+            )
+        elif spec.negative_control and not drill_config.negative_controls:
+            reason = (
+                "negative control (recovery deliberately broken; it must fail): run with "
+                "--drill-negative-controls or ini drill_negative_controls=true"
+            )
+        else:
+            continue
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def drdrill_config(pytestconfig: pytest.Config) -> DrillConfig:
+    """The validated drill settings of this run.
+
+    .. versionadded:: 0.1
+    """
+    return pytestconfig.stash[config_key]
+
+
+@pytest.fixture(scope="session")
+def drdrill_backend(
+    pytestconfig: pytest.Config, drdrill_config: DrillConfig, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalBackend]:
+    """Session resources of the chosen backend: binaries, template cluster, fault proxy.
+
+    Leftovers of a killed earlier run are removed when it starts.
+
+    .. versionadded:: 0.1
+    """
+    from pytest_drdrill.errors import DrillError
+    from pytest_drdrill.topology.local import LocalBackend
+
+    backend = LocalBackend(
+        tmp_path_factory.mktemp("drdrill"), pg_bin=drdrill_config.pg_bin, run_as=drdrill_config.run_as
+    )
+    try:
+        backend.start()
+    except DrillError as exc:
+        backend.close()
+        pytest.fail(f"drill backend {backend.name!r} could not start: {exc}", pytrace=False)
+    reporter = pytestconfig.stash.get(reporter_key, None)
+    if reporter is not None:
+        reporter.versions["postgresql"] = backend.install.version
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _spec(request: pytest.FixtureRequest) -> DrillSpec:
+    spec = request.node.stash.get(drill_spec_key, None)
+    if spec is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid} uses a drdrill fixture but has no @pytest.mark.{MARKER}(...) marker; "
+            f"add one naming its cadence and tier, e.g. "
+            f"@pytest.mark.{MARKER}(cadence='monthly', tier='tier_1_critical', scenario='primary-crash')"
+        )
+    return spec
+
+
+@pytest.fixture
+def drdrill_topology(drdrill_backend: LocalBackend, tmp_path: Path) -> Iterator[LocalTopology]:
+    """A fresh PostgreSQL primary, sync standby and DR async standby, behind a service endpoint.
+
+    Everything it started is removed at teardown, also when the test fails.
+
+    .. versionadded:: 0.1
+    """
+    from pytest_drdrill.errors import TopologyError
+
+    try:
+        topology = drdrill_backend.topology(tmp_path / "topology")
+    except TopologyError as exc:
+        notes = "\n".join(getattr(exc, "__notes__", []))
+        pytest.fail(f"drill topology could not start: {exc}\n{notes}", pytrace=False)
+    try:
+        yield topology
+    finally:
+        topology.close()
+
+
+@pytest.fixture
+def drdrill_record(request: pytest.FixtureRequest, drdrill_config: DrillConfig) -> DrillRecord:
+    """The record of this drill: faults, recovery phases, the workload's history.
+
+    .. versionadded:: 0.1
+    """
+    from pytest_drdrill.record import DrillRecord
+
+    spec = _spec(request)
+    return DrillRecord(
+        request.node.nodeid,
+        scenario=spec.scenario,
+        cadence=spec.cadence,
+        target=spec.target,
+        backend="local",
+        negative_control=spec.negative_control,
+    )
+
+
+@pytest.fixture
+def drdrill_faults(request: pytest.FixtureRequest, drdrill_record: DrillRecord) -> Iterator[FaultInjector]:
+    """Inject faults (crash, freeze, stop, link cut); every one is healed at teardown.
+
+    .. versionadded:: 0.1
+    """
+    from pytest_drdrill.faults import FaultInjector
+
+    injector = FaultInjector(drdrill_record, request.config.hook)
+    try:
+        yield injector
+    finally:
+        injector.heal()
+
+
+@pytest.fixture
+def drdrill_workload(drdrill_topology: LocalTopology, drdrill_record: DrillRecord) -> Iterator[Workload]:
+    """The measuring client: writes and probes through the service endpoint, recording history.
+
+    .. versionadded:: 0.1
+    """
+    from pytest_drdrill.measure.workload import Workload
+
+    workload = Workload(drdrill_topology.pg_endpoint.dsn(app="drdrill-workload"), drdrill_record.history)
+    try:
+        yield workload
+    finally:
+        if workload.is_running:
+            workload.stop()
+
+
+@pytest.fixture
+def drdrill(
+    request: pytest.FixtureRequest,
+    drdrill_config: DrillConfig,
+    drdrill_topology: LocalTopology,
+    drdrill_faults: FaultInjector,
+    drdrill_workload: Workload,
+    drdrill_record: DrillRecord,
+) -> Generator[Drill, None, None]:
+    """The whole drill: topology, faults, workload, monitor with failover, record, verdict.
+
+    .. versionadded:: 0.1
+    """
+    from pytest_drdrill.drill import Drill
+    from pytest_drdrill.recovery.monitor import MonitorSettings
+
+    spec = _spec(request)
+    hook = request.config.hook
+    reporter = request.config.stash.get(reporter_key, None)
+
+    def failover(detection: object) -> object:
+        return hook.pytest_drdrill_failover(
+            service="postgres", topology=drdrill_topology, record=drdrill_record, detection=detection
+        )
+
+    def on_result(result: Any) -> None:
+        if reporter is not None:
+            reporter.add(result)
+        hook.pytest_drdrill_measured(result=result)
+
+    drill = Drill(
+        topology=drdrill_topology,
+        faults=drdrill_faults,
+        workload=drdrill_workload,
+        record=drdrill_record,
+        monitor_settings=MonitorSettings(
+            interval=drdrill_config.health_interval,
+            timeout=drdrill_config.health_timeout,
+            threshold=drdrill_config.failure_threshold,
+        ),
+        failover=failover,
+        observe=spec.observe or drdrill_config.observe,
+        on_result=on_result,
+    )
+    try:
+        yield drill
+    finally:
+        drill.stop()
+        if drill.result is None and drdrill_record.faults:
+            # The test ended before conclude(): keep what was measured in the report anyway.
+            try:
+                drill.measure()
+            except Exception as exc:  # never hide the test's own error
+                drdrill_record.note(f"measurement at teardown failed: {exc}")
+

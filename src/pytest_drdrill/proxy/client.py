@@ -1,0 +1,378 @@
+"""A typed client for the fault proxy's HTTP API.
+
+It speaks the part of Toxiproxy's API that the built-in proxy implements
+(proxies, ``/populate``, ``/reset``, ``/version``), so the same client drives
+the built-in proxy and a real Toxiproxy 2.x server. Only the standard library
+is used, and every request has a timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pytest_drdrill._version import __version__
+from pytest_drdrill.errors import ProxyError
+
+__all__ = ["ProxyClient", "ProxyInfo", "join_address", "split_address"]
+
+# Toxiproxy answers 403 to user agents starting with "Mozilla/" (its guard against
+# browsers on localhost); a plain product token keeps us clear of that check.
+_USER_AGENT = f"pytest-drdrill/{__version__}"
+
+# Keeps error messages readable when a server answers with an HTML page or a stack trace.
+_MAX_ERROR_CHARS = 500
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """Split a ``host:port`` address as Toxiproxy writes it.
+
+    IPv6 hosts come in brackets (``[::1]:8474``); an empty host (``:8474``) means
+    every interface, as in Go's ``net.Listen``.
+
+    :param address: the address to split.
+    :returns: the host without brackets, and the port.
+    :raises ValueError: if the address has no valid port.
+    """
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"expected host:port, got {address!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+def join_address(host: str, port: int) -> str:
+    """Write a host and port as ``host:port``, bracketing IPv6 hosts.
+
+    :param host: a host name or IP address.
+    :param port: the port.
+    :returns: the joined address.
+    """
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyInfo:
+    """A proxy as the fault proxy's API describes it.
+
+    .. versionadded:: 0.1
+
+    :param name: the proxy's unique name.
+    :param listen: the address it listens on; after a bind to port 0 this is the port it got.
+    :param upstream: the address new connections are forwarded to.
+    :param enabled: whether it accepts connections.
+    """
+
+    name: str
+    listen: str
+    upstream: str
+    enabled: bool
+
+    @property
+    def host(self) -> str:
+        """The host part of :attr:`listen` (without IPv6 brackets)."""
+        return split_address(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        """The port part of :attr:`listen`."""
+        return split_address(self.listen)[1]
+
+    @classmethod
+    def from_json(cls, data: object) -> ProxyInfo:
+        """Build a :class:`ProxyInfo` from one proxy object of the API.
+
+        :param data: the decoded JSON object; fields other than the four known ones are ignored.
+        :returns: the proxy.
+        :raises ProxyError: if a field is missing or has the wrong type.
+        """
+        if not isinstance(data, dict):
+            raise ProxyError(f"expected a proxy object from the fault proxy, got {data!r:.200}")
+        fields = {"name": str, "listen": str, "upstream": str, "enabled": bool}
+        for key, kind in fields.items():
+            if not isinstance(data.get(key), kind):
+                raise ProxyError(
+                    f"the fault proxy described a proxy without a valid {key!r} field: "
+                    f"{data!r:.200}"
+                )
+        return cls(
+            name=data["name"],
+            listen=data["listen"],
+            upstream=data["upstream"],
+            enabled=data["enabled"],
+        )
+
+
+class ProxyClient:
+    """Drive a fault proxy (the built-in one or a real Toxiproxy) over HTTP.
+
+    Each call opens its own connection, so one client may be shared between threads.
+
+    .. versionadded:: 0.1
+
+    :param base_url: the API's address, e.g. ``http://127.0.0.1:8474``; ``http://`` is
+        assumed when no scheme is given.
+    :param timeout: seconds to wait for the connection and for each read of the answer.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 2.0) -> None:
+        if "://" not in base_url:
+            base_url = f"http://{base_url}"
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"expected an http:// URL for the fault proxy API, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._scheme = parsed.scheme
+        self._host = parsed.hostname
+        self._port = parsed.port
+        self._prefix = parsed.path.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"ProxyClient({self.base_url!r}, timeout={self.timeout!r})"
+
+    def version(self) -> str:
+        """Return the server's version.
+
+        :returns: the version string; Toxiproxy before 2.6 answers plain text, later
+            versions and the built-in proxy a ``{"version": ...}`` object.
+        :raises ProxyError: if the server cannot be reached or refuses.
+        """
+        data = self._call("GET", "/version", what="reading the version", raw=True)
+        text = data.decode("utf-8", "replace").strip()
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(decoded, dict) and isinstance(decoded.get("version"), str):
+            return decoded["version"]
+        return text
+
+    def proxies(self) -> dict[str, ProxyInfo]:
+        """Return every proxy, keyed by name.
+
+        :raises ProxyError: if the server cannot be reached or refuses.
+        """
+        data = self._call("GET", "/proxies", what="listing proxies")
+        if not isinstance(data, dict):
+            raise ProxyError(f"listing proxies: expected a JSON object, got {data!r:.200}")
+        return {name: ProxyInfo.from_json(proxy) for name, proxy in data.items()}
+
+    def create(self, name: str, *, listen: str, upstream: str, enabled: bool = True) -> ProxyInfo:
+        """Create a proxy.
+
+        :param name: a name not used by another proxy.
+        :param listen: ``host:port`` to listen on; port 0 picks a free port, which the
+            returned :attr:`ProxyInfo.listen` reports.
+        :param upstream: ``host:port`` to forward connections to.
+        :param enabled: whether to start listening right away.
+        :returns: the new proxy.
+        :raises ProxyError: if the name is taken (HTTP 409), a field is invalid (400) or the
+            address cannot be bound (500).
+        """
+        body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
+        what = f"creating proxy {name!r} ({listen} -> {upstream})"
+        return ProxyInfo.from_json(self._call("POST", "/proxies", body, what=what, name=name))
+
+    def get(self, name: str) -> ProxyInfo:
+        """Return one proxy.
+
+        :param name: the proxy's name.
+        :raises ProxyError: if there is no such proxy (HTTP 404).
+        """
+        return ProxyInfo.from_json(
+            self._call("GET", _proxy_path(name), what=f"reading proxy {name!r}", name=name)
+        )
+
+    def update(
+        self,
+        name: str,
+        *,
+        listen: str | None = None,
+        upstream: str | None = None,
+        enabled: bool | None = None,
+    ) -> ProxyInfo:
+        """Change some fields of a proxy; the fields left as ``None`` keep their value.
+
+        Disabling closes the listener and every connection; changing ``listen`` or
+        ``upstream`` restarts the proxy, closing its connections, so that new ones go to
+        the new address. The change has taken effect when this returns.
+
+        :param name: the proxy's name.
+        :param listen: a new ``host:port`` to listen on.
+        :param upstream: a new ``host:port`` to forward to.
+        :param enabled: ``False`` takes the proxy down, ``True`` brings it back up.
+        :returns: the proxy after the change.
+        :raises ProxyError: if there is no such proxy (HTTP 404) or the change fails.
+        """
+        changes: dict[str, object] = {}
+        if listen is not None:
+            changes["listen"] = listen
+        if upstream is not None:
+            changes["upstream"] = upstream
+        if enabled is not None:
+            changes["enabled"] = enabled
+        described = ", ".join(f"{key}={value!r}" for key, value in changes.items())
+        # POST rather than PATCH: Toxiproxy before 2.6 accepts only POST here, and
+        # later versions still accept it (deprecated, with a log line).
+        data = self._call(
+            "POST",
+            _proxy_path(name),
+            changes,
+            what=f"updating proxy {name!r} ({described or 'no changes'})",
+            name=name,
+        )
+        return ProxyInfo.from_json(data)
+
+    def delete(self, name: str) -> None:
+        """Delete a proxy and close its connections.
+
+        :param name: the proxy's name.
+        :raises ProxyError: if there is no such proxy (HTTP 404).
+        """
+        self._call("DELETE", _proxy_path(name), what=f"deleting proxy {name!r}", name=name)
+
+    def populate(self, proxies: Iterable[Mapping[str, object]]) -> list[ProxyInfo]:
+        """Create or replace several proxies at once.
+
+        A proxy whose name exists keeps running untouched when its ``listen`` and
+        ``upstream`` are unchanged; otherwise it is replaced.
+
+        :param proxies: proxy objects with ``name``, ``listen``, ``upstream`` and
+            optionally ``enabled`` (default true).
+        :returns: the resulting proxies, in the order given.
+        :raises ProxyError: if an entry is invalid (nothing is changed then) or a proxy
+            cannot be started.
+        """
+        body = [dict(proxy) for proxy in proxies]
+        names = ", ".join(repr(proxy.get("name")) for proxy in body)
+        data = self._call("POST", "/populate", body, what=f"populating proxies {names}")
+        listed = data.get("proxies") if isinstance(data, dict) else None
+        # Toxiproxy encodes an empty result as null (a nil Go slice).
+        if listed is None and isinstance(data, dict) and "proxies" in data:
+            return []
+        if not isinstance(listed, list):
+            raise ProxyError(
+                f"populating proxies: expected {{'proxies': [...]}}, got {data!r:.200}"
+            )
+        return [ProxyInfo.from_json(proxy) for proxy in listed]
+
+    def reset(self) -> None:
+        """Enable every proxy and remove every toxic.
+
+        :raises ProxyError: if the server cannot be reached or a proxy cannot be restarted.
+        """
+        self._call("POST", "/reset", what="resetting all proxies")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        what: str,
+        name: str | None = None,
+        raw: bool = False,
+    ) -> Any:
+        url = f"{self.base_url}{path}"
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        connection_class = (
+            http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_class(self._host, self._port, timeout=self.timeout)
+        try:
+            connection.request(method, f"{self._prefix}{path}", body=payload, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except ConnectionRefusedError as exc:
+            raise ProxyError(
+                f"{what} failed: {method} {url}: connection refused. Hint: nothing listens at "
+                f"{self.base_url}, so the fault proxy process is not running (the built-in one "
+                "exits with the pytest process that started it), or DRDRILL_TOXIPROXY_URL "
+                "points elsewhere; start one with ProxyServer(workdir).start()."
+            ) from exc
+        except TimeoutError as exc:
+            raise ProxyError(
+                f"{what} failed: {method} {url}: no answer within {self.timeout} s. Hint: the "
+                "fault proxy may be frozen or overloaded; pass ProxyClient(timeout=...) to "
+                "wait longer."
+            ) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise ProxyError(
+                f"{what} failed: {method} {url}: {exc!r}. Hint: check that {self.base_url} is "
+                "the fault proxy's API address."
+            ) from exc
+        finally:
+            connection.close()
+        if not 200 <= response.status < 300:
+            error = _server_error(data)
+            hint = _hint(response.status, path, name, self.base_url)
+            raise ProxyError(
+                f"{what} failed: {method} {url} answered HTTP {response.status}: {error}. "
+                f"Hint: {hint}"
+            )
+        if raw:
+            return data
+        if not data:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ProxyError(
+                f"{what}: {method} {url} answered HTTP {response.status} with a body that is "
+                f"not JSON: {data[:_MAX_ERROR_CHARS]!r}. Hint: check that {self.base_url} is "
+                "the fault proxy's API address."
+            ) from exc
+
+
+def _proxy_path(name: str) -> str:
+    return f"/proxies/{urllib.parse.quote(name, safe='')}"
+
+
+def _server_error(data: bytes) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
+        text = decoded["error"]
+    return text[:_MAX_ERROR_CHARS] or "(empty body)"
+
+
+def _hint(status: int, path: str, name: str | None, base_url: str) -> str:
+    if status == 404 and name is not None:
+        return (
+            f"no proxy named {name!r} exists at {base_url}; list them with "
+            "ProxyClient.proxies() or create it first."
+        )
+    if status == 404:
+        return f"{base_url} does not serve {path}; is it a Toxiproxy-compatible API?"
+    if status == 409:
+        return (
+            f"a proxy named {name!r} already exists; delete() it first, or use populate() "
+            "to create or replace."
+        )
+    if status == 400:
+        return (
+            "check the fields sent: name and upstream are required, listen and upstream are "
+            "host:port strings, enabled is true or false."
+        )
+    if status == 403:
+        return "the server refused the request; Toxiproxy rejects browser user agents."
+    if status == 501:
+        return "this server does not implement that request; its error above says what to use."
+    if status >= 500:
+        return (
+            "the server could not apply the change (often the listen address is already in "
+            "use); see the fault proxy's log."
+        )
+    return "see the fault proxy's log."

@@ -1,0 +1,124 @@
+"""The drill record: what happened during one drill, written by every party to it.
+
+The test thread records faults, the monitor thread records detection, the failover
+code records its phases. Nothing here is measured: measurements come from the
+workload's history (:mod:`pytest_drdrill.measure`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from typing import TYPE_CHECKING
+
+from pytest_drdrill import timing
+from pytest_drdrill.measure.history import History
+from pytest_drdrill.results import FaultRecord, Phase, Target
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@dataclasses.dataclass
+class PhaseNote:
+    """What a running phase may add before it ends (e.g. the node it chose)."""
+
+    detail: str = ""
+
+
+class DrillRecord:
+    """The timeline of one drill: faults, recovery phases, notes.
+
+    :param name: the drill (the test's node id).
+    :param scenario: the scenario from the ``drdrill`` marker.
+    :param cadence: daily, weekly, monthly or quarterly.
+    :param target: what the drill is judged against.
+    :param backend: where the topology runs.
+    :param negative_control: whether the drill is expected to go red.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        scenario: str,
+        cadence: str,
+        target: Target | None,
+        backend: str,
+        negative_control: bool = False,
+    ) -> None:
+        self.name = name
+        self.scenario = scenario
+        self.cadence = cadence
+        self.target = target
+        self.backend = backend
+        self.negative_control = negative_control
+        self.history = History()
+        self.started_at = timing.monotonic()
+        self._lock = threading.Lock()
+        self._faults: list[FaultRecord] = []
+        self._phases: list[Phase] = []
+        self.notes: list[str] = []
+        self.recovery_errors: list[str] = []
+
+    # --- faults -----------------------------------------------------------------------------
+
+    def fault_injected(self, kind: str, target: str, at: float) -> int:
+        """Record an injected fault; returns its index for :meth:`fault_healed`."""
+        with self._lock:
+            self._faults.append(FaultRecord(kind, target, at))
+            return len(self._faults) - 1
+
+    def fault_healed(self, index: int, at: float) -> FaultRecord:
+        """Record that fault ``index`` was healed at ``at``."""
+        with self._lock:
+            healed = dataclasses.replace(self._faults[index], healed_at=at)
+            self._faults[index] = healed
+            return healed
+
+    @property
+    def faults(self) -> tuple[FaultRecord, ...]:
+        """Every fault so far, in injection order."""
+        with self._lock:
+            return tuple(self._faults)
+
+    # --- phases -----------------------------------------------------------------------------
+
+    def add_phase(self, phase: Phase) -> None:
+        """Record a phase measured elsewhere."""
+        with self._lock:
+            self._phases.append(phase)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[PhaseNote]:
+        """Time a recovery step; it is recorded as failed if the block raises.
+
+        Usage in failover code::
+
+            with record.phase("promotion") as note:
+                promote(node)
+                note.detail = f"promoted {node.name}"
+        """
+        note = PhaseNote()
+        started = timing.monotonic()
+        try:
+            yield note
+        except BaseException as exc:
+            detail = f"{note.detail}; {type(exc).__name__}: {exc}".lstrip("; ")
+            self.add_phase(Phase(name, started, timing.monotonic(), ok=False, detail=detail))
+            raise
+        self.add_phase(Phase(name, started, timing.monotonic(), ok=True, detail=note.detail))
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """Every phase so far, in the order they ended."""
+        with self._lock:
+            return tuple(self._phases)
+
+    def note(self, text: str) -> None:
+        """Add a line to the drill's notes (shown in reports)."""
+        with self._lock:
+            self.notes.append(text)

@@ -1,0 +1,222 @@
+"""The machine-readable drill report, ``drill.json``.
+
+The file follows ``drill.schema.json`` (shipped next to this module); bump
+:data:`SCHEMA_VERSION` on any change that could break a reader. Monotonic stamps are
+written as ISO 8601 UTC strings through the run's :class:`~pytest_drdrill.timing.Anchor`,
+and as offsets in seconds from the drill's start where a plot needs them.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import importlib.resources
+import json
+import os
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from pytest_drdrill.results import Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from pytest_drdrill.results import (
+        DrillResult,
+        FaultRecord,
+        Phase,
+        RpoResult,
+        RtoResult,
+        RunInfo,
+        Target,
+    )
+    from pytest_drdrill.timing import Anchor
+
+#: Version of the ``drill.json`` layout; readers should refuse versions they do not know.
+SCHEMA_VERSION = 1
+
+#: File name of the report inside the report directory.
+FILENAME = "drill.json"
+
+_SCHEMA_RESOURCE = "drill.schema.json"
+
+
+def load_schema() -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) that ``drill.json`` follows.
+
+    .. versionadded:: 0.1
+    """
+    resource = importlib.resources.files("pytest_drdrill.reporting") / _SCHEMA_RESOURCE
+    text = resource.read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def drill_to_dict(drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
+    """Convert one drill's result into its ``drill.json`` entry.
+
+    .. versionadded:: 0.1
+
+    :param drill: the drill's result.
+    :param anchor: the run's anchor, to turn monotonic stamps into wall time.
+    :returns: a JSON-serialisable dict matching the schema's ``drill`` definition.
+    """
+    return {
+        "name": drill.name,
+        "scenario": drill.scenario,
+        "backend": drill.backend,
+        "cadence": drill.cadence,
+        "negative_control": drill.negative_control,
+        "started_at": anchor.isoformat(drill.started_at),
+        "ended_at": anchor.isoformat(drill.ended_at),
+        "duration_seconds": drill.ended_at - drill.started_at,
+        "fault": None if drill.fault is None else _fault(drill.fault, drill, anchor),
+        "faults": [_fault(fault, drill, anchor) for fault in drill.faults],
+        "phases": [_phase(phase, drill, anchor) for phase in drill.phases],
+        "verdict": drill.verdict.value,
+        "reason": drill.reason,
+        "rto_seconds": None if drill.rto is None else drill.rto.seconds,
+        "rto": None if drill.rto is None else _rto(drill.rto, anchor),
+        "rpo": None if drill.rpo is None else _rpo(drill.rpo),
+        "target": None if drill.target is None else _target(drill.target),
+        "acknowledged_writes": drill.acknowledged_writes,
+    }
+
+
+def run_to_dict(run: RunInfo, drills: Sequence[DrillResult]) -> dict[str, Any]:
+    """Build the whole ``drill.json`` document.
+
+    .. versionadded:: 0.1
+
+    :param run: facts about the run.
+    :param drills: every drill's result, in the order they ran.
+    :returns: a JSON-serialisable dict matching the schema.
+    """
+    counts = collections.Counter(drill.verdict for drill in drills)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "id": run.run_id,
+            "started_at": run.anchor.isoformat(run.anchor.mono),
+            "git_sha": run.git_sha,
+            "versions": dict(run.versions),
+            "backend": run.backend,
+            "cadence": run.cadence,
+        },
+        "summary": {
+            "total": len(drills),
+            **{verdict.value: counts[verdict] for verdict in Verdict},
+        },
+        "drills": [drill_to_dict(drill, run.anchor) for drill in drills],
+    }
+
+
+def write_json(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) -> Path:
+    """Write ``directory/drill.json`` atomically.
+
+    Readers (a CI step, the HTML report) never see a half-written file: the document is
+    written to a temporary file in the same directory and renamed over the target.
+
+    .. versionadded:: 0.1
+
+    :param directory: the run's report directory; created when missing.
+    :param run: facts about the run.
+    :param drills: every drill's result, in the order they ran.
+    :returns: the path written.
+    :raises ValueError: when a measurement is NaN or infinite, which JSON cannot hold.
+    """
+    text = json.dumps(run_to_dict(run, drills), indent=2, allow_nan=False)
+    path = directory / FILENAME
+    _write_atomic(path, (text + "\n").encode("utf-8"))
+    return path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, whole.
+
+    Shared by the report writers in this package.
+
+    :param path: the file to write; its directory is created when missing.
+    :param data: the complete new contents.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The temporary file must sit in the target's directory: os.replace is atomic only
+    # within one filesystem.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            # Without fsync a crash right after the rename can leave an empty file
+            # under the final name on some filesystems (ext4 delayed allocation).
+            os.fsync(tmp.fileno())
+        # mkstemp creates the file 0600; reports are meant to be read by others (CI
+        # artifact servers, colleagues), so give them ordinary file permissions.
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+
+
+def _offset(mono: float | None, drill: DrillResult) -> float | None:
+    return None if mono is None else mono - drill.started_at
+
+
+def _iso(mono: float | None, anchor: Anchor) -> str | None:
+    return None if mono is None else anchor.isoformat(mono)
+
+
+def _fault(fault: FaultRecord, drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
+    return {
+        "kind": fault.kind,
+        "target": fault.target,
+        "injected_at": anchor.isoformat(fault.injected_at),
+        "healed_at": _iso(fault.healed_at, anchor),
+        "injected_offset_seconds": fault.injected_at - drill.started_at,
+        "healed_offset_seconds": _offset(fault.healed_at, drill),
+    }
+
+
+def _phase(phase: Phase, drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
+    return {
+        "name": phase.name,
+        "started_at": anchor.isoformat(phase.started),
+        "ended_at": anchor.isoformat(phase.ended),
+        "started_offset_seconds": phase.started - drill.started_at,
+        "seconds": phase.seconds,
+        "ok": phase.ok,
+        "detail": phase.detail,
+    }
+
+
+def _rto(rto: RtoResult, anchor: Anchor) -> dict[str, Any]:
+    return {
+        "seconds": rto.seconds,
+        "effect_seen": rto.effect_seen,
+        "outage_started_at": _iso(rto.outage_started, anchor),
+        "recovered_at": _iso(rto.recovered_at, anchor),
+    }
+
+
+def _rpo(rpo: RpoResult) -> dict[str, Any]:
+    return {
+        "lost_writes": rpo.lost_writes,
+        "lost_ids": list(rpo.lost_ids),
+        "window_seconds": rpo.window_seconds,
+        "unacknowledged_present": rpo.unacknowledged_present,
+    }
+
+
+def _target(target: Target) -> dict[str, Any]:
+    return {
+        "kind": target.kind,
+        "name": target.name,
+        "rto_target_seconds": target.rto_target,
+        "rto_max_seconds": target.rto_max,
+        "rpo_target_seconds": target.rpo_target,
+        "rpo_max_seconds": target.rpo_max,
+        "max_lost_writes": target.max_lost_writes,
+    }

@@ -1,0 +1,167 @@
+"""Frozen records of what a drill did and measured; reports are written from these.
+
+Times inside a drill are :func:`pytest_drdrill.timing.monotonic` stamps; a
+:class:`RunInfo` carries the :class:`~pytest_drdrill.timing.Anchor` that turns them
+into wall-clock time when a report is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from pytest_drdrill.timing import Anchor
+
+
+class Verdict(enum.Enum):
+    """How a drill's measurements compare with its target.
+
+    .. versionadded:: 0.1
+    """
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What a drill is judged against, resolved from the targets file.
+
+    :param kind: ``"tier"`` or ``"function"``: which table of the targets file named it.
+    :param name: the tier or business function, e.g. ``tier_1_critical``.
+    :param rto_target: seconds; over it the drill warns.
+    :param rto_max: seconds; over it the drill fails.
+    :param rpo_target: seconds of lost acknowledged writes; ``None`` when not judged.
+    :param rpo_max: seconds; ``None`` when not judged.
+    :param max_lost_writes: a hard cap on lost acknowledged writes (``0`` for synchronous
+        replication), from the drill's marker; ``None`` when not judged.
+    """
+
+    kind: str
+    name: str
+    rto_target: float
+    rto_max: float
+    rpo_target: float | None = None
+    rpo_max: float | None = None
+    max_lost_writes: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultRecord:
+    """One injected fault.
+
+    :param kind: e.g. ``crash``, ``freeze``, ``stop``, ``link-cut``.
+    :param target: the node or link it hit, e.g. ``pg-primary``.
+    :param injected_at: monotonic stamp of injection.
+    :param healed_at: monotonic stamp of healing; ``None`` while active.
+    """
+
+    kind: str
+    target: str
+    injected_at: float
+    healed_at: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One timed step of recovery: detection, fencing, promotion, repoint, validation, …
+
+    :param name: the phase.
+    :param started: monotonic stamp.
+    :param ended: monotonic stamp.
+    :param ok: whether the step succeeded.
+    :param detail: a human-readable note (chosen node, LSNs, error).
+    """
+
+    name: str
+    started: float
+    ended: float
+    ok: bool = True
+    detail: str = ""
+
+    @property
+    def seconds(self) -> float:
+        """The phase's duration."""
+        return self.ended - self.started
+
+
+@dataclasses.dataclass(frozen=True)
+class RtoResult:
+    """Recovery time measured from the client's history.
+
+    :param seconds: fault injection → the first acknowledged write after which the
+        service stayed up; ``None`` when it never recovered in the observed history.
+    :param outage_started: monotonic stamp of the first failed operation after the fault.
+    :param recovered_at: monotonic stamp of that first lasting acknowledged write.
+    :param effect_seen: whether the client saw any outage at all.
+    """
+
+    seconds: float | None
+    outage_started: float | None
+    recovered_at: float | None
+    effect_seen: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class RpoResult:
+    """Data loss measured from the client's history against the new primary's contents.
+
+    :param lost_writes: acknowledged writes missing after recovery.
+    :param lost_ids: their ids, ascending.
+    :param window_seconds: the fault time minus the acknowledgement time of the last
+        surviving acknowledged write before the first lost one; 0 when nothing is lost.
+    :param unacknowledged_present: writes never acknowledged (failed or indeterminate)
+        that are present after recovery; not a loss, counted apart.
+    """
+
+    lost_writes: int
+    lost_ids: tuple[int, ...]
+    window_seconds: float
+    unacknowledged_present: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DrillResult:
+    """Everything one drill measured and concluded.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str
+    scenario: str
+    backend: str
+    cadence: str
+    fault: FaultRecord | None
+    phases: tuple[Phase, ...]
+    verdict: Verdict
+    reason: str
+    rto: RtoResult | None
+    rpo: RpoResult | None
+    target: Target | None
+    acknowledged_writes: int = 0
+    negative_control: bool = False
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    faults: tuple[FaultRecord, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """Facts about the whole pytest run that reports carry.
+
+    :param run_id: also the report directory's name.
+    :param anchor: turns monotonic stamps into wall time.
+    :param git_sha: of the checkout, when there is one.
+    :param versions: ``{"pytest-drdrill": ..., "python": ..., "postgresql": ...}``.
+    :param backend: ``local`` (``docker`` in a later release).
+    :param cadence: the ``--drill`` value.
+    """
+
+    run_id: str
+    anchor: Anchor
+    git_sha: str | None
+    versions: dict[str, str]
+    backend: str
+    cadence: str | None

@@ -1,0 +1,328 @@
+"""Starting, killing and reaping the server processes the local backend runs.
+
+Written by hand rather than with mirakuru because PostgreSQL defeats process-group
+kills: every child of the postmaster calls ``setsid()``, so ``killpg`` reaches only the
+postmaster and a surviving orphan blocks the next start ("pre-existing shared memory
+block is still in use"). Processes are therefore found by parent pid, frozen, then
+killed. Each process carries ``DRDRILL_OWNER`` in its environment (inherited by forked
+children) so the leftovers of a killed pytest run are found and removed at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import pwd
+import signal
+import socket
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_drdrill import timing
+from pytest_drdrill.errors import TopologyError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+logger = logging.getLogger(__name__)
+
+OWNER_ENV = "DRDRILL_OWNER"
+
+
+def _start_ticks(pid: int) -> str | None:
+    """Return a process's start time in clock ticks (field 22 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ")".
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def owner_tag() -> str:
+    """The tag of this process: its pid and start time, so pid reuse is not mistaken for it."""
+    pid = os.getpid()
+    return f"{pid}:{_start_ticks(pid)}"
+
+
+def owner_alive(tag: str) -> bool:
+    """Whether the process that wrote ``tag`` (see :func:`owner_tag`) still runs."""
+    pid_text, _, ticks = tag.partition(":")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    return _start_ticks(pid) == ticks
+
+
+@dataclasses.dataclass(frozen=True)
+class RunAs:
+    """The unprivileged account servers run under when pytest runs as root.
+
+    :param user: the account name.
+    :param uid: its uid.
+    :param gid: its primary gid.
+    """
+
+    user: str
+    uid: int
+    gid: int
+
+    @classmethod
+    def resolve(cls, user: str | None) -> RunAs | None:
+        """Return the account to run servers as, or ``None`` when not running as root.
+
+        :param user: the ``--drill-run-as`` / ``drill_run_as`` value; ``None`` means ``postgres``.
+        :raises TopologyError: when running as root and the account does not exist.
+        """
+        if os.geteuid() != 0:
+            return None
+        name = user or "postgres"
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise TopologyError(
+                f"PostgreSQL refuses to run as root, and the account {name!r} that drills run "
+                f"servers as does not exist. Create it (useradd --system --home-dir "
+                f"/var/lib/postgresql {name}; installing the postgresql-15 package does this) "
+                f"or name another unprivileged account with --drill-run-as / drill_run_as."
+            ) from None
+        if entry.pw_uid == 0:
+            raise TopologyError(
+                f"--drill-run-as / drill_run_as names {name!r}, which is root: PostgreSQL "
+                f"refuses to run as root. Name an unprivileged account."
+            )
+        return cls(user=name, uid=entry.pw_uid, gid=entry.pw_gid)
+
+    def own(self, path: Path) -> None:
+        """Give ``path`` (recursively) to this account."""
+        os.chown(path, self.uid, self.gid)
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), self.uid, self.gid, follow_symlinks=False)
+
+
+def make_traversable(path: Path) -> None:
+    """Let other users traverse every ancestor of ``path``.
+
+    pytest creates ``/tmp/pytest-of-<user>`` with mode 0700; a server running as another
+    user must pass through it to reach its data directory. Only the execute bit is added
+    (no listing), and pytest restores 0700 on its next run.
+    """
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001 and parent.stat().st_uid == os.geteuid():
+            parent.chmod(mode | 0o001)
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log: Path,
+    run_as: RunAs | None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a tagged server process in its own session, logging to ``log``.
+
+    :param argv: the command.
+    :param log: file receiving stdout and stderr.
+    :param run_as: the account to run as, or ``None`` to run as this user.
+    :param env: extra environment variables.
+    :param cwd: working directory.
+    """
+    full_env = {**os.environ, **(env or {}), OWNER_ENV: owner_tag()}
+    # Drop the parent's libpq settings so a user's PGHOST/PGPORT never redirect our tools.
+    for key in [k for k in full_env if k.startswith("PG")]:
+        del full_env[key]
+    with open(log, "ab") as out:
+        kwargs: dict[str, object] = {}
+        if run_as is not None:
+            # user= alone keeps gid 0 and root's supplementary groups.
+            kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            cwd=cwd,
+            start_new_session=True,
+            **kwargs,
+        )
+
+
+def run(
+    argv: Sequence[str], *, run_as: RunAs | None, timeout: float, what: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool to completion as ``run_as``; raise :class:`TopologyError` with its output."""
+    kwargs: dict[str, object] = {}
+    if run_as is not None:
+        kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env[OWNER_ENV] = owner_tag()
+    try:
+        done = subprocess.run(  # type: ignore[call-overload]
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            **kwargs,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise TopologyError(
+            f"{what} did not finish within {timeout:.0f}s: {' '.join(argv)}"
+        ) from exc
+    if done.returncode != 0:
+        raise TopologyError(
+            f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{done.stdout}{done.stderr}"
+        )
+    return done  # type: ignore[no-any-return]
+
+
+def children(pid: int) -> list[int]:
+    """Return the direct children of ``pid``, read from /proc."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _tree(pid: int) -> list[int]:
+    pids = [pid]
+    frontier = [pid]
+    while frontier:
+        kids = [c for p in frontier for c in children(p)]
+        frontier = [k for k in kids if k not in pids]
+        pids.extend(frontier)
+    return pids
+
+
+def signal_tree(pid: int, sig: signal.Signals) -> list[int]:
+    """Send ``sig`` to ``pid`` and all its descendants; return the pids signalled.
+
+    The root is signalled first so that, with SIGSTOP, it cannot fork new children while
+    the tree is walked; the walk repeats until no new process appears.
+    """
+    signalled: list[int] = []
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+        signalled.append(pid)
+    while True:
+        new = [p for p in _tree(pid) if p not in signalled]
+        if not new:
+            return signalled
+        for p in new:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+            signalled.append(p)
+
+
+def kill_tree(pid: int) -> list[int]:
+    """Freeze ``pid`` and its descendants, then SIGKILL them all (a crash, no shutdown)."""
+    pids = signal_tree(pid, signal.SIGSTOP)
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+    return pids
+
+
+def wait_gone(pids: Sequence[int], timeout: float = 5.0) -> bool:
+    """Wait until none of ``pids`` exists (zombies of ours are reaped); return success."""
+    deadline = timing.monotonic() + timeout
+    pending = list(pids)
+    while pending and timing.monotonic() < deadline:
+        still = []
+        for p in pending:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(p, os.WNOHANG)
+            if Path(f"/proc/{p}").exists() and _state(p) != "Z":
+                still.append(p)
+        pending = still
+        if pending:
+            timing.sleep(0.005)
+    return not pending
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
+def remove_sysv_shm(shmid: int) -> None:
+    """Remove a SysV shared memory segment a crashed postmaster left (FIELD-NOTES gotcha 7)."""
+    # IPC_RMID through ipcrm: the stdlib has no shmctl wrapper.
+    subprocess.run(["ipcrm", "-m", str(shmid)], capture_output=True, check=False)
+
+
+def postmaster_shmid(datadir: Path) -> int | None:
+    """Read the SysV shared memory id from line 7 of ``postmaster.pid``."""
+    try:
+        lines = (datadir / "postmaster.pid").read_text().splitlines()
+        return int(lines[6].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def reap_leftovers() -> list[str]:
+    """Kill processes that an earlier, dead pytest run tagged, and free their shared memory.
+
+    :returns: one line per process removed, for the log and the terminal.
+    """
+    removed: list[str] = []
+    marker = f"{OWNER_ENV}=".encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            environ = Path(entry.path, "environ").read_bytes()
+        except OSError:
+            continue
+        tag = next((v for v in environ.split(b"\0") if v.startswith(marker)), None)
+        if tag is None:
+            continue
+        owner = tag[len(marker) :].decode(errors="replace")
+        if owner_alive(owner):
+            continue
+        try:
+            cmd = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            continue
+        shmid = postmaster_shmid(cwd) if "postgres" in cmd else None
+        kill_tree(pid)
+        wait_gone([pid], timeout=2.0)
+        if shmid is not None:
+            remove_sysv_shm(shmid)
+        removed.append(f"pid {pid} ({cmd[:80]}) left by dead run {owner}")
+    return removed
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """Return the last lines of a log file, for error notes."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
