@@ -210,7 +210,7 @@ def _summary(result: DrillResult) -> str:
             f"  RPO measured: {result.rpo.lost_writes} acknowledged writes lost, "
             f"window {format_duration(result.rpo.window_seconds)}"
         )
-    for phase in result.phases:
+    for phase in result.phases[:12]:
         lines.append(
             f"  phase {phase.name:<10} {phase.seconds * 1000:8.1f} ms {'ok' if phase.ok else 'FAILED'} {phase.detail}"
         )

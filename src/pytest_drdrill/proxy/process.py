@@ -140,17 +140,23 @@ class ProxyServer:
             "--parent-pid",
             str(os.getpid()),
         ]
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._child_env(),
-                # Its own session: a Ctrl-C aimed at pytest does not reach it half-way
-                # through a drill, and stop() can signal its whole group.
-                start_new_session=True,
-            )
+        try:
+            with self.log_file.open("ab") as log:
+                self._process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._child_env(),
+                    # Its own session: a Ctrl-C aimed at pytest does not reach it half-way
+                    # through a drill, and stop() can signal its whole group.
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise ProxyError(
+                f"could not run the fault proxy with {self.python!r}: {exc}. Hint: pass "
+                "ProxyServer(python=...) an interpreter that can import pytest_drdrill."
+            ) from exc
         self._address = None
         deadline = timing.monotonic() + self.ready_timeout
         while True:

@@ -242,9 +242,13 @@ class _Proxy:
             raise ApiError(500, f"could not listen on {self.listen}: {exc}") from exc
         self._generation += 1
         generation = self._generation
-        self._server = await loop.create_server(
-            lambda: _Link(self, generation, upstream).client, sock=sock
-        )
+        try:
+            self._server = await loop.create_server(
+                lambda: _Link(self, generation, upstream).client, sock=sock
+            )
+        except BaseException:
+            sock.close()
+            raise
         bound_host, bound_port = sock.getsockname()[:2]
         # Reporting the bound address means a later re-enable listens on the same port,
         # even when the proxy was created with port 0.
@@ -258,7 +262,8 @@ class _Proxy:
         self.enabled = False
         self._generation += 1
         if self._server is not None:
-            # Server.close() closes the listening socket synchronously.
+            # Server.close() closes the listening socket at once, so connections are refused
+            # before the API answers; wait_closed() would also wait for clients on 3.12+.
             self._server.close()
             self._server = None
         links = list(self.links)
@@ -528,7 +533,11 @@ class _ApiHandler(http.server.BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.send_error(400, "bad Content-Length header")
+            return
         body = self.rfile.read(length) if length > 0 else b""
         try:
             # Same guard as Toxiproxy: a web page must not be able to drive a local proxy.

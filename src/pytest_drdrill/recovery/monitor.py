@@ -54,11 +54,13 @@ class MonitorSettings:
     :param interval: seconds between the starts of two checks.
     :param timeout: seconds one check may take before it counts as failed.
     :param threshold: consecutive failed checks that trigger failover.
+    :param max_failovers: failovers per drill before the monitor stops and reports.
     """
 
     interval: float = 0.1
     timeout: float = 0.2
     threshold: int = 3
+    max_failovers: int = 2
 
 
 class Monitor:
@@ -117,6 +119,13 @@ class Monitor:
             else:
                 failed.append(health)
             if len(failed) >= self.settings.threshold:
+                if self.failovers >= self.settings.max_failovers:
+                    # A real orchestrator must not flap between nodes; report instead.
+                    self.record.recovery_errors.append(
+                        f"monitor gave up: the primary failed again after {self.failovers} "
+                        f"failover(s); {failed[-1].error}"
+                    )
+                    return
                 self._decide(primary.name, failed)
                 failed = []
                 if self.record.recovery_errors:

@@ -165,6 +165,34 @@ class LocalTopology:
         """Names configured in the primary's ``synchronous_standby_names``."""
         return self._sync_names
 
+    def ledger_ids_of(self, name: str) -> set[int]:
+        """Read the ledger that node ``name`` holds on disk, without reviving the node.
+
+        Its data directory is copied and the copy started as an isolated server on a new
+        port, behind no endpoint and with no standby attached, so a fenced node stays
+        fenced. Crash recovery on the copy yields every row the node had committed: the
+        ground truth to check measured data loss against.
+        """
+        node = self.pg_nodes[name]
+        if not isinstance(node, LocalPostgresNode):
+            raise TopologyError(f"{name} is not a local node")
+        if node.is_running():
+            raise TopologyError(f"{name} still runs; crash or stop it before reading its disk")
+        copy = LocalPostgresNode(
+            f"{name}-forensic", node.region, self.dataroot / self.id / f"{name}-forensic",
+            node.install, node.run_as, log=self.workdir / f"{name}-forensic.log",
+        )  # fmt: skip
+        copy.init_from_template(node.datadir)
+        (copy.datadir / "postmaster.pid").unlink(missing_ok=True)
+        for signal_file in ("standby.signal", "recovery.signal"):
+            (copy.datadir / signal_file).unlink(missing_ok=True)
+        try:
+            copy.start()
+            with psycopg.connect(copy.dsn(), autocommit=True) as conn:
+                return {row[0] for row in conn.execute("SELECT id FROM drdrill_ledger")}
+        finally:
+            copy.cleanup()
+
     def close(self) -> None:
         """Kill every node, delete every proxy entry and the data directories; never raises."""
         for node in self.pg_nodes.values():

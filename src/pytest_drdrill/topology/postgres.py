@@ -233,7 +233,7 @@ class LocalPostgresNode:
     # --- building ---------------------------------------------------------------------------
 
     def init_from_template(self, template: Path) -> LocalPostgresNode:
-        """Copy the session template into this node's data directory."""
+        """Copy a stopped data directory (the session template) into this node's."""
         # cp -a keeps ownership and modes, which the server checks (data dir must be 0700).
         subprocess.run(["cp", "-a", str(template), str(self.datadir)], check=True)
         return self
