@@ -16,6 +16,7 @@ import socket
 import statistics
 import tempfile
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def _sink(conn: socket.socket) -> None:
         conn.sendall(total.to_bytes(8, "big"))
 
 
-def _serve(listener: socket.socket, handler: object) -> None:
+def _serve(listener: socket.socket, handler: Callable[[socket.socket], None]) -> None:
     while True:
         conn, _ = listener.accept()
         threading.Thread(target=handler, args=(conn,), daemon=True).start()

@@ -228,6 +228,7 @@ def drdrill_backend(
     reporter = pytestconfig.stash.get(reporter_key, None)
     if reporter is not None:
         reporter.versions["postgresql"] = backend.install.version
+        reporter.reaped.extend(backend.reaped)
     try:
         yield backend
     finally:

@@ -515,6 +515,7 @@ class _OldToxiproxy(http.server.BaseHTTPRequestHandler):
     """Canned answers in the shape of older Toxiproxy releases."""
 
     calls: list[tuple[str, str, object]] = []
+    version = b"2.1.4\n"
 
     def _reply(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -523,7 +524,7 @@ class _OldToxiproxy(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        self._reply(200, b"2.1.4\n")
+        self._reply(200, self.version)
 
     def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
@@ -539,20 +540,30 @@ class _OldToxiproxy(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_client_understands_older_toxiproxy_answers():
-    """Plain-text /version, a null populate list, IPv6 listen addresses and POST updates work."""
+@pytest.fixture
+def old_toxiproxy() -> Iterator[ProxyClient]:
     httpd = http.server.HTTPServer(("127.0.0.1", 0), _OldToxiproxy)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    try:
-        client = ProxyClient(f"127.0.0.1:{httpd.server_address[1]}")
-        assert client.version() == "2.1.4"
-        assert client.populate([]) == []
-        info = client.update("my db", enabled=False)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    yield ProxyClient(f"127.0.0.1:{httpd.server_address[1]}")
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.mark.parametrize(
+    "body", [b"2.1.4\n", b'{"version": "2.1.4"}\n', b'{"version": 2.1.4}\n'], ids=repr
+)
+def test_client_reads_every_version_format(old_toxiproxy, monkeypatch, body):
+    """/version as plain text, as JSON and as the invalid JSON of one Toxiproxy release."""
+    monkeypatch.setattr(_OldToxiproxy, "version", body)
+    assert old_toxiproxy.version() == "2.1.4"
+
+
+def test_client_understands_older_toxiproxy_answers(old_toxiproxy):
+    """A null populate list, IPv6 listen addresses and POST updates work."""
+    assert old_toxiproxy.populate([]) == []
+    info = old_toxiproxy.update("my db", enabled=False)
     assert info == ProxyInfo("my db", "[::1]:2000", "db:5432", enabled=False)
     assert (info.host, info.port) == ("::1", 2000)
     assert _OldToxiproxy.calls[-1] == ("POST", "/proxies/my%20db", {"enabled": False})
@@ -563,11 +574,15 @@ def test_client_understands_older_toxiproxy_answers():
 
 def test_stop_leaves_no_process(tmp_path):
     """stop() ends the process with exit code 0, is idempotent, and the client then says so."""
-    with ProxyServer(tmp_path) as server:
+    with ProxyServer(tmp_path, env={"DRDRILL_TEST_MARK": "x"}) as server:
         client = server.client()
         assert client.version()
         pid = server.pid
         assert server.ready_file.exists()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"DRDRILL_TEST_MARK=x" in environ
+        assert f"DRDRILL_PROXY_TAG={server.tag}".encode() in environ
+        assert f"PATH={os.environ['PATH']}".encode() in environ
     assert server.returncode == 0
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -610,6 +625,14 @@ def test_start_reports_early_exit_with_log(tmp_path):
         server.start()
     assert "boom: no such module" in "\n".join(info.value.__notes__)
     assert server.returncode == 3
+
+
+def test_start_reports_a_missing_interpreter(tmp_path):
+    """An interpreter that does not exist gives a ProxyError naming it."""
+    server = ProxyServer(tmp_path, python=str(tmp_path / "no-python"))
+    with pytest.raises(ProxyError, match="could not run the fault proxy with .*no-python"):
+        server.start()
+    server.stop()
 
 
 def test_start_timeout_kills_the_child(tmp_path):

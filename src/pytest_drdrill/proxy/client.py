@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from pytest_drdrill._version import __version__
 from pytest_drdrill.errors import ProxyError
@@ -139,19 +139,16 @@ class ProxyClient:
     def version(self) -> str:
         """Return the server's version.
 
-        :returns: the version string; Toxiproxy before 2.6 answers plain text, later
-            versions and the built-in proxy a ``{"version": ...}`` object.
+        :returns: the version string. Toxiproxy up to 2.6 answers plain text; later
+            releases and the built-in proxy answer a ``{"version": ...}`` object.
         :raises ProxyError: if the server cannot be reached or refuses.
         """
-        data = self._call("GET", "/version", what="reading the version", raw=True)
+        data = self._request("GET", "/version", what="reading the version")
         text = data.decode("utf-8", "replace").strip()
-        try:
-            decoded = json.loads(text)
-        except ValueError:
-            return text
-        if isinstance(decoded, dict) and isinstance(decoded.get("version"), str):
-            return decoded["version"]
-        return text
+        # A regex rather than json.loads: one Toxiproxy release sent this object as
+        # invalid JSON (its changelog: "Fix invalid JSON in /version endpoint response").
+        match = re.fullmatch(r'\{\s*"version"\s*:\s*"?([^"\s}]*)"?\s*\}', text)
+        return match.group(1) if match else text
 
     def proxies(self) -> dict[str, ProxyInfo]:
         """Return every proxy, keyed by name.
@@ -270,15 +267,24 @@ class ProxyClient:
         self._call("POST", "/reset", what="resetting all proxies")
 
     def _call(
-        self,
-        method: str,
-        path: str,
-        body: object = None,
-        *,
-        what: str,
-        name: str | None = None,
-        raw: bool = False,
-    ) -> Any:
+        self, method: str, path: str, body: object = None, *, what: str, name: str | None = None
+    ) -> object:
+        data = self._request(method, path, body, what=what, name=name)
+        if not data:
+            return None
+        try:
+            decoded: object = json.loads(data)
+        except ValueError as exc:
+            raise ProxyError(
+                f"{what}: {method} {self.base_url}{path} answered with a body that is not "
+                f"JSON: {data[:_MAX_ERROR_CHARS]!r}. Hint: check that {self.base_url} is the "
+                "fault proxy's API address."
+            ) from exc
+        return decoded
+
+    def _request(
+        self, method: str, path: str, body: object = None, *, what: str, name: str | None = None
+    ) -> bytes:
         url = f"{self.base_url}{path}"
         payload = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
@@ -319,18 +325,7 @@ class ProxyClient:
                 f"{what} failed: {method} {url} answered HTTP {response.status}: {error}. "
                 f"Hint: {hint}"
             )
-        if raw:
-            return data
-        if not data:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise ProxyError(
-                f"{what}: {method} {url} answered HTTP {response.status} with a body that is "
-                f"not JSON: {data[:_MAX_ERROR_CHARS]!r}. Hint: check that {self.base_url} is "
-                "the fault proxy's API address."
-            ) from exc
+        return data
 
 
 def _proxy_path(name: str) -> str:
@@ -343,8 +338,11 @@ def _server_error(data: bytes) -> str:
         decoded = json.loads(text)
     except ValueError:
         decoded = None
-    if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
-        text = decoded["error"]
+    if isinstance(decoded, dict):
+        # Toxiproxy before 2.1 named this field "title".
+        message = decoded.get("error", decoded.get("title"))
+        if isinstance(message, str):
+            text = message
     return text[:_MAX_ERROR_CHARS] or "(empty body)"
 
 

@@ -46,7 +46,8 @@ class ProxyServer:
 
     :param workdir: directory for the ready file and ``proxy.log``; created if missing.
         Use one directory per server.
-    :param env: environment for the child; this process's environment by default.
+    :param env: variables to set for the child on top of this process's environment
+        (e.g. a tag that lets a leak reaper find it).
     :param python: the interpreter that runs ``python -m pytest_drdrill.proxy``.
     :param ready_timeout: seconds to wait for the child to serve its API.
     """
@@ -60,7 +61,7 @@ class ProxyServer:
         ready_timeout: float = 10.0,
     ) -> None:
         self.workdir = Path(workdir)
-        self.env = dict(os.environ if env is None else env)
+        self.env = dict(env or {})
         self.python = python
         self.ready_timeout = ready_timeout
         self.ready_file = self.workdir / "proxy.ready"
@@ -203,8 +204,7 @@ class ProxyServer:
         self.ready_file.unlink(missing_ok=True)
 
     def _child_env(self) -> dict[str, str]:
-        env = dict(self.env)
-        env[TAG_VARIABLE] = self.tag
+        env = {**os.environ, **self.env, TAG_VARIABLE: self.tag}
         root = str(_PACKAGE_ROOT)
         # Make a source checkout importable in the child, but never put site-packages on
         # PYTHONPATH: there it would go before the standard library.

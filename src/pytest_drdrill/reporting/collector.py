@@ -65,6 +65,7 @@ class DrillReporter:
             "psycopg": _version("psycopg"),
         }
         self.written: list[tuple[str, Path]] = []
+        self.reaped: list[str] = []
 
     def add(self, result: DrillResult) -> None:
         """Add one drill's result to the run."""
@@ -98,6 +99,8 @@ class DrillReporter:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """Print each drill's verdict and the paths of the reports."""
+        for line in self.reaped:
+            terminalreporter.write_line(f"drdrill: removed leftover of a killed run: {line}", yellow=True)
         if not self.results:
             terminalreporter.write_sep("-", "drdrill: no drill produced a result")
             return

@@ -1,0 +1,77 @@
+"""Shared helpers for tests that run real drills (PostgreSQL on the local backend)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_drdrill.topology import _process
+from pytest_drdrill.topology.postgres import PostgresInstall
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _postgres_missing() -> str | None:
+    try:
+        PostgresInstall.discover(os.environ.get("DRDRILL_PG_BIN"))
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    missing = _postgres_missing()
+    if missing is None:
+        return
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.skip(reason=f"real drills need PostgreSQL: {missing}"))
+
+
+@pytest.fixture
+def drill_args(pytester: pytest.Pytester) -> list[str]:
+    """Arguments for an inner pytest run that executes monthly drills in isolation."""
+    shutil.copy(ROOT / "fixtures" / "targets.yaml", pytester.path / "targets.yaml")
+    return [
+        "--drill=monthly",
+        f"--drill-targets={pytester.path / 'targets.yaml'}",
+        f"--drill-report-dir={pytester.path / 'reports'}",
+        "-p",
+        "no:cacheprovider",
+        "-rA",
+    ]
+
+
+def tagged_processes(tag: str) -> list[str]:
+    """Processes whose DRDRILL_OWNER equals ``tag`` (what a run started and did not stop)."""
+    found = []
+    marker = f"{_process.OWNER_ENV}={tag}".encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = Path(entry.path, "environ").read_bytes().split(b"\0")
+            cmd = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in environ:
+            found.append(f"{entry.name} {cmd[:100]}")
+    return found
+
+
+def own_dataroots() -> list[Path]:
+    """Data roots this process created and did not remove."""
+    import tempfile
+
+    tag = _process.owner_tag()
+    roots = []
+    for root in Path(tempfile.gettempdir()).glob("drdrill-*"):
+        try:
+            if (root / "owner").read_text().strip() == tag:
+                roots.append(root)
+        except OSError:
+            continue
+    return roots

@@ -1,0 +1,90 @@
+"""Nothing a drill starts survives it: not on failure, not on Ctrl-C, not after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from conftest import own_dataroots, tagged_processes
+
+from pytest_drdrill.topology import _process
+
+FAILING = """
+import pytest
+
+@pytest.mark.drdrill(cadence="daily", tier="tier_1_critical", scenario="dies-mid-drill")
+def test_dies(drdrill):
+    with drdrill.running():
+        drdrill.faults.freeze(drdrill.topology.primary)
+        drdrill.faults.cut(drdrill.topology.replication_links["pg-dr"])
+        {action}
+"""
+
+
+def test_failing_drill_leaves_no_process_fault_or_directory(pytester, drill_args):
+    """A drill that fails with a frozen node and a cut link still cleans everything up."""
+    pytester.makepyfile(test_drill=FAILING.format(action="assert False, 'boom'"))
+    result = pytester.runpytest(*drill_args)
+    result.assert_outcomes(failed=1)
+    assert tagged_processes(_process.owner_tag()) == []
+    assert own_dataroots() == []
+
+
+SLEEPER = """
+import pathlib, time, pytest
+
+@pytest.mark.drdrill(cadence="daily", tier="tier_1_critical", scenario="killed")
+def test_killed(drdrill):
+    pathlib.Path("UP").write_text("up")
+    time.sleep(120)
+"""
+
+
+def _start_sleeping_drill(pytester, drill_args) -> tuple[subprocess.Popen[bytes], str]:
+    pytester.makepyfile(test_sleeper=SLEEPER)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "test_sleeper.py", *drill_args],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not (pytester.path / "UP").exists():
+        assert run.poll() is None, "the drill run ended before its topology came up"
+        assert time.monotonic() < deadline, "the topology did not come up within 60s"
+        time.sleep(0.05)
+    return run, f"{run.pid}:{_process._start_ticks(run.pid)}"
+
+
+def test_ctrl_c_in_a_drill_stops_every_server_it_started(pytester, drill_args):
+    """SIGINT (Ctrl-C) mid-drill: pytest is interrupted and teardown still removes everything."""
+    run, tag = _start_sleeping_drill(pytester, drill_args)
+    assert any("postgres" in p for p in tagged_processes(tag))
+    run.send_signal(signal.SIGINT)
+    out, _ = run.communicate(timeout=60)
+    assert run.returncode == 2, out.decode()  # pytest.ExitCode.INTERRUPTED
+    assert b"KeyboardInterrupt" in out
+    assert tagged_processes(tag) == []
+    assert not data[0].exists()
+
+
+def test_leftovers_of_a_killed_run_are_removed_at_the_next_start(pytester, drill_args):
+    """SIGKILL the pytest process mid-drill; the next drill run finds and removes its servers."""
+    killed, tag = _start_sleeping_drill(pytester, drill_args)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.communicate()
+    left = [p for p in tagged_processes(tag) if "postgres" in p]
+    assert len(left) >= 3, f"expected the killed run's servers to survive it, found {left}"
+    data = [r for r in Path(tempfile.gettempdir()).glob("drdrill-*") if (r / "owner").read_text() == tag]
+    assert len(data) == 1, "the killed run's data directory should still exist"
+
+    pytester.makepyfile(test_drill=FAILING.format(action="pass"))
+    result = pytester.runpytest(*drill_args, "test_drill.py")
+    result.stdout.fnmatch_lines([f"*removed leftover of a killed run: pid * left by dead run {tag}*"])
+    assert tagged_processes(tag) == []
+    assert not data[0].exists()
