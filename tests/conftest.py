@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-# pytester's in-process runs drop every module first imported during a run, so modules that
-# the plugin (and hypothesis's plugin, at terminal summary) import lazily would be imported
-# again, at about a second each, by every run. Importing them once here keeps them cached.
+# pytester's in-process runs drop every module first imported during a run, so the modules
+# that the plugin (and hypothesis's plugin, at terminal summary) import lazily would be
+# imported again by every run: about a second each time. Importing them here keeps them.
 import pytest_drdrill.recovery.failover  # noqa: F401
 import pytest_drdrill.reporting.collector  # noqa: F401
 
@@ -22,7 +22,7 @@ SHIPPED_TARGETS = Path(__file__).resolve().parents[1] / "fixtures" / "targets.ya
 
 @pytest.fixture
 def targets_yaml(pytester: pytest.Pytester) -> Path:
-    """The repository's ``fixtures/targets.yaml``, copied to the default place under pytester."""
+    """Copy the repository's ``fixtures/targets.yaml`` to its default place under pytester."""
     destination = pytester.path / "fixtures" / "targets.yaml"
     destination.parent.mkdir()
     shutil.copyfile(SHIPPED_TARGETS, destination)

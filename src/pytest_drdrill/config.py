@@ -60,7 +60,7 @@ OPTIONS = (
     _Option("drill", "--drill", _help_drill, None),
     _Option("drill_backend", "--drill-backend", _help_backend, "auto"),
     _Option("drill_targets", "--drill-targets", _help_targets, None),
-    _Option("drill_report_dir", "--drill-report-dir", _help_report_dir, "reports"),
+    _Option("drill_report_dir", "--drill-report-dir", _help_report_dir, None),
     _Option("drill_observe", "--drill-observe", _help_observe, "60s"),
     _Option("drill_health_interval", "--drill-health-interval", _help_health_interval, "100ms"),
     _Option("drill_health_timeout", "--drill-health-timeout", _help_health_timeout, "200ms"),
@@ -146,7 +146,7 @@ def _choice(config: pytest.Config, opt: _Option, choices: tuple[str, ...]) -> st
 def _duration(config: pytest.Config, opt: _Option, *, minimum: float) -> float:
     value, source = _raw(config, opt)
     try:
-        seconds = parse_duration(str(value), where=source)
+        seconds = parse_duration(str(value))
     except ValueError as exc:
         raise pytest.UsageError(f"{source}: {exc} (set with {_where(opt)})") from None
     if seconds < minimum:
@@ -161,7 +161,7 @@ def _path(config: pytest.Config, opt: _Option, default: Callable[[], Path]) -> t
     if cli is not None:
         return Path(cli).expanduser().absolute(), True
     ini = config.getini(opt.name)
-    if ini not in (None, "", []) and ini != opt.default:
+    if ini not in (None, "", []):
         base = config.inipath.parent if config.inipath else config.rootpath
         return (base / str(ini)).expanduser().absolute(), True
     return default(), False

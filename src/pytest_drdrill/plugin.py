@@ -78,6 +78,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Validate options and targets, register the marker, the reference failover, the reporter."""
     config.addinivalue_line("markers", _MARKER_HELP)
+    if config.getoption("help", False):
+        return  # --help must work even with a bad option value, to show the valid ones
     drill_config = get_config(config)
     config.stash[config_key] = drill_config
     if drill_config.cadence is None:
@@ -131,13 +133,32 @@ def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
     if unknown:
         raise pytest.UsageError(f"{where}: unknown argument(s) {sorted(unknown)}; valid: {sorted(_MARKER_KEYS)}")
     kw: dict[str, Any] = dict(marker.kwargs)
-    cadence = kw.get("cadence", "monthly")
+    cadence = str(kw.get("cadence", "monthly")).lower()
     if cadence not in CADENCES:
         raise pytest.UsageError(f"{where}: cadence={cadence!r}; valid cadences: {', '.join(CADENCES)}")
+    for key in ("negative_control",):
+        if not isinstance(kw.get(key, False), bool):
+            raise pytest.UsageError(f"{where}: {key}={kw[key]!r}; give True or False")
+    max_lost = kw.get("max_lost_writes")
+    if max_lost is not None and (isinstance(max_lost, bool) or not isinstance(max_lost, int) or max_lost < 0):
+        raise pytest.UsageError(
+            f"{where}: max_lost_writes={max_lost!r}; give a whole number of writes, 0 or more "
+            f"(0 for synchronous replication), or leave it out"
+        )
+    observe = None
+    if kw.get("observe") is not None:
+        from pytest_drdrill.durations import parse_duration
+
+        try:
+            observe = parse_duration(kw["observe"])
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: observe: {exc}") from None
+        if observe <= 0:
+            raise pytest.UsageError(f"{where}: observe={kw['observe']!r} must be above zero")
     target = None
     targets = config.stash.get(targets_key, None)
     if targets is not None:
-        from pytest_drdrill.targets import UnknownTarget
+        from pytest_drdrill.targets import TargetSelectionError, UnknownTarget
 
         if (kw.get("tier") is None) == (kw.get("function") is None):
             raise pytest.UsageError(
@@ -151,15 +172,14 @@ def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
                 data=kw.get("data"),
                 max_lost_writes=kw.get("max_lost_writes"),
             )
-        except UnknownTarget as exc:
+        except (UnknownTarget, TargetSelectionError) as exc:
             raise pytest.UsageError(f"{where}: {exc}") from None
-    observe = kw.get("observe")
     return DrillSpec(
         cadence=cadence,
         scenario=str(kw.get("scenario") or item.name),
         target=target,
-        negative_control=bool(kw.get("negative_control", False)),
-        observe=float(observe) if observe is not None else None,
+        negative_control=kw.get("negative_control", False),
+        observe=observe,
     )
 
 

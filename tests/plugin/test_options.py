@@ -42,11 +42,11 @@ def print_config(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def ini(**keys: str) -> str:
-    """An ini file's ``[pytest]`` section with ``keys``."""
+    """Return an ini file's ``[pytest]`` section setting ``keys``."""
     return "[pytest]\n" + "".join(f"{key} = {value}\n" for key, value in keys.items())
 
 
-# --- parsed values, defaults and precedence ------------------------------------------------------
+# --- parsed values, defaults and precedence -------------------------------------------------------
 
 
 def test_defaults(pytester: pytest.Pytester) -> None:
@@ -263,7 +263,7 @@ def test_targets_not_loaded_without_drill(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(skipped=1)
 
 
-# --- usage errors ----------------------------------------------------------------------------------
+# --- usage errors ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -372,11 +372,6 @@ def test_bad_ini_value_is_usage_error(
     result.stderr.fnmatch_lines([message])
 
 
-@pytest.mark.xfail(
-    reason="plugin bug: config._duration prefixes the source twice "
-    "('--drill-observe: --drill-observe: cannot read ...')",
-    strict=True,
-)
 def test_duration_error_names_the_flag_once(pytester: pytest.Pytester) -> None:
     """A bad duration's message starts with the flag once, not twice."""
     result = pytester.runpytest("--drill-observe=soon")
@@ -438,7 +433,7 @@ def test_targets_file_with_yaml_error_is_usage_error(pytester: pytest.Pytester) 
     result.stderr.fnmatch_lines([f"ERROR: invalid targets file {bad}: YAML error at line *"])
 
 
-# --- plugin registration -------------------------------------------------------------------------
+# --- plugin registration --------------------------------------------------------------------------
 
 
 def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
@@ -498,4 +493,3 @@ def test_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> N
     pytester.makepyfile(DAILY_DRILL)
     result = pytester.runpytest("--strict-markers")
     result.assert_outcomes(skipped=1)
-

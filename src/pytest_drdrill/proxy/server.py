@@ -215,7 +215,8 @@ class _Proxy:
         self.upstream = upstream
         self.enabled = False
         self.links: set[_Link] = set()
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: set[asyncio.Task[Any]] = set()
         self._generation = 0
 
     def to_json(self) -> dict[str, object]:
@@ -233,7 +234,6 @@ class _Proxy:
     async def start(self) -> None:
         if self.enabled:
             return
-        loop = asyncio.get_running_loop()
         host, port = split_address(self.listen)
         upstream = split_address(self.upstream)
         try:
@@ -242,13 +242,15 @@ class _Proxy:
             raise ApiError(500, f"could not listen on {self.listen}: {exc}") from exc
         self._generation += 1
         generation = self._generation
-        try:
-            self._server = await loop.create_server(
-                lambda: _Link(self, generation, upstream).client, sock=sock
-            )
-        except BaseException:
-            sock.close()
-            raise
+        sock.setblocking(False)
+        # Accept by hand rather than with loop.create_server(): on CPython 3.11, a
+        # connection accepted just before Server.close() reaches Server._attach() after
+        # the server lost its sockets; the assertion there leaves the accepted socket
+        # open with no transport, and its client hangs until garbage collection.
+        asyncio.get_running_loop().add_reader(
+            sock.fileno(), self._accept_ready, sock, generation, upstream
+        )
+        self._listener = sock
         bound_host, bound_port = sock.getsockname()[:2]
         # Reporting the bound address means a later re-enable listens on the same port,
         # even when the proxy was created with port 0.
@@ -256,16 +258,37 @@ class _Proxy:
         self.enabled = True
         logger.info("proxy %s: listening on %s -> %s", self.name, self.listen, self.upstream)
 
+    def _accept_ready(self, sock: socket.socket, generation: int, upstream: tuple[str, int]) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(64):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. out of file descriptors: keep serving others
+                logger.warning("proxy %s: accept failed: %s", self.name, exc)
+                return
+            conn.setblocking(False)
+            link = _Link(self, generation, upstream)
+            task = loop.create_task(loop.connect_accepted_socket(lambda link=link: link.client, conn))
+            self._accepting.add(task)
+            task.add_done_callback(lambda t, conn=conn: self._accepted(t, conn))
+
+    def _accepted(self, task: asyncio.Task[Any], conn: socket.socket) -> None:
+        self._accepting.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            conn.close()
+
     async def stop(self) -> None:
         if not self.enabled:
             return
         self.enabled = False
         self._generation += 1
-        if self._server is not None:
-            # Server.close() closes the listening socket at once, so connections are refused
-            # before the API answers; wait_closed() would also wait for clients on 3.12+.
-            self._server.close()
-            self._server = None
+        if self._listener is not None:
+            # Closing the listening socket refuses new connections before the API answers.
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
         links = list(self.links)
         for link in links:
             link.cut()
