@@ -35,7 +35,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def fmt_ms(values: list[float]) -> str:
-    return f"median {statistics.median(values) * 1000:7.1f} ms  p95 {pct(values, 0.95) * 1000:7.1f} ms"
+    return (
+        f"median {statistics.median(values) * 1000:7.1f} ms  p95 {pct(values, 0.95) * 1000:7.1f} ms"
+    )
 
 
 def bare_promotion(backend: LocalBackend, workdir: Path) -> float:
@@ -66,8 +68,10 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="drdrill-bench-"))
     t0 = timing.monotonic()
     backend = LocalBackend(base).start()
-    print(f"session start (reap + template initdb + proxy): {timing.monotonic() - t0:.2f} s "
-          f"(template alone {backend.template_seconds:.2f} s)")
+    print(
+        f"session start (reap + template initdb + proxy): {timing.monotonic() - t0:.2f} s "
+        f"(template alone {backend.template_seconds:.2f} s)"
+    )
     target = Target("tier", "tier_1_critical", 900.0, 1800.0, 300.0, 900.0, 0)
     settings = MonitorSettings(interval=args.interval, timeout=2 * args.interval, threshold=3)
     failover = ReferenceFailover()
@@ -79,8 +83,13 @@ def main() -> None:
             topo = backend.topology(base / f"run{i}")
             cold.append(timing.monotonic() - t)
             try:
-                record = DrillRecord(f"bench-{i}", scenario="primary-crash", cadence="monthly",
-                                     target=target, backend="local")
+                record = DrillRecord(
+                    f"bench-{i}",
+                    scenario="primary-crash",
+                    cadence="monthly",
+                    target=target,
+                    backend="local",
+                )
                 drill = Drill(
                     topology=topo,
                     faults=FaultInjector(record),
@@ -88,7 +97,8 @@ def main() -> None:
                     record=record,
                     monitor_settings=settings,
                     failover=lambda d, topo=topo, record=record: failover.pytest_drdrill_failover(
-                        service="postgres", topology=topo, record=record, detection=d),
+                        service="postgres", topology=topo, record=record, detection=d
+                    ),
                     observe=30.0,
                     on_result=lambda r: None,
                 )
@@ -104,26 +114,37 @@ def main() -> None:
             lost.append(result.rpo.lost_writes if result.rpo else -1)
             for ph in result.phases:
                 phases.setdefault(ph.name, []).append(ph.seconds)
-            print(f"run {i + 1:2d}: RTO {result.rto.seconds * 1000:6.0f} ms  cold start "
-                  f"{cold[-1] * 1000:5.0f} ms  lost {lost[-1]}  verdict {result.verdict.value}")
+            print(
+                f"run {i + 1:2d}: RTO {result.rto.seconds * 1000:6.0f} ms  cold start "
+                f"{cold[-1] * 1000:5.0f} ms  lost {lost[-1]}  verdict {result.verdict.value}"
+            )
         for i in range(5):
             bare.append(bare_promotion(backend, base / f"bare{i}"))
     finally:
         backend.close()
 
     print()
-    print(f"primary-crash drills: {args.runs}, health interval {args.interval * 1000:.0f} ms, "
-          f"threshold 3, check timeout {2 * args.interval * 1000:.0f} ms")
-    print(f"RTO (client-measured):   p50 {pct(rtos, .5) * 1000:6.0f} ms   p95 {pct(rtos, .95) * 1000:6.0f} ms"
-          f"   max {max(rtos) * 1000:6.0f} ms   (targets: p50 <= 500, p95 <= 1000)")
+    print(
+        f"primary-crash drills: {args.runs}, health interval {args.interval * 1000:.0f} ms, "
+        f"threshold 3, check timeout {2 * args.interval * 1000:.0f} ms"
+    )
+    print(
+        f"RTO (client-measured):   p50 {pct(rtos, 0.5) * 1000:6.0f} ms   "
+        f"p95 {pct(rtos, 0.95) * 1000:6.0f} ms"
+        f"   max {max(rtos) * 1000:6.0f} ms   (targets: p50 <= 500, p95 <= 1000)"
+    )
     for name, values in phases.items():
         print(f"  phase {name:<10} {fmt_ms(values)}  (n={len(values)})")
     print(f"lost acknowledged writes: total {sum(lost)} over {len(lost)} drills (max {max(lost)})")
     print(f"cold start primary + 2 standbys: {fmt_ms(cold)}  (target <= 3000 ms)")
-    print(f"baseline, template initdb once per session: {backend.template_seconds * 1000:.0f} ms; "
-          f"cold start / initdb = {statistics.median(cold) / backend.template_seconds:.2f}")
-    print(f"baseline, bare kill -> promote -> first INSERT: {fmt_ms(bare)}; "
-          f"RTO p50 / bare = {pct(rtos, .5) / statistics.median(bare):.1f}x")
+    print(
+        f"baseline, template initdb once per session: {backend.template_seconds * 1000:.0f} ms; "
+        f"cold start / initdb = {statistics.median(cold) / backend.template_seconds:.2f}"
+    )
+    print(
+        f"baseline, bare kill -> promote -> first INSERT: {fmt_ms(bare)}; "
+        f"RTO p50 / bare = {pct(rtos, 0.5) / statistics.median(bare):.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import pytest
     max_lost_writes=0,
 )
 def test_primary_crash_fails_over_to_sync_standby(drdrill):
-    """Killing the primary fails over to the sync standby within target, losing no acknowledged write."""
+    """Killing the primary fails over to the sync standby, losing no acknowledged write."""
     with drdrill.running():
         drdrill.faults.crash(drdrill.topology.primary)
         drdrill.await_recovery()
@@ -56,7 +56,9 @@ def test_lagging_dr_standby_promoted_and_loss_counted_exactly(drdrill):
     topology = drdrill.topology
     with drdrill.running():
         drdrill.faults.cut(topology.replication_links["pg-dr"])
-        assert drdrill.workload.wait_for_acks(30), "no writes acknowledged while the DR link was cut"
+        assert drdrill.workload.wait_for_acks(30), (
+            "no writes acknowledged while the DR link was cut"
+        )
         # The primary region goes: its sync standby and then its primary crash together.
         drdrill.faults.crash(topology.pg_nodes["pg-sync"])
         drdrill.faults.crash(topology.primary)
@@ -95,6 +97,7 @@ class _RepointsWithoutPromoting:
 
 @pytest.fixture
 def broken_failover(pytestconfig):
+    """Register the broken failover for one drill, ahead of the reference one."""
     plugin = _RepointsWithoutPromoting()
     pytestconfig.pluginmanager.register(plugin, "drdrill-negative-control")
     yield plugin

@@ -66,7 +66,11 @@ OPTIONS = (
     _Option("drill_health_timeout", "--drill-health-timeout", _help_health_timeout, "200ms"),
     _Option("drill_failure_threshold", "--drill-failure-threshold", _help_failure_threshold, "3"),
     _Option(
-        "drill_negative_controls", "--drill-negative-controls", _help_negative_controls, None, True
+        "drill_negative_controls",
+        "--drill-negative-controls",
+        _help_negative_controls,
+        None,
+        is_bool=True,
     ),
     _Option("drill_pg_bin", "--drill-pg-bin", _help_pg_bin, None),
     _Option("drill_run_as", "--drill-run-as", _help_run_as, None),

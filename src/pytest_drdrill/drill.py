@@ -211,7 +211,8 @@ def _summary(result: DrillResult) -> str:
             f"window {format_duration(result.rpo.window_seconds)}"
         )
     for phase in result.phases[:12]:
+        state = "ok" if phase.ok else "FAILED"
         lines.append(
-            f"  phase {phase.name:<10} {phase.seconds * 1000:8.1f} ms {'ok' if phase.ok else 'FAILED'} {phase.detail}"
+            f"  phase {phase.name:<10} {phase.seconds * 1000:8.1f} ms {state} {phase.detail}"
         )
     return "\n".join(lines)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_drdrill.recovery.monitor import Detection
     from pytest_drdrill.record import DrillRecord
+    from pytest_drdrill.recovery.monitor import Detection
     from pytest_drdrill.results import DrillResult, FaultRecord
     from pytest_drdrill.topology._protocol import Topology
 

@@ -29,10 +29,10 @@ if TYPE_CHECKING:
     from pytest_drdrill.topology.local import LocalBackend, LocalTopology
 
 MARKER = "drdrill"
-config_key = pytest.StashKey[DrillConfig]()
-targets_key = pytest.StashKey["Targets"]()
-reporter_key = pytest.StashKey["DrillReporter"]()
-drill_spec_key = pytest.StashKey["DrillSpec"]()
+config_key: pytest.StashKey[DrillConfig] = pytest.StashKey()
+targets_key: pytest.StashKey[Targets] = pytest.StashKey()
+reporter_key: pytest.StashKey[DrillReporter] = pytest.StashKey()
+drill_spec_key: pytest.StashKey[DrillSpec] = pytest.StashKey()  # set on drill items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +59,16 @@ _MARKER_HELP = (
     "drill, run by --drill=CADENCE and judged against a tier or business function of "
     "the targets file"
 )
-_MARKER_KEYS = {"cadence", "tier", "function", "data", "scenario", "max_lost_writes", "negative_control", "observe"}
+_MARKER_KEYS = {
+    "cadence",
+    "tier",
+    "function",
+    "data",
+    "scenario",
+    "max_lost_writes",
+    "negative_control",
+    "observe",
+}
 
 
 # --- options, hooks, configuration ------------------------------------------------------------
@@ -104,7 +113,8 @@ def _load_targets(drill_config: DrillConfig) -> Targets:
     if not path.is_file():
         raise pytest.UsageError(
             f"drill targets file {path} does not exist. Create it (copy fixtures/targets.yaml "
-            f"from pytest-drdrill's repository) or point --drill-targets / ini drill_targets at yours."
+            f"from pytest-drdrill's repository) or point --drill-targets / ini drill_targets "
+            f"at yours."
         )
     try:
         return load_targets(path)
@@ -128,19 +138,27 @@ def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
     assert marker is not None
     where = f"@pytest.mark.{MARKER} on {item.nodeid}"
     if marker.args:
-        raise pytest.UsageError(f"{where}: pass keyword arguments only, e.g. cadence='monthly', tier='tier_1_critical'")
+        raise pytest.UsageError(
+            f"{where}: pass keyword arguments only, e.g. cadence='monthly', tier='tier_1_critical'"
+        )
     unknown = set(marker.kwargs) - _MARKER_KEYS
     if unknown:
-        raise pytest.UsageError(f"{where}: unknown argument(s) {sorted(unknown)}; valid: {sorted(_MARKER_KEYS)}")
+        raise pytest.UsageError(
+            f"{where}: unknown argument(s) {sorted(unknown)}; valid: {sorted(_MARKER_KEYS)}"
+        )
     kw: dict[str, Any] = dict(marker.kwargs)
     cadence = str(kw.get("cadence", "monthly")).lower()
     if cadence not in CADENCES:
-        raise pytest.UsageError(f"{where}: cadence={cadence!r}; valid cadences: {', '.join(CADENCES)}")
+        raise pytest.UsageError(
+            f"{where}: cadence={cadence!r}; valid cadences: {', '.join(CADENCES)}"
+        )
     for key in ("negative_control",):
         if not isinstance(kw.get(key, False), bool):
             raise pytest.UsageError(f"{where}: {key}={kw[key]!r}; give True or False")
     max_lost = kw.get("max_lost_writes")
-    if max_lost is not None and (isinstance(max_lost, bool) or not isinstance(max_lost, int) or max_lost < 0):
+    if max_lost is not None and (
+        isinstance(max_lost, bool) or not isinstance(max_lost, int) or max_lost < 0
+    ):
         raise pytest.UsageError(
             f"{where}: max_lost_writes={max_lost!r}; give a whole number of writes, 0 or more "
             f"(0 for synchronous replication), or leave it out"
@@ -212,7 +230,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.skip(reason=reason))
 
 
-# --- fixtures --------------------------------------------------------------------------------------
+# --- fixtures --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -226,7 +244,9 @@ def drdrill_config(pytestconfig: pytest.Config) -> DrillConfig:
 
 @pytest.fixture(scope="session")
 def drdrill_backend(
-    pytestconfig: pytest.Config, drdrill_config: DrillConfig, tmp_path_factory: pytest.TempPathFactory
+    pytestconfig: pytest.Config,
+    drdrill_config: DrillConfig,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalBackend]:
     """Session resources of the chosen backend: binaries, template cluster, fault proxy.
 
@@ -238,7 +258,9 @@ def drdrill_backend(
     from pytest_drdrill.topology.local import LocalBackend
 
     backend = LocalBackend(
-        tmp_path_factory.mktemp("drdrill"), pg_bin=drdrill_config.pg_bin, run_as=drdrill_config.run_as
+        tmp_path_factory.mktemp("drdrill"),
+        pg_bin=drdrill_config.pg_bin,
+        run_as=drdrill_config.run_as,
     )
     try:
         backend.start()
@@ -259,9 +281,10 @@ def _spec(request: pytest.FixtureRequest) -> DrillSpec:
     spec = request.node.stash.get(drill_spec_key, None)
     if spec is None:
         raise pytest.UsageError(
-            f"{request.node.nodeid} uses a drdrill fixture but has no @pytest.mark.{MARKER}(...) marker; "
-            f"add one naming its cadence and tier, e.g. "
-            f"@pytest.mark.{MARKER}(cadence='monthly', tier='tier_1_critical', scenario='primary-crash')"
+            f"{request.node.nodeid} uses a drdrill fixture but has no "
+            f"@pytest.mark.{MARKER}(...) marker; add one naming its cadence and tier, e.g. "
+            f"@pytest.mark.{MARKER}(cadence='monthly', tier='tier_1_critical', "
+            f"scenario='primary-crash')"
         )
     return spec
 
@@ -307,7 +330,9 @@ def drdrill_record(request: pytest.FixtureRequest, drdrill_config: DrillConfig) 
 
 
 @pytest.fixture
-def drdrill_faults(request: pytest.FixtureRequest, drdrill_record: DrillRecord) -> Iterator[FaultInjector]:
+def drdrill_faults(
+    request: pytest.FixtureRequest, drdrill_record: DrillRecord
+) -> Iterator[FaultInjector]:
     """Inject faults (crash, freeze, stop, link cut); every one is healed at teardown.
 
     .. versionadded:: 0.1
@@ -322,14 +347,18 @@ def drdrill_faults(request: pytest.FixtureRequest, drdrill_record: DrillRecord) 
 
 
 @pytest.fixture
-def drdrill_workload(drdrill_topology: LocalTopology, drdrill_record: DrillRecord) -> Iterator[Workload]:
+def drdrill_workload(
+    drdrill_topology: LocalTopology, drdrill_record: DrillRecord
+) -> Iterator[Workload]:
     """The measuring client: writes and probes through the service endpoint, recording history.
 
     .. versionadded:: 0.1
     """
     from pytest_drdrill.measure.workload import Workload
 
-    workload = Workload(drdrill_topology.pg_endpoint.dsn(app="drdrill-workload"), drdrill_record.history)
+    workload = Workload(
+        drdrill_topology.pg_endpoint.dsn(app="drdrill-workload"), drdrill_record.history
+    )
     try:
         yield workload
     finally:
@@ -359,7 +388,10 @@ def drdrill(
 
     def failover(detection: object) -> object:
         return hook.pytest_drdrill_failover(
-            service="postgres", topology=drdrill_topology, record=drdrill_record, detection=detection
+            service="postgres",
+            topology=drdrill_topology,
+            record=drdrill_record,
+            detection=detection,
         )
 
     def on_result(result: Any) -> None:
@@ -391,4 +423,3 @@ def drdrill(
                 drill.measure()
             except Exception as exc:  # never hide the test's own error
                 drdrill_record.note(f"measurement at teardown failed: {exc}")
-

@@ -66,7 +66,7 @@ class FaultRecord:
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    """One timed step of recovery: detection, fencing, promotion, repoint, validation, …
+    """One timed step of recovery: detection, fencing, promotion, repoint or validation.
 
     :param name: the phase.
     :param started: monotonic stamp.

@@ -44,7 +44,7 @@ def _drill_json(pytester: pytest.Pytester) -> dict:
 
 
 def test_user_conftest_failover_replaces_the_reference_and_is_measured(pytester, drill_args):
-    """A conftest pytest_drdrill_failover runs instead of the reference; RTO/RPO come from the client."""
+    """A conftest failover hook replaces the reference one; RTO/RPO still come from the client."""
     pytester.makeconftest(USER_FAILOVER)
     pytester.makepyfile(test_drill=DRILL)
     result = pytester.runpytest("-s", *drill_args)
@@ -66,10 +66,14 @@ def test_user_failover_that_does_nothing_is_caught_by_measurement(pytester, dril
             return "all good, trust me"
         """
     )
-    pytester.makepyfile(test_drill=DRILL.replace('scenario="user-failover"', 'scenario="liar", observe=3'))
+    pytester.makepyfile(
+        test_drill=DRILL.replace('scenario="user-failover"', 'scenario="liar", observe=3')
+    )
     result = pytester.runpytest(*drill_args)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*drill liar FAILED: service did not recover*3.00s observation window*"])
+    result.stdout.fnmatch_lines(
+        ["*drill liar FAILED: service did not recover*3.00s observation window*"]
+    )
 
 
 def test_observer_hooks_see_faults_and_results(pytester, drill_args):
@@ -80,10 +84,12 @@ def test_observer_hooks_see_faults_and_results(pytester, drill_args):
             print(f"HOOK: injected {fault.kind} {fault.target} healed={fault.healed_at}")
 
         def pytest_drdrill_fault_healed(record, fault):
-            print(f"HOOK: healed {fault.kind} {fault.target} after={fault.healed_at > fault.injected_at}")
+            later = fault.healed_at > fault.injected_at
+            print(f"HOOK: healed {fault.kind} {fault.target} after={later}")
 
         def pytest_drdrill_measured(result):
-            print(f"HOOK: measured {result.scenario} {result.verdict.value} lost={result.rpo.lost_writes}")
+            lost = result.rpo.lost_writes
+            print(f"HOOK: measured {result.scenario} {result.verdict.value} lost={lost}")
         """
     )
     pytester.makepyfile(test_drill=DRILL)

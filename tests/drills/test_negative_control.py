@@ -34,7 +34,9 @@ def test_negative_control_is_excluded_by_default(pytester, drill_args):
     """Without --drill-negative-controls the negative control is skipped, saying how to run it."""
     scenario = ROOT / "scenarios" / "test_postgres_failover.py"
     result = pytester.runpytest(
-        f"{scenario}::test_negative_control_broken_failover_goes_red", f"--rootdir={ROOT}", *drill_args
+        f"{scenario}::test_negative_control_broken_failover_goes_red",
+        f"--rootdir={ROOT}",
+        *drill_args,
     )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*negative control*--drill-negative-controls*"])

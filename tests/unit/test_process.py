@@ -23,7 +23,9 @@ time.sleep(60)
 """
 
 
-def _spawn_tree(tmp_path: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], list[int]]:
+def _spawn_tree(
+    tmp_path: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], list[int]]:
     log = tmp_path / "tree.log"
     proc = _process.spawn([sys.executable, "-c", _TREE], log=log, run_as=None, env=env)
     deadline = time.monotonic() + 10
@@ -56,7 +58,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_kill_tree_reaches_children_that_called_setsid(tmp_path):
-    """killpg would miss setsid() children; kill_tree finds them by parent pid."""
+    """Killpg would miss setsid() children; kill_tree finds them by parent pid."""
     proc, kids = _spawn_tree(tmp_path)
     assert len(kids) == 2 and all(_alive(k) for k in kids)
     for kid in kids:
@@ -115,7 +117,9 @@ def test_owner_alive_rejects_a_reused_pid():
     assert not _process.owner_alive("not-a-pid:1")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the run-as account matters only when pytest runs as root")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="the run-as account matters only when pytest runs as root"
+)
 def test_run_as_names_the_flag_when_the_account_is_missing():
     """A missing account is an error that names --drill-run-as and how to create one."""
     with pytest.raises(TopologyError, match=r"--drill-run-as / drill_run_as") as info:

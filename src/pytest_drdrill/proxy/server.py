@@ -122,6 +122,10 @@ class _Link:
         self.connecting: asyncio.Task[None] | None = None
         self.cutting = False
 
+    def client_side(self) -> _Side:
+        """Protocol factory for the accepted client connection."""
+        return self.client
+
     def side_made(self, side: _Side) -> None:
         transport = cast(asyncio.Transport, side.transport)
         if side is self.client:
@@ -258,7 +262,9 @@ class _Proxy:
         self.enabled = True
         logger.info("proxy %s: listening on %s -> %s", self.name, self.listen, self.upstream)
 
-    def _accept_ready(self, sock: socket.socket, generation: int, upstream: tuple[str, int]) -> None:
+    def _accept_ready(
+        self, sock: socket.socket, generation: int, upstream: tuple[str, int]
+    ) -> None:
         loop = asyncio.get_running_loop()
         for _ in range(64):
             try:
@@ -270,11 +276,11 @@ class _Proxy:
                 return
             conn.setblocking(False)
             link = _Link(self, generation, upstream)
-            task = loop.create_task(loop.connect_accepted_socket(lambda link=link: link.client, conn))
+            task = loop.create_task(loop.connect_accepted_socket(link.client_side, conn))
             self._accepting.add(task)
-            task.add_done_callback(lambda t, conn=conn: self._accepted(t, conn))
+            task.add_done_callback(functools.partial(self._accepted, conn=conn))
 
-    def _accepted(self, task: asyncio.Task[Any], conn: socket.socket) -> None:
+    def _accepted(self, task: asyncio.Task[Any], *, conn: socket.socket) -> None:
         self._accepting.discard(task)
         if task.cancelled() or task.exception() is not None:
             conn.close()

@@ -20,8 +20,8 @@ from pytest_drdrill import timing
 from pytest_drdrill.errors import FailoverFailed
 
 if TYPE_CHECKING:
-    from pytest_drdrill.recovery.monitor import Detection
     from pytest_drdrill.record import DrillRecord
+    from pytest_drdrill.recovery.monitor import Detection
     from pytest_drdrill.topology._protocol import PostgresNode, Topology
 
 import pytest
@@ -112,7 +112,10 @@ class ReferenceFailover:
                 if name != chosen.node.name and not topology.pg_nodes[name].fenced:
                     link.repoint(chosen.node)
                     moved.append(name)
-            note.detail = f"endpoint -> {chosen.node.name}; replication of {moved or 'none'} -> {chosen.node.name}"
+            note.detail = (
+                f"endpoint -> {chosen.node.name}; "
+                f"replication of {moved or 'none'} -> {chosen.node.name}"
+            )
         try:
             with record.phase("validation") as note:
                 note.detail = self.validate(topology)
@@ -175,12 +178,15 @@ class ReferenceFailover:
         :raises FailoverFailed: when it is still in recovery after ``promote_timeout``.
         """
         deadline = timing.monotonic() + self.settings.promote_timeout
-        with psycopg.connect(node.dsn(app="drdrill-failover"), autocommit=True, connect_timeout=2) as conn:
+        with psycopg.connect(
+            node.dsn(app="drdrill-failover"), autocommit=True, connect_timeout=2
+        ) as conn:
             conn.execute("SELECT pg_promote(false)")
             while _fetch_one(conn, "SELECT pg_is_in_recovery()"):
                 if timing.monotonic() > deadline:
                     raise FailoverFailed(
-                        f"{node.name} still in recovery {self.settings.promote_timeout}s after pg_promote"
+                        f"{node.name} still in recovery "
+                        f"{self.settings.promote_timeout}s after pg_promote"
                     )
                 timing.sleep(0.002)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import psycopg
@@ -38,12 +37,14 @@ async def check_postgres(dsn: str, timeout: float) -> Health:
         cur = await _pg.execute(conn, "SELECT pg_is_in_recovery()", timeout=remaining)
         row = await cur.fetchone()
         in_recovery = bool(row and row[0])
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
+        elapsed = timing.monotonic() - started
         return Health(
-            False, started, timing.monotonic() - started, error=f"no answer within {timeout}s"
+            ok=False, started=started, seconds=elapsed, error=f"no answer within {timeout}s"
         )
     except (psycopg.Error, OSError) as exc:
-        return Health(False, started, timing.monotonic() - started, error=_pg.first_line(exc))
+        elapsed = timing.monotonic() - started
+        return Health(ok=False, started=started, seconds=elapsed, error=_pg.first_line(exc))
     finally:
         if conn is not None:
             await _pg.close(conn)

@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 def _git_sha(root: Path) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -100,7 +104,9 @@ class DrillReporter:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """Print each drill's verdict and the paths of the reports."""
         for line in self.reaped:
-            terminalreporter.write_line(f"drdrill: removed leftover of a killed run: {line}", yellow=True)
+            terminalreporter.write_line(
+                f"drdrill: removed leftover of a killed run: {line}", yellow=True
+            )
         if not self.results:
             terminalreporter.write_sep("-", "drdrill: no drill produced a result")
             return

@@ -143,7 +143,7 @@ def spawn(
         if run_as is not None:
             # user= alone keeps gid 0 and root's supplementary groups.
             kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
-        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        return subprocess.Popen(  # type: ignore[call-overload]
             list(argv),
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -182,7 +182,7 @@ def run(
         raise TopologyError(
             f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{done.stdout}{done.stderr}"
         )
-    return done  # type: ignore[no-any-return]
+    return done
 
 
 def children(pid: int) -> list[int]:

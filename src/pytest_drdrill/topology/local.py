@@ -98,12 +98,12 @@ class LocalTopology:
         if run_as is not None:
             run_as.own(data)
 
-        def node(name: str, region: str) -> LocalPostgresNode:
+        def make(name: str, region: str) -> LocalPostgresNode:
             return LocalPostgresNode(
                 name, region, data / name, install, run_as, log=self.workdir / f"{name}.log"
             )
 
-        primary, sync, dr = node(PRIMARY, "primary"), node(SYNC, "primary"), node(DR, "dr")
+        primary, sync, dr = make(PRIMARY, "primary"), make(SYNC, "primary"), make(DR, "dr")
         for node in (primary, sync, dr):
             self.pg_nodes[node.name] = node
         self._sync_names = (SYNC,)
@@ -257,7 +257,6 @@ class LocalBackend:
         self._run_as_name = run_as
         self.reaped: list[str] = []
         self._proxy_server: object | None = None
-
 
     def start(self) -> LocalBackend:
         """Remove leftovers of killed runs, find PostgreSQL, build the template, start the proxy."""
