@@ -42,6 +42,21 @@ def test_frozen_primary_is_detected_and_fenced(drdrill):
 
 
 @pytest.mark.drdrill(
+    cadence="weekly",
+    tier="tier_1_critical",
+    data="critical_user_data",
+    scenario="primary-clean-stop",
+    max_lost_writes=0,
+)
+def test_clean_primary_shutdown_fails_over(drdrill):
+    """A primary shut down cleanly (maintenance gone wrong) is replaced like a crashed one."""
+    with drdrill.running():
+        drdrill.faults.stop(drdrill.topology.primary)
+        drdrill.await_recovery()
+    drdrill.conclude()
+
+
+@pytest.mark.drdrill(
     cadence="monthly",
     tier="tier_1_critical",
     data="critical_user_data",

@@ -293,6 +293,46 @@ def test_new_upstream_cuts_connections_and_routes_new_ones(client, upstreams, so
     assert second.accepted == 1
 
 
+def test_connections_racing_a_repoint_are_served_or_closed_never_left_hanging(client, upstreams):
+    """Clients connecting while the upstream changes get an answer or a close, never silence.
+
+    Regression: with asyncio's create_server on CPython 3.11, a connection accepted just
+    before Server.close() stayed open with no upstream until garbage collection.
+    """
+    first, second = upstreams(b"A:"), upstreams(b"B:")
+    proxy = client.create("svc", listen="127.0.0.1:0", upstream=first.address)
+    stop = threading.Event()
+    hung: list[float] = []
+    served = 0
+
+    def connect_in_a_loop() -> None:
+        nonlocal served
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as sock:
+                    sock.settimeout(2)
+                    sock.sendall(b"x")
+                    if sock.recv(3):
+                        served += 1
+            except TimeoutError:
+                hung.append(time.monotonic() - started)
+            except OSError:
+                pass  # refused or cut by the repoint: an answer, not a hang
+
+    worker = threading.Thread(target=connect_in_a_loop)
+    worker.start()
+    try:
+        for i in range(150):
+            client.update("svc", upstream=(second if i % 2 else first).address)
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert hung == []
+    assert served > 0
+
+
 def test_new_listen_address_moves_the_listener(client, upstreams, sockets):
     """Changing listen closes the old port and serves on the new one."""
     upstream = upstreams(b"A:")
