@@ -111,6 +111,7 @@ class DrillReporter:
             terminalreporter.write_sep("-", "drdrill: no drill produced a result")
             return
         terminalreporter.write_sep("-", f"drdrill run {self.run_id}")
+        width = max(len(r.scenario) for r in self.results)
         for r in self.results:
             rto = format_duration(r.rto.seconds) if r.rto and r.rto.seconds is not None else "-"
             lost = str(r.rpo.lost_writes) if r.rpo is not None else "-"
@@ -123,7 +124,7 @@ class DrillReporter:
             }[r.verdict]
             terminalreporter.write(f"{r.verdict.value.upper():<13}", bold=True, **markup)
             terminalreporter.write_line(
-                f"{r.scenario:<28} RTO {rto:<9} lost {lost:<5} target {target}"
+                f"{r.scenario:<{width}}  RTO {rto:<9} lost {lost:<5} target {target}"
                 + ("  [negative control]" if r.negative_control else "")
             )
             if r.verdict is not Verdict.PASS:
