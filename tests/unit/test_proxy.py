@@ -742,3 +742,54 @@ def test_flow_control_bounds_proxy_buffers(upstreams):
         loop.call_soon_threadsafe(loop.stop)
         thread.join(TIMEOUT)
         loop.close()
+
+
+class _RecordingTransport:
+    """Just enough of an asyncio transport to watch what the proxy does to it."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.reading = True
+        self.eof_written = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof_written = True
+
+
+def test_bytes_and_eof_sent_before_the_upstream_connects_are_held_then_forwarded():
+    """Client bytes that arrive while the upstream still connects reach it, in order, with EOF.
+
+    CPython before 3.11.4 (Debian 12 ships 3.11.2) starts reading a new connection even when
+    connection_made paused it, so such bytes do arrive early there.
+    """
+    from pytest_drdrill.proxy import server
+
+    async def scenario() -> tuple[_RecordingTransport, _RecordingTransport]:
+        proxy = server._Proxy("p", "127.0.0.1:0", "127.0.0.1:1")
+        link = server._Link(proxy, 0, ("127.0.0.1", 1))
+        client, upstream = _RecordingTransport(), _RecordingTransport()
+        link.client.transport = client  # type: ignore[assignment]
+        link.client.data_received(b"startup ")
+        link.client.data_received(b"packet")
+        assert client.reading is False, "reading must pause while there is nowhere to write"
+        link.side_eof(link.client)
+        link.upstream.transport = upstream  # type: ignore[assignment]
+        link.side_made(link.upstream)
+        return client, upstream
+
+    client, upstream = asyncio.run(scenario())
+    assert b"".join(upstream.written) == b"startup packet"
+    assert upstream.eof_written
+    assert client.reading

@@ -80,14 +80,22 @@ class _Side(asyncio.Protocol):
         self.peer: _Side = self
         self.eof = False
         self.lost = False
+        self.pending: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.link.side_made(self)
 
     def data_received(self, data: bytes) -> None:
-        # A side reads only while its peer is connected (see _Link.side_made).
-        cast(asyncio.Transport, self.peer.transport).write(data)
+        peer = self.peer.transport
+        if peer is None:
+            # The upstream is still connecting. Reading is paused in connection_made, but
+            # CPython before 3.11.4 starts reading after connection_made regardless (Debian
+            # 12 ships 3.11.2), so hold the bytes until the upstream exists.
+            self.pending.append(data)
+            cast(asyncio.Transport, self.transport).pause_reading()
+            return
+        peer.write(data)
 
     def eof_received(self) -> bool:
         self.link.side_eof(self)
@@ -143,6 +151,11 @@ class _Link:
         elif self.cutting:
             transport.abort()
         else:
+            if self.client.pending:
+                transport.write(b"".join(self.client.pending))
+                self.client.pending.clear()
+            if self.client.eof and transport.can_write_eof():
+                transport.write_eof()
             cast(asyncio.Transport, self.client.transport).resume_reading()
 
     async def _connect(self) -> None:

@@ -149,7 +149,8 @@ def spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=full_env,
-            cwd=cwd,
+            # The caller's directory may be closed to the server account (e.g. under /root).
+            cwd=cwd or "/",
             start_new_session=True,
             **kwargs,
         )
@@ -172,6 +173,7 @@ def run(
             timeout=timeout,
             env=env,
             stdin=subprocess.DEVNULL,
+            cwd="/",
             **kwargs,
         )
     except subprocess.TimeoutExpired as exc:
