@@ -218,6 +218,11 @@ def get_config(config: pytest.Config) -> DrillConfig:
     )
 
 
+def backend_name(drill_config: DrillConfig) -> str:
+    """The backend drills run on: ``auto`` resolves to ``local`` in this release."""
+    return "local" if drill_config.backend == "auto" else drill_config.backend
+
+
 def includes(selected: str, cadence: str) -> bool:
     """Whether ``--drill=selected`` runs a drill of ``cadence`` (more frequent ones included)."""
     return CADENCES.index(cadence) <= CADENCES.index(selected)

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_drdrill import hookspecs
-from pytest_drdrill.config import CADENCES, DrillConfig, add_options, get_config, includes
+from pytest_drdrill.config import (
+    CADENCES,
+    DrillConfig,
+    add_options,
+    backend_name,
+    get_config,
+    includes,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -262,11 +269,14 @@ def drdrill_backend(
         pg_bin=drdrill_config.pg_bin,
         run_as=drdrill_config.run_as,
     )
+    failure: str | None = None
     try:
         backend.start()
     except DrillError as exc:
         backend.close()
-        pytest.fail(f"drill backend {backend.name!r} could not start: {exc}", pytrace=False)
+        failure = _with_notes(f"drill backend {backend.name!r} could not start: {exc}", exc)
+    if failure is not None:  # outside the handler: no "during handling of…" chain
+        pytest.fail(failure, pytrace=False)
     reporter = pytestconfig.stash.get(reporter_key, None)
     if reporter is not None:
         reporter.versions["postgresql"] = backend.install.version
@@ -275,6 +285,11 @@ def drdrill_backend(
         yield backend
     finally:
         backend.close()
+
+
+def _with_notes(message: str, exc: BaseException) -> str:
+    notes = getattr(exc, "__notes__", [])
+    return "\n".join([message, *notes])
 
 
 def _spec(request: pytest.FixtureRequest) -> DrillSpec:
@@ -290,7 +305,7 @@ def _spec(request: pytest.FixtureRequest) -> DrillSpec:
 
 
 @pytest.fixture
-def drdrill_topology(drdrill_backend: LocalBackend, tmp_path: Path) -> Iterator[LocalTopology]:
+def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalTopology]:
     """A fresh PostgreSQL primary, sync standby and DR async standby, behind a service endpoint.
 
     Everything it started is removed at teardown, also when the test fails.
@@ -299,11 +314,15 @@ def drdrill_topology(drdrill_backend: LocalBackend, tmp_path: Path) -> Iterator[
     """
     from pytest_drdrill.errors import TopologyError
 
+    _spec(request)  # an unmarked test must not start servers: it would never be skipped
+    drdrill_backend: LocalBackend = request.getfixturevalue("drdrill_backend")
+    failure: str | None = None
     try:
         topology = drdrill_backend.topology(tmp_path / "topology")
     except TopologyError as exc:
-        notes = "\n".join(getattr(exc, "__notes__", []))
-        pytest.fail(f"drill topology could not start: {exc}\n{notes}", pytrace=False)
+        failure = _with_notes(f"drill topology could not start: {exc}", exc)
+    if failure is not None:  # outside the handler: no "during handling of…" chain
+        pytest.fail(failure, pytrace=False)
     try:
         yield topology
     finally:
@@ -324,7 +343,7 @@ def drdrill_record(request: pytest.FixtureRequest, drdrill_config: DrillConfig) 
         scenario=spec.scenario,
         cadence=spec.cadence,
         target=spec.target,
-        backend="local",
+        backend=backend_name(drdrill_config),
         negative_control=spec.negative_control,
     )
 

@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 from pytest_drdrill import timing
+from pytest_drdrill.config import backend_name
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.results import RunInfo, Verdict
 
@@ -82,7 +83,7 @@ class DrillReporter:
             anchor=self.anchor,
             git_sha=_git_sha(self.config.rootpath),
             versions=dict(self.versions),
-            backend="local",
+            backend=backend_name(self.drill_config),
             cadence=self.drill_config.cadence,
         )
 

@@ -26,7 +26,7 @@ from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall
 from pytest_drdrill.topology.postgres import make_template as postgres_template
 
 if TYPE_CHECKING:
-    from pytest_drdrill.proxy import ProxyClient
+    from pytest_drdrill.proxy import ProxyClient, ProxyServer
     from pytest_drdrill.topology._process import RunAs
     from pytest_drdrill.topology._protocol import PostgresNode
 
@@ -256,7 +256,8 @@ class LocalBackend:
         self._pg_bin = pg_bin
         self._run_as_name = run_as
         self.reaped: list[str] = []
-        self._proxy_server: object | None = None
+        self.dataroot: Path | None = None
+        self._proxy_server: ProxyServer | None = None
 
     def start(self) -> LocalBackend:
         """Remove leftovers of killed runs, find PostgreSQL, build the template, start the proxy."""
@@ -291,7 +292,12 @@ class LocalBackend:
         return self
 
     def topology(self, workdir: Path) -> LocalTopology:
-        """Build a fresh topology for one drill."""
+        """Build a fresh topology for one drill.
+
+        :raises TopologyError: when called before :meth:`start` or after :meth:`close`.
+        """
+        if self.dataroot is None:
+            raise TopologyError("the local backend is not started: call start() first")
         return LocalTopology.build(
             workdir,
             dataroot=self.dataroot,
@@ -303,13 +309,13 @@ class LocalBackend:
 
     def close(self) -> None:
         """Stop the fault proxy this backend started, remove the data root; never raises."""
-        dataroot = getattr(self, "dataroot", None)
-        if dataroot is not None:
-            shutil.rmtree(dataroot, ignore_errors=True)
+        if self.dataroot is not None:
+            shutil.rmtree(self.dataroot, ignore_errors=True)
+            self.dataroot = None
         server = self._proxy_server
         if server is not None:
             try:
-                server.stop()  # type: ignore[attr-defined]
+                server.stop()
             except Exception:
                 logger.exception("stopping the fault proxy failed")
             self._proxy_server = None
