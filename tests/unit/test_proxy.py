@@ -22,7 +22,7 @@ import pytest
 import pytest_drdrill.proxy
 from pytest_drdrill.errors import ProxyError
 from pytest_drdrill.proxy import ProxyClient, ProxyInfo, ProxyServer
-from pytest_drdrill.proxy import server as server_module
+from pytest_drdrill.proxy import api as api_module
 
 SRC = Path(pytest_drdrill.proxy.__file__).resolve().parents[2]
 TIMEOUT = 2.0
@@ -697,7 +697,7 @@ def test_flow_control_bounds_proxy_buffers(upstreams):
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    app = server_module.ProxyApp()
+    app = api_module.ProxyApp()
 
     def call(method: str, path: str, body: object = None) -> tuple[int, object]:
         data = json.dumps(body).encode() if body is not None else b""
@@ -774,11 +774,11 @@ def test_bytes_and_eof_sent_before_the_upstream_connects_are_held_then_forwarded
     CPython before 3.11.4 (Debian 12 ships 3.11.2) starts reading a new connection even when
     connection_made paused it, so such bytes do arrive early there.
     """
-    from pytest_drdrill.proxy import server
+    from pytest_drdrill.proxy import forwarder
 
     async def scenario() -> tuple[_RecordingTransport, _RecordingTransport]:
-        proxy = server._Proxy("p", "127.0.0.1:0", "127.0.0.1:1")
-        link = server._Link(proxy, 0, ("127.0.0.1", 1))
+        proxy = forwarder._Proxy("p", "127.0.0.1:0", "127.0.0.1:1")
+        link = forwarder._Link(proxy, 0, ("127.0.0.1", 1))
         client, upstream = _RecordingTransport(), _RecordingTransport()
         link.client.transport = client  # type: ignore[assignment]
         link.client.data_received(b"startup ")
