@@ -98,7 +98,40 @@ def test_observer_hooks_see_faults_and_results(pytester, drill_args):
     result.stdout.fnmatch_lines(
         [
             "*HOOK: injected crash pg-primary healed=None*",
-            "*HOOK: measured user-failover pass lost=0*",
             "*HOOK: healed crash pg-primary after=True*",
+            "*HOOK: measured user-failover pass lost=0*",
         ]
     )
+
+
+def test_failed_validation_rolls_the_endpoint_back_and_fails_the_drill(pytester, drill_args):
+    """When validation through the endpoint fails, the reference failover rolls back and reports."""
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_drdrill import FailoverFailed
+        from pytest_drdrill.recovery.failover import ReferenceFailover
+
+        class ValidationFails(ReferenceFailover):
+            def validate(self, topology):
+                raise FailoverFailed("validation sabotaged by the test")
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_drdrill_failover(service, topology, record, detection):
+            return ValidationFails().pytest_drdrill_failover(service, topology, record, detection)
+        """
+    )
+    pytester.makepyfile(
+        test_drill=DRILL.replace('scenario="user-failover"', 'scenario="rollback", observe=3')
+    )
+    result = pytester.runpytest(*drill_args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*recovery reported: failover failed: validation through the service endpoint failed*"]
+    )
+    (drill,) = _drill_json(pytester)["drills"]
+    phases = {p["name"]: p for p in drill["phases"]}
+    assert phases["validation"]["ok"] is False
+    assert phases["rollback"]["detail"] == "endpoint restored to pg-primary; service left down"
+    assert drill["verdict"] == "fail"
+    assert drill["fault"]["healed_at"] is not None
