@@ -303,6 +303,16 @@ BAD_MARKERS = [
         "e.g. cadence='monthly', tier='tier_1_critical'",
         id="positional-args",
     ),
+    pytest.param(
+        "function='user_authentication', data='critical_user_data'",
+        "ERROR: *test_x: data='critical_user_data' was given with function='user_authentication'*",
+        id="data-with-function",
+    ),
+    pytest.param(
+        "tier='tier_1_critical', max_lost_writes=-1",
+        "ERROR: *test_x: max_lost_writes=-1; give a whole number of writes*",
+        id="negative-max-lost-writes",
+    ),
 ]
 
 
@@ -362,32 +372,6 @@ def test_target_names_unchecked_without_drill(pytester: pytest.Pytester) -> None
     make_drill(pytester, "tier='tier_9_imaginary'")
     result = pytester.runpytest()
     result.assert_outcomes(skipped=1)
-
-
-@pytest.mark.parametrize(
-    ("marker_args", "message"),
-    [
-        pytest.param(
-            "function='user_authentication', data='critical_user_data'",
-            "ERROR: *test_x: data='critical_user_data' was given with "
-            "function='user_authentication'*",
-            id="data-with-function",
-        ),
-        pytest.param(
-            "tier='tier_1_critical', max_lost_writes=-1",
-            "ERROR: *test_x: max_lost_writes=-1; give a whole number of writes*",
-            id="negative-max-lost-writes",
-        ),
-    ],
-)
-def test_target_selection_error_is_usage_error(
-    pytester: pytest.Pytester, targets_yaml: Path, marker_args: str, message: str
-) -> None:
-    """A marker combination that targets.resolve refuses is a usage error, not a crash."""
-    make_drill(pytester, marker_args)
-    result = pytester.runpytest("--drill=monthly")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([message])
 
 
 def test_marker_observe_accepts_a_duration(pytester: pytest.Pytester, targets_yaml: Path) -> None:
