@@ -65,7 +65,11 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.1)
     args = parser.parse_args()
 
-    base = Path(tempfile.mkdtemp(prefix="drdrill-bench-"))
+    with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, base: Path) -> None:
     t0 = timing.monotonic()
     backend = LocalBackend(base).start()
     print(
