@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -315,11 +316,33 @@ def reap_leftovers() -> list[str]:
     return removed
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """Return a loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """Return a loopback TCP port that was free a moment ago, for a server to listen on.
+
+    Ports are drawn below the kernel's ephemeral range: a port the kernel hands out (as
+    bind to port 0 would) can be taken by any outgoing connection's source port or any
+    ``listen 127.0.0.1:0`` before the server binds it. A collision with another listener
+    is still possible; servers retry on "address in use".
+    """
+    low = 10000
+    high = min(_ephemeral_range()[0], 65536) - 1
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise TopologyError(f"no free loopback port found between {low} and {high}")
 
 
 def tail(path: Path, lines: int = 30) -> str:

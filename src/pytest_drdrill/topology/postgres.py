@@ -121,23 +121,36 @@ def conninfo(host: str, port: int, *, dbname: str = "postgres", app: str = "drdr
 
 
 def wait_accepting(
-    dsn: str, *, timeout: float, process: subprocess.Popen[bytes] | None, log: Path, what: str
+    dsn: str,
+    *,
+    timeout: float,
+    process: subprocess.Popen[bytes],
+    datadir: Path,
+    log: Path,
+    what: str,
 ) -> None:
-    """Poll until a server accepts a query, failing early if its process exits."""
+    """Poll until the server started as ``process`` accepts a query.
+
+    Fails early if the process exits. The answering server must report ``datadir`` as
+    its data directory: whoever else listens on the port (a server that won the port,
+    a proxy) must not pass for this one.
+    """
     deadline = timing.monotonic() + timeout
-    last: Exception | None = None
+    last: Exception | str | None = None
     while timing.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
+        if process.poll() is not None:
             exc = TopologyError(f"{what} exited with status {process.returncode} during start")
             exc.add_note(f"last lines of {log}:\n{_process.tail(log)}")
             raise exc
         try:
             with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
-                conn.execute("SELECT 1")
-            return
+                row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+            if row is not None and Path(str(row[0])) == datadir:
+                return
+            last = f"another server answers on its port (data directory {row[0] if row else '?'})"
         except psycopg.OperationalError as err:
             last = err
-            timing.sleep(0.01)
+        timing.sleep(0.01)
     exc = TopologyError(f"{what} did not accept connections within {timeout:.0f}s: {last}")
     exc.add_note(f"last lines of {log}:\n{_process.tail(log)}")
     raise exc
@@ -168,7 +181,9 @@ def make_template(
     )  # fmt: skip
     try:
         dsn = conninfo("127.0.0.1", port)
-        wait_accepting(dsn, timeout=30, process=proc, log=log, what="template PostgreSQL")
+        wait_accepting(
+            dsn, timeout=30, process=proc, datadir=datadir, log=log, what="template PostgreSQL"
+        )
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(LEDGER_DDL)
             conn.execute("CHECKPOINT")
@@ -184,6 +199,10 @@ def make_template(
 
 def _settings_args(settings: Mapping[str, str]) -> list[str]:
     return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+
+
+#: Starts retried when another process took the chosen port between choice and bind.
+_BIND_ATTEMPTS = 5
 
 
 class LocalPostgresNode:
@@ -263,14 +282,33 @@ class LocalPostgresNode:
             raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
         if extra:
             self.settings.update(extra)
-        self.process = _process.spawn(
-            [self.install.tool("postgres"), "-D", str(self.datadir), "-p", str(self.port),
-             *_settings_args(self.settings)],
-            log=self.log, run_as=self.run_as,
-        )  # fmt: skip
-        wait_accepting(
-            self.dsn(), timeout=timeout, process=self.process, log=self.log, what=self.name
-        )
+        for attempt in range(_BIND_ATTEMPTS):
+            log_size = self.log.stat().st_size if self.log.exists() else 0
+            self.process = _process.spawn(
+                [self.install.tool("postgres"), "-D", str(self.datadir), "-p", str(self.port),
+                 *_settings_args(self.settings)],
+                log=self.log, run_as=self.run_as,
+            )  # fmt: skip
+            try:
+                wait_accepting(
+                    self.dsn(),
+                    timeout=timeout,
+                    process=self.process,
+                    datadir=self.datadir,
+                    log=self.log,
+                    what=self.name,
+                )
+                return
+            except TopologyError:
+                if attempt + 1 == _BIND_ATTEMPTS or not self._lost_port_race(log_size):
+                    raise
+                self.port = _process.free_port()
+
+    def _lost_port_race(self, log_offset: int) -> bool:
+        """Whether the last start failed only because another process took its port."""
+        with open(self.log, "rb") as log:
+            log.seek(log_offset)
+            return b"could not create any TCP/IP sockets" in log.read()
 
     def is_running(self) -> bool:
         """Whether the postmaster process exists (a frozen one counts as running)."""
