@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from pytest_drdrill import _pg, timing
+from pytest_drdrill.measure.analysis import measure_rto
 from pytest_drdrill.measure.history import History, Outcome, ProbeOp, WriteOp
 
 if TYPE_CHECKING:
@@ -123,17 +124,13 @@ class Workload:
         :returns: whether the service was seen recovered.
         """
         while timing.monotonic() - after < timeout:
-            writes = self.history.writes()
-            failures = [
-                w.completed for w in writes if w.completed >= after and w.outcome is not Outcome.OK
-            ]
-            probes = [
-                p.completed for p in self.history.probes() if p.completed >= after and not p.ok
-            ]
-            last_failure = max(failures + probes, default=None)
-            if last_failure is not None:
-                oks = [w for w in writes if w.outcome is Outcome.OK and w.invoked >= last_failure]
-                if oks and timing.monotonic() - oks[0].completed >= stable:
+            # The same rule the drill is judged by, so waiting and measuring never disagree.
+            seen = measure_rto(self.history, after)
+            if seen.effect_seen:
+                if (
+                    seen.recovered_at is not None
+                    and timing.monotonic() - seen.recovered_at >= stable
+                ):
                     return True
             elif timing.monotonic() - after >= max(stable, 2.0):
                 # No failure at all for a while: the fault had no effect, nothing to wait for.

@@ -162,14 +162,18 @@ class ReferenceFailover:
         """Wait, bounded, until the standby has replayed all it received."""
         deadline = timing.monotonic() + self.settings.catchup_timeout
         replay = chosen.replay_lsn
-        while replay < chosen.receive_lsn:
-            if timing.monotonic() > deadline:
-                return (
-                    f"; catch-up wait of {self.settings.catchup_timeout}s expired at replay "
-                    f"{replay:X} < receive {chosen.receive_lsn:X}"
-                )
-            timing.sleep(0.005)
-            replay = _lsn(str(_query(chosen.node, "SELECT pg_last_wal_replay_lsn()::text")[0]))
+        if replay >= chosen.receive_lsn:
+            return "; caught up"
+        dsn = chosen.node.dsn(app="drdrill-failover")
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn:
+            while replay < chosen.receive_lsn:
+                if timing.monotonic() > deadline:
+                    return (
+                        f"; catch-up wait of {self.settings.catchup_timeout}s expired at replay "
+                        f"{replay:X} < receive {chosen.receive_lsn:X}"
+                    )
+                timing.sleep(0.005)
+                replay = _lsn(str(_fetch_one(conn, "SELECT pg_last_wal_replay_lsn()::text")))
         return "; caught up"
 
     def promote(self, node: PostgresNode) -> None:

@@ -119,6 +119,20 @@ def make_traversable(path: Path) -> None:
             parent.chmod(mode | 0o001)
 
 
+def _child_options(run_as: RunAs | None, env: Mapping[str, str] | None) -> dict[str, object]:
+    """Environment, account and directory for every process the local backend starts."""
+    child_env = {**os.environ, **(env or {}), OWNER_ENV: owner_tag()}
+    # Drop the parent's libpq settings so a user's PGHOST/PGPORT never redirect our tools.
+    for key in [k for k in child_env if k.startswith("PG")]:
+        del child_env[key]
+    # The caller's directory may be closed to the server account (e.g. under /root).
+    options: dict[str, object] = {"env": child_env, "cwd": "/"}
+    if run_as is not None:
+        # user= alone keeps gid 0 and root's supplementary groups.
+        options.update(user=run_as.uid, group=run_as.gid, extra_groups=[])
+    return options
+
+
 def spawn(
     argv: Sequence[str],
     *,
@@ -135,25 +149,17 @@ def spawn(
     :param env: extra environment variables.
     :param cwd: working directory.
     """
-    full_env = {**os.environ, **(env or {}), OWNER_ENV: owner_tag()}
-    # Drop the parent's libpq settings so a user's PGHOST/PGPORT never redirect our tools.
-    for key in [k for k in full_env if k.startswith("PG")]:
-        del full_env[key]
+    options = _child_options(run_as, env)
+    if cwd is not None:
+        options["cwd"] = cwd
     with open(log, "ab") as out:
-        kwargs: dict[str, object] = {}
-        if run_as is not None:
-            # user= alone keeps gid 0 and root's supplementary groups.
-            kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
         return subprocess.Popen(  # type: ignore[call-overload]
             list(argv),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=full_env,
-            # The caller's directory may be closed to the server account (e.g. under /root).
-            cwd=cwd or "/",
             start_new_session=True,
-            **kwargs,
+            **options,
         )
 
 
@@ -161,21 +167,14 @@ def run(
     argv: Sequence[str], *, run_as: RunAs | None, timeout: float, what: str
 ) -> subprocess.CompletedProcess[str]:
     """Run a tool to completion as ``run_as``; raise :class:`TopologyError` with its output."""
-    kwargs: dict[str, object] = {}
-    if run_as is not None:
-        kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env[OWNER_ENV] = owner_tag()
     try:
         done = subprocess.run(  # type: ignore[call-overload]
             list(argv),
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=env,
             stdin=subprocess.DEVNULL,
-            cwd="/",
-            **kwargs,
+            **_child_options(run_as, None),
         )
     except subprocess.TimeoutExpired as exc:
         raise TopologyError(
