@@ -5,7 +5,10 @@ Run from the repository root::
     PYTHONPATH=src python bench/bench_proxy.py
 
 The upstreams (an echo server and a byte sink) run in a child process and the proxy in
-another, so this process only plays the client. Each figure is the median of 3 repeats.
+another, so this process only plays the client. Three routes are measured: direct, through
+a proxy without toxics (the fast path), and through a proxy with one downstream latency
+toxic (5 ms, no jitter), whose added latency is compared with the configured one. Each
+figure is the median of 3 repeats.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from pytest_drdrill import timing
 from pytest_drdrill.proxy import ProxyServer
 
 MB = 1_000_000
+#: The latency toxic of the third route, in milliseconds.
+TOXIC_MS = 5
 
 
 def _echo(conn: socket.socket) -> None:
@@ -67,20 +72,21 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def latency(port: int, rounds: int, size: int = 64) -> tuple[float, float]:
-    """Return p50 and p99 round-trip times in microseconds over one connection."""
+def latency(port: int, rounds: int, size: int = 64) -> tuple[float, float, float]:
+    """Return p50, p95 and p99 round-trip times in microseconds over one connection."""
     message = b"x" * size
     samples = []
+    warmup = min(100, rounds)
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for i in range(rounds + 100):
+        for i in range(rounds + warmup):
             start = timing.monotonic()
             sock.sendall(message)
             _recv_exactly(sock, size)
-            if i >= 100:  # the first 100 warm up caches and the TCP windows
+            if i >= warmup:  # the first rounds warm up caches and the TCP windows
                 samples.append((timing.monotonic() - start) * 1e6)
     samples.sort()
-    return samples[len(samples) // 2], samples[int(len(samples) * 0.99) - 1]
+    return tuple(samples[min(len(samples) - 1, int(len(samples) * q))] for q in (0.5, 0.95, 0.99))
 
 
 def throughput(port: int, total: int) -> float:
@@ -102,9 +108,10 @@ def throughput(port: int, total: int) -> float:
 
 
 def main() -> None:
-    """Print latency and throughput, direct and through the proxy."""
+    """Print latency and throughput: direct, through the proxy, and through a latency toxic."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument("--toxic-rounds", type=int, default=200)
     parser.add_argument("--megabytes", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -115,18 +122,30 @@ def main() -> None:
     echo_port, sink_port = parent.recv()
     with tempfile.TemporaryDirectory() as workdir, ProxyServer(Path(workdir)) as server:
         client = server.client()
-        echo = client.create("echo", listen="127.0.0.1:0", upstream=f"127.0.0.1:{echo_port}")
-        sink = client.create("sink", listen="127.0.0.1:0", upstream=f"127.0.0.1:{sink_port}")
-        routes = {"direct": (echo_port, sink_port), "proxy": (echo.port, sink.port)}
+        echo_to, sink_to = f"127.0.0.1:{echo_port}", f"127.0.0.1:{sink_port}"
+        echo = client.create("echo", listen="127.0.0.1:0", upstream=echo_to)
+        sink = client.create("sink", listen="127.0.0.1:0", upstream=sink_to)
+        slow_echo = client.create("slow-echo", listen="127.0.0.1:0", upstream=echo_to)
+        slow_sink = client.create("slow-sink", listen="127.0.0.1:0", upstream=sink_to)
+        # Downstream delays the echo's answers; upstream delays the bytes sent to the sink.
+        client.add_toxic("slow-echo", "latency", attributes={"latency": TOXIC_MS})
+        client.add_toxic(
+            "slow-sink", "latency", stream="upstream", attributes={"latency": TOXIC_MS}
+        )
+        routes = {
+            "direct": (echo_port, sink_port, args.rounds),
+            "proxy": (echo.port, sink.port, args.rounds),
+            f"{TOXIC_MS}ms": (slow_echo.port, slow_sink.port, args.toxic_rounds),
+        }
+        keys = ("p50", "p95", "p99", "mbps")
         results: dict[str, dict[str, list[float]]] = {
-            route: {"p50": [], "p99": [], "mbps": []} for route in routes
+            route: {key: [] for key in keys} for route in routes
         }
         for _ in range(args.repeats):
-            for route, (echo_to, sink_to) in routes.items():
-                p50, p99 = latency(echo_to, args.rounds)
-                results[route]["p50"].append(p50)
-                results[route]["p99"].append(p99)
-                results[route]["mbps"].append(throughput(sink_to, args.megabytes * MB))
+            for route, (echo_port_, sink_port_, rounds) in routes.items():
+                for key, value in zip(keys[:3], latency(echo_port_, rounds), strict=True):
+                    results[route][key].append(value)
+                results[route]["mbps"].append(throughput(sink_port_, args.megabytes * MB))
     parent.send("stop")
     upstreams.join(5)
 
@@ -135,16 +154,25 @@ def main() -> None:
         for route, figures in results.items()
     }
     print(
-        f"{args.rounds} round trips of 64 B over one connection; {args.megabytes} MB bulk; "
-        f"median of {args.repeats} repeats; {multiprocessing.cpu_count()} CPUs"
+        f"64 B round trips over one connection ({args.rounds}; {args.toxic_rounds} through "
+        f"the toxic); {args.megabytes} MB bulk; median of {args.repeats} repeats; "
+        f"{multiprocessing.cpu_count()} CPUs"
     )
-    print(f"{'':8}{'p50 µs':>10}{'p99 µs':>10}{'MB/s':>10}")
+    print(f"{'':10}{'p50 µs':>10}{'p95 µs':>10}{'p99 µs':>10}{'MB/s':>10}")
     for route, figures in med.items():
-        print(f"{route:8}{figures['p50']:>10.1f}{figures['p99']:>10.1f}{figures['mbps']:>10.0f}")
-    added50 = med["proxy"]["p50"] - med["direct"]["p50"]
-    added99 = med["proxy"]["p99"] - med["direct"]["p99"]
-    ratio = med["proxy"]["mbps"] / med["direct"]["mbps"]
-    print(f"added   {added50:>10.1f}{added99:>10.1f}{ratio:>9.0%} of direct")
+        row = "".join(f"{figures[key]:>10.1f}" for key in keys[:3])
+        print(f"{route:10}{row}{figures['mbps']:>10.0f}")
+    direct = med["direct"]
+    for route, label in (("proxy", "added"), (f"{TOXIC_MS}ms", f"+{TOXIC_MS}ms")):
+        added = "".join(f"{med[route][key] - direct[key]:>10.1f}" for key in keys[:3])
+        ratio = med[route]["mbps"] / direct["mbps"]
+        print(f"{label:10}{added}{ratio:>9.0%} of direct")
+    configured = TOXIC_MS * 1000
+    over = med[f"{TOXIC_MS}ms"]["p50"] - direct["p50"] - configured
+    print(
+        f"latency toxic: configured {configured} µs, added {configured + over:.0f} µs at p50 "
+        f"({over:+.0f} µs, {over / configured:+.1%})"
+    )
 
 
 if __name__ == "__main__":

@@ -94,6 +94,14 @@ class _RepointsWithoutPromoting:
             note.detail = f"endpoint -> {standby.name}, which was NOT promoted (negative control)"
         return standby.name
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_drdrill_region_failover(self, topology, record, detection):
+        standby = topology.standbys()[0]
+        with record.phase("repoint") as note:
+            topology.pg_endpoint.repoint(standby)
+            note.detail = f"endpoint -> {standby.name}, which was NOT promoted (negative control)"
+        return standby.region
+
 
 @pytest.fixture
 def broken_failover(pytestconfig):

@@ -35,7 +35,8 @@ _help_observe = (
 )
 _help_health_interval = "interval between the reference monitor's health checks (default: 100ms)"
 _help_health_timeout = (
-    "how long one health check may take before it counts as failed (default: 200ms)"
+    "how long one health check may take before it counts as failed; above the round trip "
+    "of a slow but healthy link, so latency alone never triggers failover (default: 1s)"
 )
 _help_failure_threshold = "consecutive failed health checks that trigger failover (default: 3)"
 _help_negative_controls = (
@@ -45,6 +46,12 @@ _help_pg_bin = (
     "directory with PostgreSQL server binaries (default: found on PATH or in /usr/lib/postgresql)"
 )
 _help_run_as = "unprivileged account that runs servers when pytest runs as root (default: postgres)"
+_help_redis_bin = "directory with redis-server and redis-sentinel (default: found on PATH)"
+_help_redis_failover = (
+    "who fails Redis over: orchestrator (the reference orchestrator promotes the DR replica) "
+    "| sentinel (a real Redis Sentinel decides; the drill follows it) (default: orchestrator)"
+)
+REDIS_FAILOVERS = ("orchestrator", "sentinel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +70,7 @@ OPTIONS = (
     _Option("drill_report_dir", "--drill-report-dir", _help_report_dir, None),
     _Option("drill_observe", "--drill-observe", _help_observe, "60s"),
     _Option("drill_health_interval", "--drill-health-interval", _help_health_interval, "100ms"),
-    _Option("drill_health_timeout", "--drill-health-timeout", _help_health_timeout, "200ms"),
+    _Option("drill_health_timeout", "--drill-health-timeout", _help_health_timeout, "1s"),
     _Option("drill_failure_threshold", "--drill-failure-threshold", _help_failure_threshold, "3"),
     _Option(
         "drill_negative_controls",
@@ -74,6 +81,8 @@ OPTIONS = (
     ),
     _Option("drill_pg_bin", "--drill-pg-bin", _help_pg_bin, None),
     _Option("drill_run_as", "--drill-run-as", _help_run_as, None),
+    _Option("drill_redis_bin", "--drill-redis-bin", _help_redis_bin, None),
+    _Option("drill_redis_failover", "--drill-redis-failover", _help_redis_failover, "orchestrator"),
 )
 
 
@@ -117,6 +126,8 @@ class DrillConfig:
     negative_controls: bool
     pg_bin: str | None
     run_as: str | None
+    redis_bin: str | None = None
+    redis_failover: str = "orchestrator"
 
 
 def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:
@@ -202,6 +213,8 @@ def get_config(config: pytest.Config) -> DrillConfig:
     )
     pg_bin, _ = _raw(config, opts["drill_pg_bin"])
     run_as, _ = _raw(config, opts["drill_run_as"])
+    redis_bin, _ = _raw(config, opts["drill_redis_bin"])
+    redis_failover = _choice(config, opts["drill_redis_failover"], REDIS_FAILOVERS)
     return DrillConfig(
         cadence=cadence,
         backend=backend,
@@ -215,6 +228,8 @@ def get_config(config: pytest.Config) -> DrillConfig:
         negative_controls=negative,
         pg_bin=str(pg_bin) if pg_bin else None,
         run_as=str(run_as) if run_as else None,
+        redis_bin=str(redis_bin) if redis_bin else None,
+        redis_failover=redis_failover or "orchestrator",
     )
 
 

@@ -1,35 +1,40 @@
 """The drill: one fault scenario run against a topology, measured and judged.
 
 :class:`Drill` ties the parts together for a test: the topology, the fault injector,
-the measuring workload, the monitor that triggers failover, and the record. Its
-:meth:`Drill.conclude` computes RTO and RPO from the workload's history alone, judges
-them against the target, and fails the test when the drill went red.
+one measuring workload per service, the orchestrator that triggers failover, and the
+record. Its :meth:`Drill.conclude` computes each service's RTO and RPO from that
+service's client history alone, judges them and every business function that depends on
+them against their targets, and fails the test when the drill went red.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from typing import TYPE_CHECKING
-
-import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.errors import DrillInconclusive, TargetMissed, TargetWarning, TopologyError
 from pytest_drdrill.measure.analysis import measure_rpo, measure_rto
-from pytest_drdrill.measure.workload import Workload, read_present_ids
-from pytest_drdrill.recovery.monitor import Monitor, MonitorSettings
-from pytest_drdrill.results import DrillResult, Verdict
+from pytest_drdrill.measure.functions import judge_functions, lost_ages
+from pytest_drdrill.measure.workload import Workload
+from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
+from pytest_drdrill.results import DrillResult, ServiceResult, Verdict
 from pytest_drdrill.verdict import judge
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.measure.history import History
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.results import RpoResult
+    from pytest_drdrill.results import RpoResult, Target
+    from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology._protocol import Topology
+
+_SEVERITY = [Verdict.PASS, Verdict.WARN, Verdict.INCONCLUSIVE, Verdict.FAIL]
 
 
 class Drill:
@@ -37,14 +42,20 @@ class Drill:
 
     :param topology: the system under test.
     :param faults: the fault injector bound to this drill.
-    :param workload: the measuring client.
+    :param workload: the measuring clients: one per service, or a single PostgreSQL one.
     :param record: the drill record.
-    :param monitor_settings: how the reference monitor detects failure.
-    :param failover: what the monitor calls on detection (the hook relay).
+    :param monitor_settings: how the reference orchestrator detects failure.
+    :param failover: what the orchestrator calls for a service (the hook relay).
     :param observe: seconds to wait for recovery after a fault.
     :param on_result: receives the result (the session's report collector).
+    :param region_failover: what the orchestrator calls for a region (the hook relay).
+    :param targets: the targets file, to judge business functions; ``None`` to skip them.
+    :param service: the service the drill is about; its RTO and RPO are the drill's own.
+    :param sentinel: a Sentinel follower started and stopped with the drill, when Redis
+        Sentinel decides Redis failovers.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 one workload per service; region failover; functions.
     """
 
     def __init__(
@@ -52,20 +63,32 @@ class Drill:
         *,
         topology: Topology,
         faults: FaultInjector,
-        workload: Workload,
+        workload: Workload | Mapping[str, Workload],
         record: DrillRecord,
         monitor_settings: MonitorSettings,
         failover: Callable[[object], object] | None,
         observe: float,
         on_result: Callable[[DrillResult], None],
+        region_failover: Callable[[object], object] | None = None,
+        targets: Targets | None = None,
+        service: str = "postgres",
+        sentinel: object | None = None,
     ) -> None:
         self.topology = topology
         self.faults = faults
-        self.workload = workload
+        self.workloads = (
+            {workload.service: workload} if isinstance(workload, Workload) else dict(workload)
+        )
+        self.workload = self.workloads["postgres"]
         self.record = record
         self.observe = observe
+        self.targets = targets
+        self.service = service
+        self.sentinel = sentinel
         self.monitor = (
-            Monitor(topology, record, monitor_settings, failover) if failover is not None else None
+            Orchestrator(topology, record, monitor_settings, failover, region_failover)
+            if failover is not None
+            else None
         )
         self._on_result = on_result
         self.result: DrillResult | None = None
@@ -73,26 +96,34 @@ class Drill:
     # --- running ----------------------------------------------------------------------------
 
     def start(self, *, steady_acks: int = 20, timeout: float = 15.0) -> None:
-        """Start the workload and the monitor; return once the steady state holds.
+        """Start the workloads and the orchestrator; return once the steady state holds.
 
-        :param steady_acks: acknowledged writes required before the fault.
-        :raises TopologyError: when the workload cannot write before any fault.
+        :param steady_acks: acknowledged writes each service needs before the fault.
+        :raises TopologyError: when a workload cannot write before any fault.
         """
-        self.workload.start()
-        if not self.workload.wait_for_acks(steady_acks, timeout=timeout):
-            raise TopologyError(
-                f"steady state not reached: fewer than {steady_acks} acknowledged writes "
-                f"through {self.topology.pg_endpoint} within {timeout:.0f}s, before any fault"
-            )
+        for workload in self.workloads.values():
+            workload.start()
+        for service, workload in self.workloads.items():
+            if not workload.wait_for_acks(steady_acks, timeout=timeout):
+                raise TopologyError(
+                    f"steady state not reached: fewer than {steady_acks} acknowledged {service} "
+                    f"writes through {self.topology.endpoint(service)} within {timeout:.0f}s, "
+                    "before any fault"
+                )
         if self.monitor is not None:
             self.monitor.start()
+        if self.sentinel is not None:
+            self.sentinel.start()  # type: ignore[attr-defined]
 
     def stop(self) -> None:
-        """Stop the monitor and the workload (idempotent)."""
+        """Stop the orchestrator and the workloads (idempotent)."""
+        if self.sentinel is not None:
+            self.sentinel.stop()  # type: ignore[attr-defined]
         if self.monitor is not None:
             self.monitor.stop()
-        if self.workload.is_running:
-            self.workload.stop()
+        for workload in self.workloads.values():
+            if workload.is_running:
+                workload.stop()
 
     @contextlib.contextmanager
     def running(self, *, steady_acks: int = 20) -> Iterator[Drill]:
@@ -104,17 +135,20 @@ class Drill:
             self.stop()
 
     def await_recovery(self, *, timeout: float | None = None) -> bool:
-        """Wait until the client sees the service recovered after the last fault.
+        """Wait until every service's client sees it recovered after the last fault.
 
         :param timeout: seconds after the fault; default ``--drill-observe``.
-        :returns: whether it recovered; the verdict does not depend on this value.
+        :returns: whether all recovered; the verdict does not depend on this value.
         """
         fault_at = self._fault_at()
         if fault_at is None:
             raise RuntimeError(
                 "await_recovery() needs a fault: inject one with drdrill.faults first"
             )
-        return self.workload.wait_recovered(fault_at, timeout=timeout or self.observe)
+        return all(
+            w.wait_recovered(fault_at, timeout=timeout or self.observe)
+            for w in self.workloads.values()
+        )
 
     def _fault_at(self) -> float | None:
         faults = self.record.faults
@@ -122,11 +156,47 @@ class Drill:
 
     # --- concluding -------------------------------------------------------------------------
 
+    def _measure_service(
+        self, service: str, fault_at: float | None, target: Target | None, fault: str
+    ) -> ServiceResult:
+        workload = self.workloads[service]
+        history = workload.history
+        rto = measure_rto(history, fault_at) if fault_at is not None else None
+        rpo: RpoResult | None = None
+        ages: tuple[float, ...] = ()
+        if rto is not None and rto.seconds is not None and fault_at is not None:
+            try:
+                present = workload.read_ids(timeout=10.0)
+            except Exception as exc:  # any client library's error: report, do not guess
+                self.record.note(f"could not read the {service} ledger through its endpoint: {exc}")
+            else:
+                rpo = measure_rpo(history, present, fault_at)
+                ages = lost_ages(history, rpo.lost_ids, fault_at)
+        acked = len(history.acknowledged())
+        if target is None:
+            verdict, reason = (
+                Verdict.INCONCLUSIVE,
+                "no target: name a tier or function in the drdrill marker",
+            )
+        elif service != self.service and (rto is None or not rto.effect_seen):
+            verdict, reason = Verdict.PASS, "unaffected: its client saw no outage"
+        else:
+            if service != self.service and target.max_lost_writes is not None:
+                # The marker's cap on lost writes is about the drill's own service.
+                target = dataclasses.replace(target, max_lost_writes=None)
+            verdict, reason = judge(target, rto, rpo, observation_seconds=self.observe, fault=fault)
+        return ServiceResult(service, rto, rpo, acked, verdict, reason, ages)
+
     def measure(self, *, fault_at: float | None = None) -> DrillResult:
-        """Compute RTO and RPO from the history and judge them; does not raise on red.
+        """Compute each service's RTO and RPO from its history and judge them; never raises.
 
         :param fault_at: the fault the RTO counts from; default the last one injected.
         """
+        self.result = self._evaluate(fault_at)
+        self._on_result(self.result)
+        return self.result
+
+    def _evaluate(self, fault_at: float | None) -> DrillResult:
         self.stop()
         # The drill ends here: heal what is still active so the report carries every
         # fault's healing time (teardown heals again, harmlessly, whatever is left).
@@ -134,32 +204,36 @@ class Drill:
         record = self.record
         fault_at = fault_at if fault_at is not None else self._fault_at()
         fault = next((f for f in record.faults if f.injected_at == fault_at), None)
-        rto = measure_rto(record.history, fault_at) if fault_at is not None else None
-        rpo: RpoResult | None = None
-        if rto is not None and rto.seconds is not None and fault_at is not None:
-            try:
-                present = read_present_ids(self.topology.pg_endpoint.dsn(app="drdrill-verify"))
-            except psycopg.Error as exc:
-                record.note(f"could not read the ledger through the endpoint: {exc}")
-            else:
-                rpo = measure_rpo(record.history, present, fault_at)
-        target = record.target
-        if target is None:
-            verdict, reason = (
-                Verdict.INCONCLUSIVE,
-                "no target: name a tier or function in the drdrill marker",
+        described = f"{fault.kind} of {fault.target}" if fault else "the fault"
+        services = {
+            name: self._measure_service(name, fault_at, record.target, described)
+            for name in self.workloads
+        }
+        main = services.get(self.service) or services["postgres"]
+        functions = (
+            judge_functions(
+                self.targets, services, observation_seconds=self.observe, fault=described
             )
-        else:
-            verdict, reason = judge(
-                target,
-                rto,
-                rpo,
-                observation_seconds=self.observe,
-                fault=f"{fault.kind} of {fault.target}" if fault else "the fault",
-            )
+            if self.targets is not None and fault_at is not None
+            else ()
+        )
+        verdict, reason = main.verdict, main.reason
+        if main.verdict is not Verdict.INCONCLUSIVE:
+            worse_services = [
+                s for s in services.values() if s is not main and s.verdict is not Verdict.PASS
+            ]
+            worse_functions = [f for f in functions if f.verdict is not Verdict.PASS]
+            verdicts = [verdict, *(s.verdict for s in worse_services)]
+            verdicts += [f.verdict for f in worse_functions]
+            verdict = max(verdicts, key=_SEVERITY.index)
+            reason += "".join(f"; {s.service}: {s.reason}" for s in worse_services)
+            if worse_functions:
+                reason += "; business functions not met: " + ", ".join(
+                    f"{f.function} ({f.verdict.value})" for f in worse_functions
+                )
         if record.recovery_errors:
             reason += "; recovery reported: " + "; ".join(record.recovery_errors)
-        self.result = DrillResult(
+        return DrillResult(
             name=record.name,
             scenario=record.scenario,
             backend=record.backend,
@@ -168,17 +242,66 @@ class Drill:
             phases=tuple(sorted(record.phases, key=lambda p: p.started)),
             verdict=verdict,
             reason=reason,
-            rto=rto,
-            rpo=rpo,
-            target=target,
-            acknowledged_writes=len(record.history.acknowledged()),
+            rto=main.rto,
+            rpo=main.rpo,
+            target=record.target,
+            acknowledged_writes=main.acknowledged_writes,
             negative_control=record.negative_control,
             started_at=record.started_at,
             ended_at=timing.monotonic(),
             faults=record.faults,
+            services=tuple(services.values()),
+            functions=functions,
+            lag=tuple(record.lag_samples),
+            notes=tuple(record.notes),
         )
+
+    def measure_no_failover(self, *, min_added_ms: float) -> DrillResult:
+        """Judge a fault that must NOT cause a failover, such as latency on a healthy link.
+
+        ``PASS`` when the client saw the slowdown (its median acknowledged-write latency
+        during the fault at least ``min_added_ms`` above the one before), no operation
+        failed and nothing failed over; ``FAIL`` on any detection or failure (a false
+        failover); ``INCONCLUSIVE`` when the client saw no slowdown. Never raises.
+
+        .. versionadded:: 0.2
+        """
+        fault_at = self._fault_at()
+        result = self._evaluate(fault_at)
+        fault = result.fault
+        history = self.workloads[self.service].history
+        ended = fault.healed_at if fault is not None and fault.healed_at else result.ended_at
+        before = _median_ack_ms(history, result.started_at, fault_at or result.started_at)
+        during = _median_ack_ms(history, fault_at or 0.0, ended)
+        detections = [p for p in result.phases if p.name == "detection"]
+        seen = f"median write {during:.0f} ms during the fault against {before:.0f} ms before"
+        outage = [s.service for s in result.services if s.rto is not None and s.rto.effect_seen]
+        if detections or outage:
+            verdict = Verdict.FAIL
+            reason = (
+                f"false failover: {len(detections)} failover decision(s) "
+                f"({'; '.join(p.detail for p in detections) or 'none'}); outage seen by "
+                f"{outage or 'no client'}; {seen}. Raise --drill-health-timeout / "
+                "drill_health_timeout above the slow link's round trip"
+            )
+        elif during - before < min_added_ms:
+            verdict = Verdict.INCONCLUSIVE
+            reason = f"the client saw no slowdown of {min_added_ms:.0f} ms: {seen}"
+        else:
+            verdict, reason = Verdict.PASS, f"no failover and no failed operation; {seen}"
+        if self.record.recovery_errors:
+            reason += "; recovery reported: " + "; ".join(self.record.recovery_errors)
+        self.result = dataclasses.replace(result, verdict=verdict, reason=reason)
         self._on_result(self.result)
         return self.result
+
+    def conclude_no_failover(self, *, min_added_ms: float) -> DrillResult:
+        """:meth:`measure_no_failover`, failing the test unless it passed.
+
+        :raises TargetMissed: on a false failover.
+        :raises DrillInconclusive: when the fault never slowed the client.
+        """
+        return self._raise_on(self.measure_no_failover(min_added_ms=min_added_ms))
 
     def conclude(self, *, fault_at: float | None = None) -> DrillResult:
         """Measure, judge, and fail the test if the drill is red or inconclusive.
@@ -189,7 +312,9 @@ class Drill:
         :raises TargetMissed: on a failing verdict (reported as a test failure).
         :raises DrillInconclusive: when the fault never took effect.
         """
-        result = self.measure(fault_at=fault_at)
+        return self._raise_on(self.measure(fault_at=fault_at))
+
+    def _raise_on(self, result: DrillResult) -> DrillResult:
         summary = _summary(result)
         if result.verdict is Verdict.FAIL:
             __tracebackhide__ = True
@@ -200,8 +325,17 @@ class Drill:
                 f"drill {result.scenario} INCONCLUSIVE: {result.reason}\n{summary}"
             )
         if result.verdict is Verdict.WARN:
-            warnings.warn(TargetWarning(f"drill {result.scenario}: {result.reason}"), stacklevel=2)
+            warnings.warn(TargetWarning(f"drill {result.scenario}: {result.reason}"), stacklevel=3)
         return result
+
+
+def _median_ack_ms(history: History, start: float, end: float) -> float:
+    took = sorted(
+        (op.completed - op.invoked) * 1000
+        for op in history.acknowledged()
+        if start <= op.invoked < end
+    )
+    return took[len(took) // 2] if took else 0.0
 
 
 def _summary(result: DrillResult) -> str:
@@ -213,7 +347,17 @@ def _summary(result: DrillResult) -> str:
             f"  RPO measured: {result.rpo.lost_writes} acknowledged writes lost, "
             f"window {format_duration(result.rpo.window_seconds)}"
         )
-    for phase in result.phases[:12]:
+    for service in result.services:
+        rto = service.rto.seconds if service.rto is not None else None
+        lost = service.rpo.lost_writes if service.rpo is not None else "?"
+        if service.rto is None or not service.rto.effect_seen:
+            shown = "no outage"
+        else:
+            shown = "never recovered" if rto is None else f"RTO {format_duration(rto)}"
+        lines.append(f"  {service.service:<9} {service.verdict.value:<12} {shown}, {lost} lost")
+    for function in result.functions:
+        lines.append(f"  function {function.function}: {function.verdict.value}")
+    for phase in result.phases[:16]:
         state = "ok" if phase.ok else "FAILED"
         lines.append(
             f"  phase {phase.name:<10} {phase.seconds * 1000:8.1f} ms {state} {phase.detail}"

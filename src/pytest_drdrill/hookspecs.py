@@ -11,7 +11,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.recovery.monitor import Detection
+    from pytest_drdrill.recovery.orchestrator import Detection
     from pytest_drdrill.results import DrillResult, FaultRecord
     from pytest_drdrill.topology._protocol import Topology
 
@@ -32,7 +32,8 @@ def pytest_drdrill_failover(
     from this result. Raise :class:`pytest_drdrill.FailoverFailed` to report a failed
     failover.
 
-    :param service: the service to fail over; ``"postgres"`` in this release.
+    :param service: the service to fail over: ``"postgres"``, ``"redis"`` or ``"s3"``.
+        Return ``None`` for a service your implementation leaves to the next one.
     :param topology: the drill's topology (nodes, service endpoint, replication links).
     :param record: the drill record, for phases and notes.
     :param detection: what the monitor saw (checks, errors, when).
@@ -42,6 +43,36 @@ def pytest_drdrill_failover(
 
     Any conftest file can implement this hook to test its own failover code; return a
     non-``None`` value (e.g. the promoted node's name) to replace the reference one.
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_drdrill_region_failover(
+    topology: Topology, record: DrillRecord, detection: Detection
+) -> object | None:
+    """Move every service to the DR region after the orchestrator decided the region is lost.
+
+    Called from the orchestrator's thread when the weighted score of its monitors
+    (database 3, application 2, network 2, storage 1) stayed at 3 or more for
+    ``--drill-failure-threshold`` rounds, at most once per drill. The reference
+    implementation fences what is left of the region, promotes the DR PostgreSQL standby
+    and Redis replica, switches object storage, repoints every endpoint and validates
+    each service, rolling back on failure; each step is a recorded phase.
+
+    Stops at the first non-``None`` result, which is only noted in the report: every
+    service's recovery is measured from its own client's history.
+
+    :param topology: the drill's topology.
+    :param record: the drill record, for phases (``record.phase(name)``) and notes.
+    :param detection: the deciding round: score, unhealthy monitors, when.
+
+    Use in conftest plugins
+    =======================
+
+    Any conftest file can implement this hook to run its own region failover runbook
+    (DNS switch, orchestration tool) and be measured the same way.
+
+    .. versionadded:: 0.2
     """
 
 

@@ -51,6 +51,8 @@ class DrillSpec:
     :param target: the tier or function it is judged against, resolved.
     :param negative_control: recovery is deliberately broken; the drill must fail.
     :param observe: seconds to wait for recovery, overriding ``--drill-observe``.
+    :param service: the service the drill is about (``postgres``, ``redis``, ``s3``); its
+        RTO and RPO are the drill's headline figures and ``max_lost_writes`` applies to it.
     """
 
     cadence: str
@@ -58,11 +60,13 @@ class DrillSpec:
     target: Target | None
     negative_control: bool
     observe: float | None
+    service: str = "postgres"
 
 
 _MARKER_HELP = (
     f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
-    "max_lost_writes=None, negative_control=False, observe=None): a disaster-recovery "
+    "max_lost_writes=None, negative_control=False, observe=None, service='postgres'): "
+    "a disaster-recovery "
     "drill, run by --drill=CADENCE and judged against a tier or business function of "
     "the targets file"
 )
@@ -75,6 +79,7 @@ _MARKER_KEYS = {
     "max_lost_writes",
     "negative_control",
     "observe",
+    "service",
 }
 
 
@@ -180,6 +185,13 @@ def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
             raise pytest.UsageError(f"{where}: observe: {exc}") from None
         if observe <= 0:
             raise pytest.UsageError(f"{where}: observe={kw['observe']!r} must be above zero")
+    from pytest_drdrill.topology._protocol import SERVICES
+
+    service = kw.get("service", "postgres")
+    if service not in SERVICES:
+        raise pytest.UsageError(
+            f"{where}: service={service!r}; valid services: {', '.join(SERVICES)}"
+        )
     target = None
     targets = config.stash.get(targets_key, None)
     if targets is not None:
@@ -205,6 +217,7 @@ def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
         target=target,
         negative_control=kw.get("negative_control", False),
         observe=observe,
+        service=service,
     )
 
 
@@ -268,6 +281,7 @@ def drdrill_backend(
         tmp_path_factory.mktemp("drdrill"),
         pg_bin=drdrill_config.pg_bin,
         run_as=drdrill_config.run_as,
+        redis_bin=drdrill_config.redis_bin,
     )
     failure: str | None = None
     try:
@@ -280,6 +294,7 @@ def drdrill_backend(
     reporter = pytestconfig.stash.get(reporter_key, None)
     if reporter is not None:
         reporter.versions["postgresql"] = backend.install.version
+        reporter.versions["redis"] = backend.redis_install.version
         reporter.reaped.extend(backend.reaped)
     try:
         yield backend
@@ -306,7 +321,7 @@ def _spec(request: pytest.FixtureRequest) -> DrillSpec:
 
 @pytest.fixture
 def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalTopology]:
-    """A fresh PostgreSQL primary, sync standby and DR async standby, behind a service endpoint.
+    """A fresh two-region topology: PostgreSQL, Redis and object storage behind endpoints.
 
     Everything it started is removed at teardown, also when the test fails.
 
@@ -318,7 +333,10 @@ def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     drdrill_backend: LocalBackend = request.getfixturevalue("drdrill_backend")
     failure: str | None = None
     try:
-        topology = drdrill_backend.topology(tmp_path / "topology")
+        drdrill_config: DrillConfig = request.getfixturevalue("drdrill_config")
+        topology = drdrill_backend.topology(
+            tmp_path / "topology", sentinel=drdrill_config.redis_failover == "sentinel"
+        )
     except TopologyError as exc:
         failure = _with_notes(f"drill topology could not start: {exc}", exc)
     if failure is not None:  # outside the handler: no "during handling of…" chain
@@ -352,13 +370,15 @@ def drdrill_record(request: pytest.FixtureRequest, drdrill_config: DrillConfig) 
 def drdrill_faults(
     request: pytest.FixtureRequest, drdrill_record: DrillRecord
 ) -> Iterator[FaultInjector]:
-    """Inject faults (crash, freeze, stop, link cut); every one is healed at teardown.
+    """Inject faults (crash, freeze, partition, toxics, region outage…); all healed at teardown.
 
     .. versionadded:: 0.1
     """
     from pytest_drdrill.faults import FaultInjector
 
-    injector = FaultInjector(drdrill_record, request.config.hook)
+    injector = FaultInjector(
+        drdrill_record, request.config.hook, request.getfixturevalue("drdrill_topology")
+    )
     try:
         yield injector
     finally:
@@ -366,23 +386,49 @@ def drdrill_faults(
 
 
 @pytest.fixture
-def drdrill_workload(
+def drdrill_workloads(
     drdrill_topology: LocalTopology, drdrill_record: DrillRecord
-) -> Iterator[Workload]:
-    """The measuring client: writes and probes through the service endpoint, recording history.
+) -> Iterator[dict[str, Workload]]:
+    """One measuring client per service, each writing and probing through its endpoint.
+
+    .. versionadded:: 0.2
+    """
+    from pytest_drdrill.measure._protocol import LedgerClient
+    from pytest_drdrill.measure.redis import RedisLedger
+    from pytest_drdrill.measure.s3 import S3Ledger
+    from pytest_drdrill.measure.workload import Workload
+
+    topo = drdrill_topology
+    clients: dict[str, LedgerClient | str] = {
+        "postgres": topo.pg_endpoint.dsn(app="drdrill-workload"),
+        "redis": RedisLedger(topo.redis_endpoint.url()),
+        "s3": S3Ledger(topo.s3_endpoint.endpoint_url, topo.bucket),
+    }
+    workloads = {
+        service: Workload(
+            client,
+            drdrill_record.history_of(service),
+            # moto lists a bucket in time proportional to its size, and the replicator
+            # lists every cycle: a slower object ledger keeps lag about the fault.
+            write_interval=0.05 if service == "s3" else 0.01,
+        )
+        for service, client in clients.items()
+    }
+    try:
+        yield workloads
+    finally:
+        for workload in workloads.values():
+            if workload.is_running:
+                workload.stop()
+
+
+@pytest.fixture
+def drdrill_workload(drdrill_workloads: dict[str, Workload]) -> Workload:
+    """The PostgreSQL measuring client: writes and probes through the service endpoint.
 
     .. versionadded:: 0.1
     """
-    from pytest_drdrill.measure.workload import Workload
-
-    workload = Workload(
-        drdrill_topology.pg_endpoint.dsn(app="drdrill-workload"), drdrill_record.history
-    )
-    try:
-        yield workload
-    finally:
-        if workload.is_running:
-            workload.stop()
+    return drdrill_workloads["postgres"]
 
 
 @pytest.fixture
@@ -391,7 +437,7 @@ def drdrill(
     drdrill_config: DrillConfig,
     drdrill_topology: LocalTopology,
     drdrill_faults: FaultInjector,
-    drdrill_workload: Workload,
+    drdrill_workloads: dict[str, Workload],
     drdrill_record: DrillRecord,
 ) -> Generator[Drill, None, None]:
     """The whole drill: topology, faults, workload, monitor with failover, record, verdict.
@@ -399,19 +445,32 @@ def drdrill(
     .. versionadded:: 0.1
     """
     from pytest_drdrill.drill import Drill
-    from pytest_drdrill.recovery.monitor import MonitorSettings
+    from pytest_drdrill.recovery.orchestrator import MonitorSettings
 
     spec = _spec(request)
     hook = request.config.hook
     reporter = request.config.stash.get(reporter_key, None)
 
-    def failover(detection: object) -> object:
+    def failover(detection: Any) -> object:
         return hook.pytest_drdrill_failover(
-            service="postgres",
+            service=detection.service,
             topology=drdrill_topology,
             record=drdrill_record,
             detection=detection,
         )
+
+    def region_failover(detection: Any) -> object:
+        return hook.pytest_drdrill_region_failover(
+            topology=drdrill_topology, record=drdrill_record, detection=detection
+        )
+
+    sentinel = None
+    services: tuple[str, ...] = ("postgres", "redis", "s3")
+    if drdrill_config.redis_failover == "sentinel":
+        from pytest_drdrill.recovery.services import follow_sentinel
+
+        sentinel = follow_sentinel(drdrill_topology, drdrill_record)
+        services = ("postgres", "s3")  # Sentinel, not the orchestrator, fails Redis over
 
     def on_result(result: Any) -> None:
         if reporter is not None:
@@ -421,16 +480,21 @@ def drdrill(
     drill = Drill(
         topology=drdrill_topology,
         faults=drdrill_faults,
-        workload=drdrill_workload,
+        workload=drdrill_workloads,
         record=drdrill_record,
         monitor_settings=MonitorSettings(
             interval=drdrill_config.health_interval,
             timeout=drdrill_config.health_timeout,
             threshold=drdrill_config.failure_threshold,
+            services=services,
         ),
         failover=failover,
+        region_failover=region_failover,
         observe=spec.observe or drdrill_config.observe,
         on_result=on_result,
+        targets=request.config.stash.get(targets_key, None),
+        service=spec.service,
+        sentinel=sentinel,
     )
     try:
         yield drill

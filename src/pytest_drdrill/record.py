@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pytest_drdrill import timing
 from pytest_drdrill.measure.history import History
-from pytest_drdrill.results import FaultRecord, Phase, Target
+from pytest_drdrill.results import FaultRecord, LagSample, Phase, Target
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,6 +57,9 @@ class DrillRecord:
         self.backend = backend
         self.negative_control = negative_control
         self.history = History()
+        #: Each service's client history; ``postgres`` is :attr:`history`.
+        self.histories: dict[str, History] = {"postgres": self.history}
+        self.lag_samples: list[LagSample] = []
         self.started_at = timing.monotonic()
         self._lock = threading.Lock()
         self._faults: list[FaultRecord] = []
@@ -117,6 +120,16 @@ class DrillRecord:
         """Every phase so far, in the order they ended."""
         with self._lock:
             return tuple(self._phases)
+
+    def history_of(self, service: str) -> History:
+        """The client history of ``service``, created on first use."""
+        with self._lock:
+            return self.histories.setdefault(service, History())
+
+    def add_lag(self, sample: LagSample) -> None:
+        """Record a replication-lag sample for the timeline."""
+        with self._lock:
+            self.lag_samples.append(sample)
 
     def note(self, text: str) -> None:
         """Add a line to the drill's notes (shown in reports)."""

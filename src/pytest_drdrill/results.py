@@ -123,6 +123,80 @@ class RpoResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class LagSample:
+    """How far one replica was behind its primary at one moment.
+
+    :param at: monotonic stamp of the sample.
+    :param service: ``postgres``, ``redis`` or ``s3``.
+    :param node: the replica (or DR store).
+    :param bytes: bytes not yet replayed; ``None`` when the service has no byte measure.
+    :param seconds: seconds behind; ``None`` when unknown (replica unreachable).
+    :param healthy: under the lag threshold (the seed's 16 MB for PostgreSQL).
+
+    .. versionadded:: 0.2
+    """
+
+    at: float
+    service: str
+    node: str
+    bytes: int | None
+    seconds: float | None
+    healthy: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceResult:
+    """RTO and RPO of one service, from its own client's history.
+
+    :param service: ``postgres``, ``redis`` or ``s3``.
+    :param rto: recovery measured from the service's history.
+    :param rpo: data loss against what its endpoint holds after recovery.
+    :param acknowledged_writes: writes the client saw acknowledged.
+    :param verdict: judged against the drill's target.
+    :param reason: why.
+    :param lost_ages: for each lost write, seconds between its acknowledgement and the
+        fault (how old the lost data was), ascending by id.
+
+    .. versionadded:: 0.2
+    """
+
+    service: str
+    rto: RtoResult | None
+    rpo: RpoResult | None
+    acknowledged_writes: int
+    verdict: Verdict
+    reason: str
+    lost_ages: tuple[float, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionResult:
+    """A business function's downtime and data loss, through its dependencies.
+
+    A function is down while any service it depends on is down; it is back when all are.
+
+    :param function: the key in ``business_functions``.
+    :param services: the topology services it depends on in this drill.
+    :param not_exercised: dependencies with no counterpart in the topology.
+    :param rto: fault → every dependency back; ``None`` if one never recovered.
+    :param rpo: lost writes summed over dependencies, the widest window.
+    :param verdict: judged against the function's own targets.
+    :param reason: why.
+
+    .. versionadded:: 0.2
+    """
+
+    function: str
+    services: tuple[str, ...]
+    not_exercised: tuple[str, ...]
+    rto: RtoResult | None
+    rpo: RpoResult | None
+    verdict: Verdict
+    reason: str
+    target: Target | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class DrillResult:
     """Everything one drill measured and concluded.
 
@@ -145,6 +219,10 @@ class DrillResult:
     started_at: float = 0.0
     ended_at: float = 0.0
     faults: tuple[FaultRecord, ...] = ()
+    services: tuple[ServiceResult, ...] = ()
+    functions: tuple[FunctionResult, ...] = ()
+    lag: tuple[LagSample, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -127,7 +127,7 @@ def test_failed_validation_rolls_the_endpoint_back_and_fails_the_drill(pytester,
     result = pytester.runpytest(*drill_args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*recovery reported: failover failed: validation through the service endpoint failed*"]
+        ["*recovery reported: postgres failover failed: validation through the service endpoint*"]
     )
     (drill,) = _drill_json(pytester)["drills"]
     phases = {p["name"]: p for p in drill["phases"]}

@@ -61,11 +61,13 @@ def test_defaults(pytester: pytest.Pytester) -> None:
             f"DRDRILL report_dir={pytester.path / 'reports'}",
             "DRDRILL observe=60.0",
             "DRDRILL health_interval=0.1",
-            "DRDRILL health_timeout=0.2",
+            "DRDRILL health_timeout=1.0",
             "DRDRILL failure_threshold=3",
             "DRDRILL negative_controls=False",
             "DRDRILL pg_bin=None",
             "DRDRILL run_as=None",
+            "DRDRILL redis_bin=None",
+            "DRDRILL redis_failover='orchestrator'",
         ]
     )
 
@@ -87,7 +89,7 @@ VALUE_OPTIONS = [
     ),
     pytest.param(
         "--drill-health-timeout", "drill_health_timeout", "health_timeout",
-        "1s", "1.0", "500ms", "0.5",
+        "2s", "2.0", "500ms", "0.5",
         id="health-timeout",
     ),
     pytest.param(
@@ -105,6 +107,16 @@ VALUE_OPTIONS = [
         "--drill-run-as", "drill_run_as", "run_as", "drilluser", "'drilluser'", "pgrunner",
         "'pgrunner'",
         id="run-as",
+    ),
+    pytest.param(
+        "--drill-redis-bin", "drill_redis_bin", "redis_bin", "/opt/redis/bin", "'/opt/redis/bin'",
+        "/usr/local/bin", "'/usr/local/bin'",
+        id="redis-bin",
+    ),
+    pytest.param(
+        "--drill-redis-failover", "drill_redis_failover", "redis_failover", "sentinel",
+        "'sentinel'", "Sentinel", "'sentinel'",
+        id="redis-failover",
     ),
 ]  # fmt: skip
 
@@ -280,6 +292,12 @@ def test_targets_not_loaded_without_drill(pytester: pytest.Pytester) -> None:
             "ERROR: --drill-backend: invalid value 'docker'; valid values are auto, local "
             "(set with --drill-backend / ini drill_backend)",
             id="backend",
+        ),
+        pytest.param(
+            "--drill-redis-failover=patroni",
+            "ERROR: --drill-redis-failover: invalid value 'patroni'; valid values are "
+            "orchestrator, sentinel (set with --drill-redis-failover / ini drill_redis_failover)",
+            id="redis-failover",
         ),
         pytest.param(
             "--drill-observe=soon",
@@ -482,8 +500,8 @@ def test_markers_lists_drdrill(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "@pytest.mark.drdrill(cadence='monthly', tier=None, function=None, data=None, "
-            "scenario=None, max_lost_writes=None, negative_control=False, observe=None): "
-            "a disaster-recovery drill, run by --drill=CADENCE*"
+            "scenario=None, max_lost_writes=None, negative_control=False, observe=None, "
+            "service='postgres'): a disaster-recovery drill, run by --drill=CADENCE*"
         ]
     )
 

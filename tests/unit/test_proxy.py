@@ -21,7 +21,7 @@ import pytest
 
 import pytest_drdrill.proxy
 from pytest_drdrill.errors import ProxyError
-from pytest_drdrill.proxy import ProxyClient, ProxyInfo, ProxyServer
+from pytest_drdrill.proxy import ProxyClient, ProxyInfo, ProxyServer, find_toxiproxy_server
 from pytest_drdrill.proxy import api as api_module
 
 SRC = Path(pytest_drdrill.proxy.__file__).resolve().parents[2]
@@ -515,19 +515,6 @@ def test_populate_rejects_bad_input_without_changes(proxy_server, client, upstre
     assert client.populate([]) == []
 
 
-def test_creating_a_toxic_is_501_with_a_pointer_to_toxiproxy(proxy_server, client, upstreams):
-    """POST /proxies/{name}/toxics answers 501 and says to use a real Toxiproxy."""
-    upstream = upstreams()
-    client.create("db", listen="127.0.0.1:0", upstream=upstream.address)
-    toxic = {"type": "latency", "attributes": {"latency": 100}}
-    status, error = raw(f"{proxy_server.url}/proxies/db/toxics", "POST", toxic)
-    assert status == 501
-    assert isinstance(error, dict)
-    assert error["status"] == 501
-    assert "toxics are not supported by the built-in" in error["error"]
-    assert "DRDRILL_TOXIPROXY_URL" in error["error"]
-
-
 def test_unknown_routes_and_methods_answer_json(proxy_server):
     """Unknown paths, unknown methods and browser user agents get Toxiproxy-style JSON errors."""
     assert raw(f"{proxy_server.url}/nope")[0] == 404
@@ -686,6 +673,129 @@ def test_start_timeout_kills_the_child(tmp_path):
     assert "stuck" in "\n".join(info.value.__notes__)
     assert server.returncode == -9
     server.stop()
+
+
+# --- launcher: toxiproxy-server in place of the built-in proxy ---------------------------------
+
+# A stand-in for toxiproxy-server: it takes Toxiproxy's flags and runs the built-in proxy
+# with the same meaning, so ProxyServer's toxiproxy-server path runs for real.
+FAKE_TOXIPROXY = """#!/bin/sh
+{prelude}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -host) host=$2; shift 2 ;;
+    -port) port=$2; shift 2 ;;
+    *) echo "unexpected argument $1" >&2; exit 2 ;;
+  esac
+done
+exec {python} -m pytest_drdrill.proxy --listen "$host:$port"
+"""
+
+
+def fake_toxiproxy(directory: Path, prelude: str = "") -> Path:
+    directory.mkdir(exist_ok=True)
+    path = directory / "toxiproxy-server"
+    path.write_text(FAKE_TOXIPROXY.format(prelude=prelude, python=sys.executable))
+    path.chmod(0o755)
+    return path
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rpartition(")")[2].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_find_toxiproxy_server_looks_on_path(tmp_path, monkeypatch):
+    """find_toxiproxy_server() returns the executable found on PATH, or None."""
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert find_toxiproxy_server() is None
+    fake = fake_toxiproxy(tmp_path / "bin")
+    assert find_toxiproxy_server() == str(fake)
+    assert find_toxiproxy_server(path=str(tmp_path)) is None
+
+
+def test_runs_toxiproxy_server_in_place_of_the_builtin(tmp_path, monkeypatch):
+    """With toxiproxy_server, ProxyServer runs it with -host/-port, tagged, and stops it."""
+    monkeypatch.setenv("PATH", os.pathsep.join([str(tmp_path / "bin"), os.environ["PATH"]]))
+    fake_toxiproxy(tmp_path / "bin")
+    binary = find_toxiproxy_server()
+    assert binary is not None
+    server = ProxyServer(tmp_path / "work", env={"DRDRILL_TEST_MARK": "x"}, toxiproxy_server=binary)
+    with server:
+        client = server.client()
+        assert client.version().endswith("+drdrill")
+        members = group_pids(server.pid)
+        assert len(members) == 2, "the supervisor and the server"
+        for pid in members:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert b"DRDRILL_TEST_MARK=x" in environ
+            assert f"DRDRILL_PROXY_TAG={server.tag}".encode() in environ
+        port = server.url.rpartition(":")[2]
+        cmdlines = [
+            Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1] for pid in members
+        ]
+        assert [binary, "-host", "127.0.0.1", "-port", port] in [c[-5:] for c in cmdlines]
+        assert ["--listen", f"127.0.0.1:{port}"] in [c[-2:] for c in cmdlines]
+    assert server.returncode == 0
+    assert group_pids(server.pid) == []
+    with pytest.raises(ProxyError, match="not running"):
+        client.version()
+
+
+def test_toxiproxy_server_exits_with_its_parent(tmp_path):
+    """A toxiproxy-server started by a process that is killed exits soon after it."""
+    fake = fake_toxiproxy(tmp_path / "bin")
+    script = (
+        "import sys, time; from pathlib import Path; "
+        "from pytest_drdrill.proxy import ProxyServer; "
+        f"s = ProxyServer(Path({str(tmp_path / 'work')!r}), toxiproxy_server={str(fake)!r}); "
+        "s.start(); print(s.pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], env=child_env(), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        pgid = int(parent.stdout.readline())
+        assert len(group_pids(pgid)) == 2
+        parent.kill()
+        parent.wait()
+        assert wait_until(lambda: group_pids(pgid) == [], timeout=3)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_toxiproxy_server_that_fails_is_reported_with_its_log(tmp_path):
+    """A toxiproxy-server that exits before answering gives a ProxyError with its log tail."""
+    fake = fake_toxiproxy(tmp_path / "bin", prelude="echo 'boom: bad flags' >&2; exit 3")
+    server = ProxyServer(tmp_path / "work", toxiproxy_server=fake)
+    with pytest.raises(ProxyError, match="toxiproxy-server exited with code 3") as info:
+        server.start()
+    assert "is a working toxiproxy-server" in str(info.value)
+    assert "boom: bad flags" in "\n".join(info.value.__notes__)
+
+
+def test_toxiproxy_server_that_loses_its_port_is_started_again(tmp_path):
+    """When the picked port is taken before toxiproxy-server binds it, another port is tried."""
+    marker = tmp_path / "failed-once"
+    prelude = (
+        f"if [ ! -e {marker} ]; then touch {marker}; "
+        "echo 'listen tcp: bind: address already in use' >&2; exit 1; fi"
+    )
+    fake = fake_toxiproxy(tmp_path / "bin", prelude=prelude)
+    with ProxyServer(tmp_path / "work", toxiproxy_server=fake) as server:
+        assert server.client().version()
+    assert marker.exists()
 
 
 # --- flow control (in process, to look at the proxy's own buffers) -------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -11,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from pytest_drdrill.config import get_config
 from pytest_drdrill.reporting import (
     SCHEMA_VERSION,
     drill_to_dict,
@@ -18,13 +20,17 @@ from pytest_drdrill.reporting import (
     write_json,
     write_junit,
 )
+from pytest_drdrill.reporting.collector import DrillReporter
 from pytest_drdrill.results import (
     DrillResult,
     FaultRecord,
+    FunctionResult,
+    LagSample,
     Phase,
     RpoResult,
     RtoResult,
     RunInfo,
+    ServiceResult,
     Target,
     Verdict,
 )
@@ -107,6 +113,90 @@ DRILLS = [
         negative_control=True,
     ),
 ]
+
+
+VIDEO_UPLOAD = Target(
+    kind="function",
+    name="video_upload",
+    rto_target=1.0,
+    rto_max=30.0,
+    rpo_target=0.0,
+    rpo_max=60.0,
+)
+UNAFFECTED = RtoResult(seconds=None, outage_started=None, recovered_at=None, effect_seen=False)
+NOTHING_LOST = RpoResult(lost_writes=0, lost_ids=(), window_seconds=0.0, unacknowledged_present=0)
+
+
+def two_region_drill(**changes: Any) -> DrillResult:
+    """A region outage: PostgreSQL untouched, Redis back with nothing lost, S3 lost 2 writes."""
+    s3_rto = RtoResult(seconds=1.2, outage_started=1012.1, recovered_at=1013.2, effect_seen=True)
+    s3_rpo = RpoResult(
+        lost_writes=2, lost_ids=(17, 18), window_seconds=0.4, unacknowledged_present=0
+    )
+    fields: dict[str, Any] = {
+        "scenario": "primary-region-outage",
+        "reason": "postgres: unaffected; s3: RTO 1.20s over video_upload target 1.00s",
+        "rto": UNAFFECTED,
+        "rpo": NOTHING_LOST,
+        "services": (
+            ServiceResult("postgres", UNAFFECTED, NOTHING_LOST, 400, Verdict.PASS, "unaffected"),
+            ServiceResult(
+                "redis",
+                RtoResult(0.29, outage_started=1012.0, recovered_at=1012.29, effect_seen=True),
+                NOTHING_LOST,
+                380,
+                Verdict.PASS,
+                "RTO 0.29s within tier_1_critical target",
+            ),
+            ServiceResult(
+                "s3", s3_rto, s3_rpo, 55, Verdict.WARN, "RTO 1.20s over target", (0.4, 0.1)
+            ),
+        ),
+        "functions": (
+            FunctionResult(
+                "user_authentication",
+                ("postgres", "redis"),
+                ("ldap",),
+                RtoResult(0.29, outage_started=1012.0, recovered_at=1012.29, effect_seen=True),
+                NOTHING_LOST,
+                Verdict.PASS,
+                "within target",
+                target=TIER1,
+            ),
+            FunctionResult(
+                "video_upload",
+                ("s3",),
+                (),
+                s3_rto,
+                dataclasses.replace(s3_rpo, lost_ids=()),
+                Verdict.WARN,
+                "RTO 1.20s over video_upload target 1.00s",
+                target=VIDEO_UPLOAD,
+            ),
+        ),
+        "lag": (
+            LagSample(1011.5, "postgres", "pg-dr", 4096, 0.05, healthy=True),
+            LagSample(1011.5, "s3", "s3-primary", None, None, healthy=True),
+            LagSample(1012.5, "redis", "redis-dr", 20_000_000, None, healthy=False),
+        ),
+        "notes": ("region failover: weights 3 >= threshold 3",),
+    }
+    fields.update(changes)
+    return drill(Verdict.WARN, fields.pop("name", "region-outage"), **fields)
+
+
+TWO_REGIONS = two_region_drill()
+
+
+def validation_errors(document: Any, definition: str | None = None) -> list[str]:
+    """Validate a document (or one ``$defs`` entry) with format checks; return the errors."""
+    schema = load_schema()
+    if definition is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
 
 
 @pytest.fixture
@@ -244,6 +334,129 @@ def test_json_refuses_nan(report_dir: Path) -> None:
     assert not report_dir.exists() or list(report_dir.iterdir()) == []
 
 
+def test_json_two_regions_validates(report_dir: Path) -> None:
+    """A drill with services, functions, lag and notes validates next to the older drills."""
+    path = write_json(report_dir, RUN, [*DRILLS, TWO_REGIONS])
+    document = json.loads(path.read_text("utf-8"))
+    assert validation_errors(document) == []
+    assert document["schema_version"] == 1
+    assert document["summary"]["warn"] == 2
+
+
+def test_json_services(report_dir: Path) -> None:
+    """Each service is written with its verdict, RTO, and RPO with the ages of lost writes."""
+    entry = drill_to_dict(TWO_REGIONS, ANCHOR)
+    assert [s["service"] for s in entry["services"]] == ["postgres", "redis", "s3"]
+    assert entry["services"][2] == {
+        "service": "s3",
+        "verdict": "warn",
+        "reason": "RTO 1.20s over target",
+        "acknowledged_writes": 55,
+        "rto": {
+            "seconds": 1.2,
+            "effect_seen": True,
+            "outage_started_at": "2027-01-15T08:00:12.100000+00:00",
+            "recovered_at": "2027-01-15T08:00:13.200000+00:00",
+        },
+        "rpo": {
+            "lost_writes": 2,
+            "lost_ids": [17, 18],
+            "window_seconds": 0.4,
+            "unacknowledged_present": 0,
+            "lost_ages_seconds": [0.4, 0.1],
+        },
+    }
+    postgres = entry["services"][0]
+    assert postgres["rto"]["effect_seen"] is False
+    assert postgres["rpo"]["lost_ages_seconds"] == []
+
+
+def test_json_functions() -> None:
+    """Each function is written with its services, the unexercised ones, RTO, RPO, target."""
+    entry = drill_to_dict(TWO_REGIONS, ANCHOR)
+    auth, video = entry["functions"]
+    assert auth["function"] == "user_authentication"
+    assert auth["services"] == ["postgres", "redis"]
+    assert auth["not_exercised"] == ["ldap"]
+    assert auth["target"] == drill_to_dict(DRILLS[0], ANCHOR)["target"]
+    assert video["verdict"] == "warn"
+    assert video["rto"]["seconds"] == 1.2
+    assert video["rpo"] == {
+        "lost_writes": 2,
+        "lost_ids": [],
+        "window_seconds": 0.4,
+        "unacknowledged_present": 0,
+    }
+    assert video["target"]["kind"] == "function"
+    assert video["target"]["rpo_max_seconds"] == 60.0
+    assert video["target"]["max_lost_writes"] is None
+
+
+def test_json_lag_and_notes() -> None:
+    """Lag samples carry an offset from the drill's start, an ISO time and nullable figures."""
+    entry = drill_to_dict(TWO_REGIONS, ANCHOR)
+    assert entry["lag"][0] == {
+        "offset_seconds": 1.5,
+        "at": "2027-01-15T08:00:11.500000+00:00",
+        "service": "postgres",
+        "node": "pg-dr",
+        "bytes": 4096,
+        "seconds": 0.05,
+        "healthy": True,
+    }
+    assert entry["lag"][1]["bytes"] is None and entry["lag"][1]["seconds"] is None
+    assert entry["lag"][2]["healthy"] is False
+    assert entry["notes"] == ["region failover: weights 3 >= threshold 3"]
+
+
+def test_json_new_fields_always_written() -> None:
+    """A drill without services still writes the four new fields, empty."""
+    entry = drill_to_dict(DRILLS[0], ANCHOR)
+    assert {k: entry[k] for k in ("services", "functions", "lag", "notes")} == {
+        "services": [],
+        "functions": [],
+        "lag": [],
+        "notes": [],
+    }
+
+
+def test_schema_accepts_reports_written_by_0_1() -> None:
+    """A 0.1 drill entry, without the four new fields, still validates; half of them does not."""
+    entry = drill_to_dict(TWO_REGIONS, ANCHOR)
+    old = {k: v for k, v in entry.items() if k not in ("services", "functions", "lag", "notes")}
+    assert validation_errors(old, "drill") == []
+    partial = {**old, "services": entry["services"]}
+    assert validation_errors(partial, "drill") != []
+
+
+@pytest.mark.parametrize(
+    ("definition", "path", "value"),
+    [
+        ("service", ("verdict",), "passed"),
+        ("service", ("surprise",), 1),
+        ("service", ("rpo", "lost_ages_seconds"), [-0.1]),
+        ("function", ("target", "kind"), "service"),
+        ("lag_sample", ("bytes",), -1),
+        ("lag_sample", ("at",), "2027-01-15 08:00:11"),
+    ],
+)
+def test_schema_rejects_bad_new_entries(
+    definition: str, path: tuple[str, ...], value: object
+) -> None:
+    """The new definitions are as strict as the old ones."""
+    entry = drill_to_dict(TWO_REGIONS, ANCHOR)
+    item = {"service": entry["services"][2], "function": entry["functions"][1]}.get(
+        definition, entry["lag"][0]
+    )
+    assert validation_errors(item, definition) == []
+    bad = json.loads(json.dumps(item))
+    parent = bad
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    assert validation_errors(bad, definition) != []
+
+
 # --- drill-junit.xml -------------------------------------------------------------------
 
 
@@ -308,6 +521,31 @@ def test_junit_testcase_properties(report_dir: Path) -> None:
     assert set(inconclusive) == set(props)
 
 
+def test_junit_service_and_function_properties(report_dir: Path) -> None:
+    """Each service and function adds drdrill.-prefixed properties to the drill's testcase."""
+    root = ET.parse(write_junit(report_dir, RUN, [DRILLS[0], TWO_REGIONS])).getroot()
+    props = properties(find_case(root, "region-outage"))
+    assert {k: v for k, v in props.items() if k.startswith("drdrill.")} == {
+        "drdrill.postgres.verdict": "pass",
+        "drdrill.postgres.rto_seconds": "",
+        "drdrill.postgres.lost_writes": "0",
+        "drdrill.redis.verdict": "pass",
+        "drdrill.redis.rto_seconds": "0.29",
+        "drdrill.redis.lost_writes": "0",
+        "drdrill.s3.verdict": "warn",
+        "drdrill.s3.rto_seconds": "1.2",
+        "drdrill.s3.lost_writes": "2",
+        "drdrill.function.user_authentication.verdict": "pass",
+        "drdrill.function.user_authentication.rto_seconds": "0.29",
+        "drdrill.function.video_upload.verdict": "warn",
+        "drdrill.function.video_upload.rto_seconds": "1.2",
+    }
+    assert props["verdict"] == "warn"
+    assert props["rto_seconds"] == ""
+    plain = properties(find_case(root, "crash-primary"))
+    assert not any(k.startswith("drdrill.") for k in plain)
+
+
 def test_junit_failure_with_empty_reason_still_fails(report_dir: Path) -> None:
     """A failed drill with no reason text still gets a failure element."""
     silent = drill(Verdict.FAIL, "silent", reason="", started_at=5.0, ended_at=5.0)
@@ -328,6 +566,62 @@ def test_junit_strips_illegal_xml_characters(report_dir: Path) -> None:
     failure = find_case(root, "noisy").find("failure")
     assert failure is not None
     assert failure.get("message") == "server said [31mno[0m"
+
+
+# --- terminal summary ------------------------------------------------------------------
+
+
+class FakeTerminal:
+    """Just enough of pytest's TerminalReporter to capture the drill summary."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str, **markup: bool) -> None:
+        self.text += text
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self.text += line + "\n"
+
+    def write_sep(self, sep: str, title: str, **markup: bool) -> None:
+        self.text += f"{sep * 3} {title} {sep * 3}\n"
+
+
+def summary(pytestconfig: pytest.Config, drills: list[DrillResult]) -> list[str]:
+    reporter = DrillReporter(pytestconfig, get_config(pytestconfig))
+    for result in drills:
+        reporter.add(result)
+    terminal = FakeTerminal()
+    reporter.pytest_terminal_summary(terminal)  # type: ignore[arg-type]
+    return terminal.text.splitlines()[1:]
+
+
+def test_summary_lists_hit_services_and_failing_functions(pytestconfig: pytest.Config) -> None:
+    """Services with an outage or losses, and functions not passing, get an indented line."""
+    lines = summary(pytestconfig, [TWO_REGIONS])
+    assert lines[0].startswith("WARN         primary-region-outage  RTO -")
+    assert lines[1] == f"             {TWO_REGIONS.reason}"
+    assert lines[2:] == [
+        "    redis                  RTO 0.29s  lost 0",
+        "    s3                     RTO 1.20s  lost 2  WARN",
+        "    function video_upload  RTO 1.20s  lost 2  WARN",
+    ]
+
+
+def test_summary_unrecovered_service_and_untouched_drill(pytestconfig: pytest.Config) -> None:
+    """An unrecovered service says so; untouched services and passing functions get no line."""
+    down = RtoResult(seconds=None, outage_started=1012.0, recovered_at=None, effect_seen=True)
+    untouched = ServiceResult("redis", UNAFFECTED, NOTHING_LOST, 380, Verdict.PASS, "unaffected")
+    stuck = two_region_drill(
+        services=(ServiceResult("postgres", down, None, 10, Verdict.FAIL, "never recovered"),),
+        functions=(),
+    )
+    quiet = two_region_drill(services=(untouched,), functions=TWO_REGIONS.functions[:1])
+    lines = summary(pytestconfig, [stuck, quiet])
+    details = [line for line in lines if line.startswith("    ") and line[4] != " "]
+    assert details == ["    postgres  RTO not recovered  lost -  FAIL"]
+    assert lines.index(details[0]) == 2  # under stuck's verdict and reason lines
+    assert len(lines) == 5  # quiet: its verdict and reason lines only
 
 
 # --- atomic writes ---------------------------------------------------------------------

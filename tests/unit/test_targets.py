@@ -575,6 +575,7 @@ def test_shipped_dependencies_costs_and_communication(shipped: Targets) -> None:
         "video_upload_workflow": "video_upload",
         "video_processing_pipeline": "video_processing",
         "annotation_workflow": "annotation_system",
+        "authentication_workflow": "user_authentication",
     }
     assert shipped.business_dependencies["video_upload_workflow"].depends_on[0] == (
         "authentication_service"
@@ -607,3 +608,24 @@ def test_shipped_file_resolves_every_function(shipped: Targets) -> None:
         assert target.rto_target <= target.rto_max
         assert target.rpo_max is not None and target.rpo_target is not None
         assert target.rpo_target <= target.rpo_max
+
+
+def test_function_services_follow_the_dependency_graph(shipped: Targets) -> None:
+    """Functions map to drill services through depends_on and service_map; the rest is named."""
+    assert shipped.function_services("video_upload") == (
+        ("postgres", "s3"),
+        ("file_validation_service",),
+    )
+    assert shipped.function_services("user_authentication") == (("postgres", "redis"), ())
+    assert shipped.function_services("reporting_and_analytics") == ((), ())
+
+
+def test_service_map_must_name_known_services(tmp_path: Path) -> None:
+    """A service_map entry naming no drill service is refused with the valid choices."""
+    text = (Path(__file__).parents[2] / "fixtures" / "targets.yaml").read_text()
+    bad = tmp_path / "targets.yaml"
+    bad.write_text(text.replace("database: [postgres]", "database: [mysql]"))
+    with pytest.raises(
+        InvalidTargets, match=r"(?s)service_map.database.*mysql.*postgres, redis, s3"
+    ):
+        load_targets(bad)

@@ -7,15 +7,19 @@ from typing import TYPE_CHECKING
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import FaultError
-from pytest_drdrill.faults.link import LinkCut
+from pytest_drdrill.faults import network
+from pytest_drdrill.faults.network import LinkCut, Partition, Toxic
 from pytest_drdrill.faults.process import Crash, Freeze, Stop
+from pytest_drdrill.faults.region import RegionOutage, StorageLoss
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pluggy
 
     from pytest_drdrill.faults._protocol import Fault
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.topology._protocol import PostgresNode
+    from pytest_drdrill.topology._protocol import ServiceNode, Topology
     from pytest_drdrill.topology.links import Link
 
 logger = logging.getLogger(__name__)
@@ -26,13 +30,20 @@ class FaultInjector:
 
     :param record: the drill record that receives injection and healing times.
     :param hook: the plugin manager's hook relay, for the observer hooks.
+    :param topology: the drill's topology, for faults named by node or region.
 
     .. versionadded:: 0.1
     """
 
-    def __init__(self, record: DrillRecord, hook: pluggy.HookRelay | None = None) -> None:
+    def __init__(
+        self,
+        record: DrillRecord,
+        hook: pluggy.HookRelay | None = None,
+        topology: Topology | None = None,
+    ) -> None:
         self.record = record
         self.hook = hook
+        self._topology = topology
         self._active: list[tuple[int, Fault]] = []
 
     def inject(self, fault: Fault) -> float:
@@ -56,21 +67,65 @@ class FaultInjector:
             )
         return at
 
-    def crash(self, node: PostgresNode) -> float:
+    def crash(self, node: ServiceNode) -> float:
         """Kill ``node`` and all its processes; returns the injection stamp."""
         return self.inject(Crash(node))
 
-    def freeze(self, node: PostgresNode) -> float:
+    def freeze(self, node: ServiceNode) -> float:
         """SIGSTOP ``node``; healed with SIGCONT; returns the injection stamp."""
         return self.inject(Freeze(node))
 
-    def stop(self, node: PostgresNode) -> float:
+    def stop(self, node: ServiceNode) -> float:
         """Shut ``node`` down cleanly; returns the injection stamp."""
         return self.inject(Stop(node))
 
     def cut(self, link: Link) -> float:
         """Cut a proxied link; returns the injection stamp."""
         return self.inject(LinkCut(link))
+
+    @property
+    def topology(self) -> Topology:
+        """The topology faults are injected into."""
+        if self._topology is None:
+            raise FaultError("this fault injector has no topology; pass topology=")
+        return self._topology
+
+    def partition(self, a: Sequence[str], b: Sequence[str], *, direction: str = "both") -> float:
+        """Cut every path between node groups ``a`` and ``b`` (``clients`` is a node)."""
+        return self.inject(Partition(self.topology, a, b, direction))
+
+    def latency(
+        self, link: Link, ms: float, *, jitter: float = 0, stream: str = "downstream"
+    ) -> float:
+        """Add ``ms`` ± ``jitter`` milliseconds to a path (Toxiproxy latency toxic)."""
+        return self.inject(network.latency(link, ms, jitter=jitter, stream=stream))
+
+    def bandwidth(self, link: Link, kb_per_second: float, *, stream: str = "downstream") -> float:
+        """Limit a path's bandwidth (Toxiproxy bandwidth toxic)."""
+        return self.inject(network.bandwidth(link, kb_per_second, stream=stream))
+
+    def blackhole(self, link: Link, *, stream: str = "upstream") -> float:
+        """Let nothing through a path while connections stay open (Toxiproxy timeout 0)."""
+        return self.inject(network.blackhole(link, stream=stream))
+
+    def reset_peer(self, link: Link, *, after_ms: float = 0) -> float:
+        """Reset a path's connections with TCP RST (Toxiproxy reset_peer)."""
+        return self.inject(network.reset_peer(link, after_ms=after_ms))
+
+    def toxic(self, toxic: Toxic) -> float:
+        """Inject any toxic built with :class:`~pytest_drdrill.faults.Toxic`."""
+        return self.inject(toxic)
+
+    def region_outage(self, region: str = "primary") -> float:
+        """Cut every path of ``region`` and crash all its servers, as one fault."""
+        return self.inject(RegionOutage(self.topology, region))
+
+    def storage_loss(self, region: str = "primary") -> float:
+        """Kill ``region``'s object store; its data is gone."""
+        stores = [n for n in self.topology.s3_nodes.values() if n.region == region]
+        if not stores:
+            raise FaultError(f"no object store in region {region!r}")
+        return self.inject(StorageLoss(stores[0]))
 
     def heal(self, fault_or_target: Fault | str | None = None) -> None:
         """Heal active faults: one (by object or target name) or, with no argument, all."""

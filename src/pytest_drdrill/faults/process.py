@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_drdrill.topology._protocol import PostgresNode
+    from pytest_drdrill.topology._protocol import ServiceNode
 
 
 class Crash:
@@ -17,7 +17,7 @@ class Crash:
 
     kind = "crash"
 
-    def __init__(self, node: PostgresNode) -> None:
+    def __init__(self, node: ServiceNode) -> None:
         self.node = node
         self.target = node.name
 
@@ -35,7 +35,7 @@ class Freeze:
 
     kind = "freeze"
 
-    def __init__(self, node: PostgresNode) -> None:
+    def __init__(self, node: ServiceNode) -> None:
         self.node = node
         self.target = node.name
 
@@ -53,7 +53,7 @@ class Stop:
 
     kind = "stop"
 
-    def __init__(self, node: PostgresNode) -> None:
+    def __init__(self, node: ServiceNode) -> None:
         self.node = node
         self.target = node.name
 

@@ -1,13 +1,15 @@
-"""The measuring client: writes sequence-numbered rows and probes the service endpoint.
+"""The measuring client: writes sequence-numbered records and probes a service endpoint.
 
 It runs on its own asyncio loop in a background thread and records every operation in a
 :class:`~pytest_drdrill.measure.history.History` with monotonic timestamps. RTO and RPO
-are computed from that history afterwards, never from what recovery code reports.
+are computed from that history afterwards, never from what recovery code reports. The
+service is reached through a :class:`~pytest_drdrill.measure._protocol.LedgerClient`
+(PostgreSQL, Redis or object storage); the rules below are the same for all.
 
-Each write uses a fresh id, once. Its outcome is ``OK`` when the commit was
-acknowledged, ``FAIL`` when it certainly did not apply (no connection, or the server
-refused it, e.g. read-only), and ``INFO`` when it was sent but never acknowledged (the
-connection died or timed out mid-commit): such a row may or may not exist afterwards.
+Each write uses a fresh id, once. Its outcome is ``OK`` when it was acknowledged,
+``FAIL`` when it certainly did not apply (no connection, or the server refused it, e.g.
+read-only), and ``INFO`` when it was sent but never acknowledged (the connection died or
+timed out mid-write): such a record may or may not exist afterwards.
 """
 
 from __future__ import annotations
@@ -17,36 +19,40 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-import psycopg
-
-from pytest_drdrill import _pg, timing
+from pytest_drdrill import timing
+from pytest_drdrill.measure._protocol import Indeterminate, NotApplied
 from pytest_drdrill.measure.analysis import measure_rto
 from pytest_drdrill.measure.history import History, Outcome, ProbeOp, WriteOp
+from pytest_drdrill.measure.postgres import PostgresLedger, read_present_ids
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-INSERT = "INSERT INTO drdrill_ledger (id) VALUES (%s)"
+    from pytest_drdrill.measure._protocol import LedgerClient
+
+__all__ = ["Workload", "read_present_ids"]
 
 
 class Workload:
-    """A client of the service endpoint that writes and probes continuously.
+    """A client of one service endpoint that writes and probes continuously.
 
-    :param dsn: the service endpoint's connection string (never a node directly).
+    :param client: the service's ledger client, or a PostgreSQL connection string (the
+        service endpoint's, never a node's) for the PostgreSQL ledger.
     :param history: where operations are recorded.
     :param write_interval: pause between acknowledged writes, seconds.
     :param retry_interval: pause after a failed write, seconds (sets RTO resolution).
     :param probe_interval: pause between availability probes, seconds.
-    :param timeout: client-side limit for one connect or statement, seconds. libpq's own
+    :param timeout: client-side limit for one connect or operation, seconds. libpq's own
         ``connect_timeout`` cannot go below 2 s and a frozen server never refuses, so the
         client enforces this itself.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 takes any :class:`LedgerClient`.
     """
 
     def __init__(
         self,
-        dsn: str,
+        client: LedgerClient | str,
         history: History | None = None,
         *,
         write_interval: float = 0.01,
@@ -54,7 +60,8 @@ class Workload:
         probe_interval: float = 0.05,
         timeout: float = 1.0,
     ) -> None:
-        self.dsn = dsn
+        self.client = PostgresLedger(client) if isinstance(client, str) else client
+        self.service = self.client.service
         self.history = history if history is not None else History()
         self.write_interval = write_interval
         self.retry_interval = retry_interval
@@ -147,70 +154,39 @@ class Workload:
             self._error = exc
 
     async def _main(self) -> None:
-        await asyncio.gather(self._writer(), self._prober())
+        try:
+            await asyncio.gather(self._writer(), self._prober())
+        finally:
+            await self.client.aclose()
 
     async def _writer(self) -> None:
-        conn: psycopg.AsyncConnection | None = None
         while not self._stop.is_set():
             op_id = self._next_id
             self._next_id += 1
             invoked = timing.monotonic()
             outcome, error = Outcome.OK, ""
             try:
-                if conn is None or conn.closed:
-                    try:
-                        conn = await _pg.connect(self.dsn, self.timeout)
-                    except (OSError, psycopg.Error, TimeoutError) as exc:
-                        # Nothing was sent: this write certainly did not apply.
-                        outcome, error = Outcome.FAIL, f"connect: {exc}"
-                if conn is not None and outcome is Outcome.OK:
-                    await _pg.execute(conn, INSERT, (op_id,), timeout=self.timeout)
-            except (psycopg.OperationalError, TimeoutError, OSError) as exc:
-                outcome, error = Outcome.INFO, _pg.first_line(exc)
-            except psycopg.Error as exc:
-                # The server answered with an error (e.g. read-only): the row was not written.
-                outcome, error = Outcome.FAIL, _pg.first_line(exc)
+                await self.client.write(op_id, self.timeout)
+            except NotApplied as exc:
+                outcome, error = Outcome.FAIL, str(exc)
+            except Indeterminate as exc:
+                outcome, error = Outcome.INFO, str(exc)
             self.history.record_write(WriteOp(op_id, invoked, timing.monotonic(), outcome, error))
-            if outcome is not Outcome.OK and conn is not None and outcome is Outcome.INFO:
-                await _pg.close(conn)
-                conn = None
             await asyncio.sleep(
                 self.write_interval if outcome is Outcome.OK else self.retry_interval
             )
-        if conn is not None:
-            await _pg.close(conn)
 
     async def _prober(self) -> None:
-        conn: psycopg.AsyncConnection | None = None
         while not self._stop.is_set():
             invoked = timing.monotonic()
             ok, error = True, ""
             try:
-                if conn is None or conn.closed:
-                    conn = await _pg.connect(self.dsn, self.timeout)
-                await _pg.execute(conn, "SELECT 1", timeout=self.timeout)
-            except (psycopg.Error, TimeoutError, OSError) as exc:
-                ok, error = False, _pg.first_line(exc)
-                if conn is not None:
-                    await _pg.close(conn)
-                    conn = None
+                await self.client.probe(self.timeout)
+            except Exception as exc:  # any failure of a probe is a failed probe
+                ok, error = False, str(exc) or type(exc).__name__
             self.history.record_probe(ProbeOp(invoked, timing.monotonic(), ok, error))
             await asyncio.sleep(self.probe_interval)
-        if conn is not None:
-            await _pg.close(conn)
 
-
-def read_present_ids(dsn: str, *, timeout: float = 10.0) -> set[int]:
-    """Read every id in the ledger through ``dsn`` (the service endpoint after recovery).
-
-    :raises psycopg.Error: when the endpoint cannot be read within ``timeout``.
-    """
-    deadline = timing.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(dsn, autocommit=True, connect_timeout=2) as conn:
-                return {row[0] for row in conn.execute("SELECT id FROM drdrill_ledger")}
-        except psycopg.OperationalError:
-            if timing.monotonic() > deadline:
-                raise
-            timing.sleep(0.05)
+    def read_ids(self, *, timeout: float = 10.0) -> set[int]:
+        """Every id in the service's ledger, read through its endpoint (after recovery)."""
+        return self.client.read_ids(timeout=timeout)

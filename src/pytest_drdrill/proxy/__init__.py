@@ -1,12 +1,13 @@
-"""The built-in fault proxy: a TCP forwarder with a subset of Toxiproxy's HTTP API.
+"""The fault proxy: a TCP forwarder with Toxiproxy's HTTP API, toxics included.
 
-:class:`ProxyServer` runs it as a child process, :class:`ProxyClient` drives it (or a
-real Toxiproxy) over HTTP, and :class:`ProxyInfo` describes one proxy.
+:class:`ProxyServer` runs it (or a real ``toxiproxy-server``, see
+:func:`find_toxiproxy_server`) as a child process, :class:`ProxyClient` drives either
+over HTTP, and :class:`ProxyInfo` and :class:`ToxicInfo` describe a proxy and a toxic.
 """
 
 from __future__ import annotations
 
-from pytest_drdrill.proxy.client import ProxyClient, ProxyInfo
-from pytest_drdrill.proxy.process import ProxyServer
+from pytest_drdrill.proxy.client import ProxyClient, ProxyInfo, ToxicInfo
+from pytest_drdrill.proxy.process import ProxyServer, find_toxiproxy_server
 
-__all__ = ["ProxyClient", "ProxyInfo", "ProxyServer"]
+__all__ = ["ProxyClient", "ProxyInfo", "ProxyServer", "ToxicInfo", "find_toxiproxy_server"]

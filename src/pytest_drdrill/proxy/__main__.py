@@ -1,4 +1,4 @@
-"""Run the fault proxy: ``python -m pytest_drdrill.proxy --ready-file PATH``."""
+"""Run the fault proxy: ``python -m pytest_drdrill.proxy [--ready-file PATH]``."""
 
 from __future__ import annotations
 

@@ -1,25 +1,26 @@
-"""The fault proxy's HTTP API: the subset of Toxiproxy's that pytest-drdrill uses.
+"""The fault proxy's HTTP API: Toxiproxy 2.x's, with its status codes and JSON bodies.
 
-Proxies (create, read, update, delete), ``/populate``, ``/reset`` and ``/version``, with
-Toxiproxy's status codes and JSON bodies. The API is served from a thread and hands
-every request to the event loop, answering only once the change has taken effect.
-Toxics are not implemented yet: creating one answers HTTP 501.
+Proxies (create, read, update, delete), toxics (the same, per proxy), ``/populate``,
+``/reset`` and ``/version``. The API is served from a thread and hands every request to
+the event loop, answering only once the change has taken effect on every connection.
+Validation is stricter than Toxiproxy's: a misspelt attribute or an out-of-range value
+answers 400 and names the allowed values instead of being read as 0.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import http.server
 import json
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 from pytest_drdrill._version import __version__
 from pytest_drdrill.proxy.client import split_address
 from pytest_drdrill.proxy.forwarder import ApiError, _Proxy
+from pytest_drdrill.proxy.toxics import STREAMS, TOXIC_ATTRIBUTES, Stream, Toxic
 
 logger = logging.getLogger("pytest_drdrill.proxy")
 
@@ -27,11 +28,9 @@ VERSION = f"{__version__}+drdrill"
 
 # How long an API request may wait for the event loop; Toxiproxy's own handler timeout is 25 s.
 _API_TIMEOUT = 25.0
-_TOXICS_UNSUPPORTED = (
-    "toxics are not supported by the built-in pytest-drdrill proxy yet; to use toxics, run a "
-    "real Toxiproxy server and point pytest-drdrill at its API with the DRDRILL_TOXIPROXY_URL "
-    "environment variable (e.g. DRDRILL_TOXIPROXY_URL=http://127.0.0.1:8474)"
-)
+# Toxiproxy's own messages, kept so that clients matching on them keep working.
+_INVALID_STREAM = "stream was invalid, can be either upstream or downstream"
+_INVALID_TYPE = "invalid toxic type"
 
 
 def _field(body: dict[str, Any], key: str, kind: type, *, required: bool) -> Any:
@@ -69,6 +68,90 @@ class _ProxySpec:
         self.upstream: str = _field(body, "upstream", str, required=True)
         enabled = _field(body, "enabled", bool, required=False)
         self.enabled: bool = True if enabled is None else enabled
+
+
+def _toxicity(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ApiError(
+            400,
+            "bad request body: field 'toxicity' must be a number from 0 to 1 (the share of "
+            f"connections the toxic applies to), got {value!r}",
+        )
+    return float(value)
+
+
+def _attributes(kind: str, value: object, current: dict[str, int]) -> dict[str, int]:
+    allowed = TOXIC_ATTRIBUTES[kind]
+    described = ", ".join(f"{name} ({unit})" for name, unit in allowed.items())
+    if not isinstance(value, dict):
+        raise ApiError(
+            400,
+            f"bad request body: field 'attributes' must be a JSON object; a {kind} toxic "
+            f"takes {described}",
+        )
+    result = dict(current)
+    for key, number in value.items():
+        if key not in allowed:
+            raise ApiError(
+                400,
+                f"bad request body: unknown attribute {key!r} for a {kind} toxic; allowed "
+                f"attributes: {described}",
+            )
+        whole = isinstance(number, int) or (isinstance(number, float) and number.is_integer())
+        if isinstance(number, bool) or not whole or cast(float, number) < 0:
+            raise ApiError(
+                400,
+                f"bad request body: attribute {key!r} of a {kind} toxic must be a whole "
+                f"number >= 0 ({allowed[key]}), got {number!r}",
+            )
+        result[key] = int(number)
+    if kind == "slicer" and not 0 <= result["size_variation"] < result["average_size"]:
+        raise ApiError(
+            400,
+            "bad request body: a slicer toxic needs average_size >= 1 and size_variation "
+            f"below average_size, got average_size={result['average_size']} and "
+            f"size_variation={result['size_variation']}",
+        )
+    return result
+
+
+def _new_toxic(body: object) -> Toxic:
+    """Validate a toxic definition in the order Toxiproxy does: stream, type, name, the rest."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad request body: expected a JSON object")
+    stream = body.get("stream") or "downstream"
+    if stream not in STREAMS:
+        raise ApiError(400, f"{_INVALID_STREAM}; field 'stream' got {stream!r}")
+    kind = body.get("type")
+    if not isinstance(kind, str) or kind not in TOXIC_ATTRIBUTES:
+        raise ApiError(
+            400,
+            f"{_INVALID_TYPE}: field 'type' got {kind!r}; allowed types: "
+            + ", ".join(sorted(TOXIC_ATTRIBUTES)),
+        )
+    name = body.get("name") or f"{kind}_{stream}"
+    if not isinstance(name, str):
+        raise ApiError(400, f"bad request body: field 'name' must be a string, got {name!r}")
+    toxicity = _toxicity(body.get("toxicity", 1.0))
+    defaults = dict.fromkeys(TOXIC_ATTRIBUTES[kind], 0)
+    attributes = _attributes(kind, body.get("attributes") or {}, defaults)
+    return Toxic(name, kind, cast(Stream, stream), toxicity, attributes)
+
+
+def _updated_toxic(toxic: Toxic, body: object) -> Toxic:
+    """Apply a toxic update: ``toxicity`` and ``attributes``, merged into the current ones."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad request body: expected a JSON object")
+    for key in ("name", "type", "stream"):
+        if key in body and body[key] != getattr(toxic, key):
+            raise ApiError(
+                400,
+                f"bad request body: field {key!r} of a toxic cannot be changed (it is "
+                f"{getattr(toxic, key)!r}); delete the toxic and add a new one instead",
+            )
+    toxicity = _toxicity(body["toxicity"]) if "toxicity" in body else toxic.toxicity
+    attributes = _attributes(toxic.type, body.get("attributes") or {}, toxic.attributes)
+    return Toxic(toxic.name, toxic.type, toxic.stream, toxicity, attributes)
 
 
 class ProxyApp:
@@ -114,10 +197,17 @@ class ProxyApp:
                     "DELETE": lambda: self._delete(name),
                 }
             case ["proxies", name, "toxics"]:
-                allowed = {"GET": lambda: self._toxics(name), "POST": lambda: self._toxic(name)}
-            case ["proxies", name, "toxics", _toxic]:
-                missing = functools.partial(self._missing_toxic, name)
-                allowed = dict.fromkeys(("GET", "POST", "PATCH", "DELETE"), missing)
+                allowed = {
+                    "GET": lambda: self._toxics(name),
+                    "POST": lambda: self._add_toxic(name, body),
+                }
+            case ["proxies", name, "toxics", toxic]:
+                allowed = {
+                    "GET": lambda: self._show_toxic(name, toxic),
+                    "POST": lambda: self._update_toxic(name, toxic, body),
+                    "PATCH": lambda: self._update_toxic(name, toxic, body),
+                    "DELETE": lambda: self._remove_toxic(name, toxic),
+                }
             case _:
                 raise ApiError(404, "404 page not found")
         handler = allowed.get(method)
@@ -217,19 +307,42 @@ class ProxyApp:
     async def _reset(self) -> tuple[int, object]:
         for proxy in self._proxies.values():
             await proxy.start()
+            for name in list(proxy.toxics):
+                proxy.remove_toxic(name)
         return 204, None
 
+    def _get_toxic(self, proxy: _Proxy, name: str) -> Toxic:
+        toxic = proxy.toxics.get(name)
+        if toxic is None:
+            raise ApiError(404, "toxic not found")
+        return toxic
+
     async def _toxics(self, name: str) -> tuple[int, object]:
-        self._get(name)
-        return 200, []
+        return 200, self._get(name).toxics_json()
 
-    async def _toxic(self, name: str) -> tuple[int, object]:
-        self._get(name)
-        raise ApiError(501, _TOXICS_UNSUPPORTED)
+    async def _add_toxic(self, name: str, body: bytes) -> tuple[int, object]:
+        proxy = self._get(name)
+        toxic = _new_toxic(_decode(body))
+        if toxic.name in proxy.toxics:
+            raise ApiError(409, "toxic already exists")
+        proxy.add_toxic(toxic)
+        # Toxiproxy answers 200 here, not 201 as for a new proxy.
+        return 200, toxic.to_json()
 
-    async def _missing_toxic(self, name: str) -> tuple[int, object]:
-        self._get(name)
-        raise ApiError(404, "toxic not found")
+    async def _show_toxic(self, name: str, toxic: str) -> tuple[int, object]:
+        return 200, self._get_toxic(self._get(name), toxic).to_json()
+
+    async def _update_toxic(self, name: str, toxic: str, body: bytes) -> tuple[int, object]:
+        proxy = self._get(name)
+        updated = _updated_toxic(self._get_toxic(proxy, toxic), _decode(body))
+        proxy.update_toxic(updated)
+        return 200, updated.to_json()
+
+    async def _remove_toxic(self, name: str, toxic: str) -> tuple[int, object]:
+        proxy = self._get(name)
+        self._get_toxic(proxy, toxic)
+        proxy.remove_toxic(toxic)
+        return 204, None
 
 
 class _ApiServer(http.server.ThreadingHTTPServer):

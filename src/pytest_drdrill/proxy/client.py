@@ -1,9 +1,9 @@
 """A typed client for the fault proxy's HTTP API.
 
-It speaks the part of Toxiproxy's API that the built-in proxy implements
-(proxies, ``/populate``, ``/reset``, ``/version``), so the same client drives
-the built-in proxy and a real Toxiproxy 2.x server. Only the standard library
-is used, and every request has a timeout.
+It speaks Toxiproxy 2.x's API (proxies, toxics, ``/populate``, ``/reset``,
+``/version``), which the built-in proxy implements too, so the same client drives
+the built-in proxy and a real Toxiproxy server. Only the standard library is used,
+and every request has a timeout.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ import dataclasses
 import http.client
 import json
 import re
+import types
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from pytest_drdrill._version import __version__
 from pytest_drdrill.errors import ProxyError
 
-__all__ = ["ProxyClient", "ProxyInfo", "join_address", "split_address"]
+__all__ = ["ProxyClient", "ProxyInfo", "ToxicInfo", "join_address", "split_address"]
 
 # Toxiproxy answers 403 to user agents starting with "Mozilla/" (its guard against
 # browsers on localhost); a plain product token keeps us clear of that check.
@@ -105,6 +107,65 @@ class ProxyInfo:
             listen=data["listen"],
             upstream=data["upstream"],
             enabled=data["enabled"],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ToxicInfo:
+    """A toxic as the fault proxy's API describes it.
+
+    .. versionadded:: 0.1
+
+    :param name: its name, unique among the toxics of its proxy.
+    :param type: ``latency``, ``bandwidth``, ``timeout``, ``reset_peer``, ``slow_close``,
+        ``limit_data`` or ``slicer`` (or a custom type of a real Toxiproxy).
+    :param stream: ``upstream`` (client to server) or ``downstream`` (server to client).
+    :param toxicity: the probability, from 0 to 1, that it applies to a connection.
+    :param attributes: its settings, e.g. ``{"latency": 100, "jitter": 10}``; read-only.
+    """
+
+    name: str
+    type: str
+    stream: Literal["upstream", "downstream"]
+    toxicity: float
+    attributes: Mapping[str, int | float]
+
+    def __post_init__(self) -> None:
+        # A private copy behind a read-only view keeps the frozen dataclass frozen.
+        object.__setattr__(self, "attributes", types.MappingProxyType(dict(self.attributes)))
+
+    def __hash__(self) -> int:
+        attributes = tuple(sorted(self.attributes.items()))
+        return hash((self.name, self.type, self.stream, self.toxicity, attributes))
+
+    @classmethod
+    def from_json(cls, data: object) -> ToxicInfo:
+        """Build a :class:`ToxicInfo` from one toxic object of the API.
+
+        :param data: the decoded JSON object.
+        :returns: the toxic.
+        :raises ProxyError: if a field is missing or has the wrong type.
+        """
+        if not isinstance(data, dict):
+            raise ProxyError(f"expected a toxic object from the fault proxy, got {data!r:.200}")
+        attributes = data.get("attributes")
+        # Attribute values are not checked: a real Toxiproxy may carry custom toxics whose
+        # attributes are not numbers.
+        valid = (
+            isinstance(data.get("name"), str)
+            and isinstance(data.get("type"), str)
+            and data.get("stream") in ("upstream", "downstream")
+            and isinstance(data.get("toxicity"), int | float)
+            and isinstance(attributes, dict)
+        )
+        if not valid or not isinstance(attributes, dict):
+            raise ProxyError(f"the fault proxy described a toxic badly: {data!r:.200}")
+        return cls(
+            name=data["name"],
+            type=data["type"],
+            stream=data["stream"],
+            toxicity=float(data["toxicity"]),
+            attributes=attributes,
         )
 
 
@@ -266,10 +327,130 @@ class ProxyClient:
         """
         self._call("POST", "/reset", what="resetting all proxies")
 
+    def toxics(self, proxy: str) -> list[ToxicInfo]:
+        """Return the toxics of a proxy: upstream ones first, each stream in the order added.
+
+        :param proxy: the proxy's name.
+        :raises ProxyError: if there is no such proxy (HTTP 404).
+        """
+        data = self._call(
+            "GET", _toxics_path(proxy), what=f"listing the toxics of proxy {proxy!r}", name=proxy
+        )
+        # Older Toxiproxy releases encode an empty list as null.
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise ProxyError(f"listing toxics: expected a JSON list, got {data!r:.200}")
+        return [ToxicInfo.from_json(toxic) for toxic in data]
+
+    def toxic(self, proxy: str, name: str) -> ToxicInfo:
+        """Return one toxic of a proxy.
+
+        :param proxy: the proxy's name.
+        :param name: the toxic's name.
+        :raises ProxyError: if there is no such proxy or toxic (HTTP 404).
+        """
+        what = f"reading toxic {name!r} of proxy {proxy!r}"
+        data = self._call("GET", _toxic_path(proxy, name), what=what, name=proxy, toxic=name)
+        return ToxicInfo.from_json(data)
+
+    def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        *,
+        name: str | None = None,
+        stream: Literal["upstream", "downstream"] = "downstream",
+        toxicity: float = 1.0,
+        attributes: Mapping[str, int | float] | None = None,
+    ) -> ToxicInfo:
+        """Add a toxic to a proxy; it applies to established connections too.
+
+        Attributes per type (all whole numbers, missing ones are 0): ``latency``
+        (``latency``, ``jitter`` in ms), ``bandwidth`` (``rate`` in KB/s), ``timeout``
+        (``timeout`` in ms, 0 holds data forever), ``reset_peer`` (``timeout`` in ms),
+        ``slow_close`` (``delay`` in ms), ``limit_data`` (``bytes``) and ``slicer``
+        (``average_size``, ``size_variation`` in bytes, ``delay`` in µs).
+
+        :param proxy: the proxy's name.
+        :param type: the toxic's type.
+        :param name: a name not used by another toxic of this proxy; by default
+            ``"<type>_<stream>"``, as Toxiproxy names it.
+        :param stream: ``"upstream"`` for bytes from the client to the server,
+            ``"downstream"`` for bytes from the server to the client.
+        :param toxicity: the probability, from 0 to 1, that it applies to a connection;
+            drawn once per connection.
+        :param attributes: the toxic's settings.
+        :returns: the toxic as the server stored it.
+        :raises ProxyError: if there is no such proxy (HTTP 404), the name is taken (409)
+            or a field is invalid (400).
+        """
+        toxic_name = name or f"{type}_{stream}"
+        body = {
+            "name": toxic_name,
+            "type": type,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": dict(attributes or {}),
+        }
+        what = f"adding {type} toxic {toxic_name!r} ({stream}) to proxy {proxy!r}"
+        data = self._call(
+            "POST", _toxics_path(proxy), body, what=what, name=proxy, toxic=toxic_name
+        )
+        return ToxicInfo.from_json(data)
+
+    def update_toxic(
+        self,
+        proxy: str,
+        name: str,
+        *,
+        toxicity: float | None = None,
+        attributes: Mapping[str, int | float] | None = None,
+    ) -> ToxicInfo:
+        """Change a toxic's toxicity or some of its attributes; the rest keep their value.
+
+        :param proxy: the proxy's name.
+        :param name: the toxic's name.
+        :param toxicity: a new probability, from 0 to 1; drawn again for every connection.
+        :param attributes: the attributes to change.
+        :returns: the toxic after the change.
+        :raises ProxyError: if there is no such proxy or toxic (HTTP 404), or a field is
+            invalid (400).
+        """
+        body: dict[str, object] = {}
+        if toxicity is not None:
+            body["toxicity"] = toxicity
+        if attributes is not None:
+            body["attributes"] = dict(attributes)
+        what = f"updating toxic {name!r} of proxy {proxy!r}"
+        # POST rather than PATCH, for the same reason as in update().
+        data = self._call("POST", _toxic_path(proxy, name), body, what=what, name=proxy, toxic=name)
+        return ToxicInfo.from_json(data)
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        """Remove a toxic from a proxy and from its established connections.
+
+        Removing a ``timeout`` toxic closes the connections it stalled, as Toxiproxy does:
+        the data it dropped leaves a hole in their streams.
+
+        :param proxy: the proxy's name.
+        :param name: the toxic's name.
+        :raises ProxyError: if there is no such proxy or toxic (HTTP 404).
+        """
+        what = f"removing toxic {name!r} from proxy {proxy!r}"
+        self._call("DELETE", _toxic_path(proxy, name), what=what, name=proxy, toxic=name)
+
     def _call(
-        self, method: str, path: str, body: object = None, *, what: str, name: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        what: str,
+        name: str | None = None,
+        toxic: str | None = None,
     ) -> object:
-        data = self._request(method, path, body, what=what, name=name)
+        data = self._request(method, path, body, what=what, name=name, toxic=toxic)
         if not data:
             return None
         try:
@@ -283,7 +464,14 @@ class ProxyClient:
         return decoded
 
     def _request(
-        self, method: str, path: str, body: object = None, *, what: str, name: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        what: str,
+        name: str | None = None,
+        toxic: str | None = None,
     ) -> bytes:
         url = f"{self.base_url}{path}"
         payload = None if body is None else json.dumps(body).encode()
@@ -320,7 +508,7 @@ class ProxyClient:
             connection.close()
         if not 200 <= response.status < 300:
             error = _server_error(data)
-            hint = _hint(response.status, path, name, self.base_url)
+            hint = _hint(response.status, error, path, name, toxic, self.base_url)
             raise ProxyError(
                 f"{what} failed: {method} {url} answered HTTP {response.status}: {error}. "
                 f"Hint: {hint}"
@@ -330,6 +518,14 @@ class ProxyClient:
 
 def _proxy_path(name: str) -> str:
     return f"/proxies/{urllib.parse.quote(name, safe='')}"
+
+
+def _toxics_path(proxy: str) -> str:
+    return f"{_proxy_path(proxy)}/toxics"
+
+
+def _toxic_path(proxy: str, name: str) -> str:
+    return f"{_toxics_path(proxy)}/{urllib.parse.quote(name, safe='')}"
 
 
 def _server_error(data: bytes) -> str:
@@ -346,7 +542,14 @@ def _server_error(data: bytes) -> str:
     return text[:_MAX_ERROR_CHARS] or "(empty body)"
 
 
-def _hint(status: int, path: str, name: str | None, base_url: str) -> str:
+def _hint(
+    status: int, error: str, path: str, name: str | None, toxic: str | None, base_url: str
+) -> str:
+    if status == 404 and toxic is not None and "toxic" in error:
+        return (
+            f"proxy {name!r} has no toxic named {toxic!r}; list them with "
+            f"ProxyClient.toxics({name!r}) or add it first."
+        )
     if status == 404 and name is not None:
         return (
             f"no proxy named {name!r} exists at {base_url}; list them with "
@@ -354,10 +557,21 @@ def _hint(status: int, path: str, name: str | None, base_url: str) -> str:
         )
     if status == 404:
         return f"{base_url} does not serve {path}; is it a Toxiproxy-compatible API?"
+    if status == 409 and toxic is not None:
+        return (
+            f"proxy {name!r} already has a toxic named {toxic!r}; remove_toxic() it first, "
+            "update_toxic() it, or pass add_toxic(name=...) another name."
+        )
     if status == 409:
         return (
             f"a proxy named {name!r} already exists; delete() it first, or use populate() "
             "to create or replace."
+        )
+    if status == 400 and toxic is not None:
+        return (
+            "check the toxic's fields: type is one of latency, bandwidth, timeout, reset_peer, "
+            "slow_close, limit_data, slicer; stream is upstream or downstream; toxicity is from "
+            "0 to 1; attributes are whole numbers >= 0 named as for that type."
         )
     if status == 400:
         return (

@@ -3,6 +3,12 @@
 Each proxy listens on its address and forwards every accepted connection to its upstream.
 Disabling it, or changing its address or upstream, closes the listener and cuts every
 established connection, as Toxiproxy does.
+
+A direction of a connection without toxics writes each chunk straight to the other
+socket. A direction with toxics routes its chunks through a
+:class:`~pytest_drdrill.proxy.toxics.Pipeline`; adding or removing a toxic changes the
+pipelines of established connections too, and a direction whose last toxic is removed
+returns to the fast path once its pipeline is empty.
 """
 
 from __future__ import annotations
@@ -11,14 +17,18 @@ import asyncio
 import functools
 import logging
 import socket
+import struct
 from typing import Any, cast
 
 from pytest_drdrill.proxy.client import join_address, split_address
+from pytest_drdrill.proxy.toxics import CLOSE, DATA, EOF, Item, Pipeline, Toxic
 
 logger = logging.getLogger("pytest_drdrill.proxy")
 
 # How long stopping a proxy waits for aborted connections to report that they are closed.
 _CUT_TIMEOUT = 1.0
+# SO_LINGER on, with a zero timeout: close() then sends a TCP RST instead of a FIN.
+_LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class ApiError(Exception):
@@ -39,7 +49,10 @@ class ApiError(Exception):
 
 
 class _Side(asyncio.Protocol):
-    """One of the two TCP connections of a :class:`_Link`."""
+    """One of the two TCP connections of a :class:`_Link`.
+
+    ``pipeline`` holds the toxics of the bytes read from this side, if there are any.
+    """
 
     def __init__(self, link: _Link, label: str) -> None:
         self.link = link
@@ -47,14 +60,23 @@ class _Side(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: _Side = self
         self.eof = False
+        self.eof_delivered = False
         self.lost = False
         self.pending: list[bytes] = []
+        self.pipeline: Pipeline | None = None
+        # Reasons to stop reading: the peer's write buffer is full, or our pipeline is.
+        self.peer_full = False
+        self.pipeline_full = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.link.side_made(self)
 
     def data_received(self, data: bytes) -> None:
+        pipeline = self.pipeline
+        if pipeline is not None:
+            pipeline.feed(DATA, data)
+            return
         peer = self.peer.transport
         if peer is None:
             # The upstream is still connecting. Reading is paused in connection_made, but
@@ -75,12 +97,28 @@ class _Side(asyncio.Protocol):
         self.link.side_lost(self, exc)
 
     def pause_writing(self) -> None:
-        if self.peer.transport is not None:
-            self.peer.transport.pause_reading()
+        self.peer.peer_full = True
+        self.peer.update_reading()
 
     def resume_writing(self) -> None:
-        if self.peer.transport is not None:
-            self.peer.transport.resume_reading()
+        self.peer.peer_full = False
+        self.peer.update_reading()
+
+    def update_reading(self) -> None:
+        """Read from this side unless something downstream of it is full or not there yet."""
+        transport = self.transport
+        if transport is None or self.lost:
+            return
+        peer = self.peer
+        if self.peer_full or self.pipeline_full or peer.transport is None or peer.lost:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+    def pipeline_throttle(self) -> None:
+        pipeline = self.pipeline
+        self.pipeline_full = pipeline is not None and pipeline.full
+        self.update_reading()
 
 
 class _Link:
@@ -114,6 +152,9 @@ class _Link:
             # Nothing may be read from the client before there is an upstream to write to;
             # the kernel buffers it meanwhile.
             transport.pause_reading()
+            # Toxicity is decided here, per connection, as Toxiproxy does when a link starts.
+            for toxic in self.proxy.toxics.values():
+                self.add_toxic(toxic)
             self.connecting = asyncio.get_running_loop().create_task(self._connect())
             self.connecting.add_done_callback(lambda _task: self._check_closed())
         elif self.cutting:
@@ -122,9 +163,13 @@ class _Link:
             if self.client.pending:
                 transport.write(b"".join(self.client.pending))
                 self.client.pending.clear()
-            if self.client.eof and transport.can_write_eof():
+            pipeline = self.client.pipeline
+            if pipeline is not None:
+                pipeline.flush()
+                self._settle(self.client)
+            if self.client.eof_delivered and transport.can_write_eof():
                 transport.write_eof()
-            cast(asyncio.Transport, self.client.transport).resume_reading()
+            self.client.update_reading()
 
     async def _connect(self) -> None:
         host, port = self.upstream_address
@@ -145,10 +190,21 @@ class _Link:
         if side.eof:
             return
         side.eof = True
+        if side.pipeline is not None:
+            side.pipeline.feed(EOF)
+        else:
+            self.deliver_eof(side)
+
+    def deliver_eof(self, side: _Side) -> None:
+        """Pass on the end of what ``side`` sends: half-close its peer, or close both."""
+        if side.eof_delivered:
+            return
+        side.eof_delivered = True
         peer = side.peer.transport
-        if side.peer.eof:
+        if side.peer.eof_delivered:
             # Both directions are finished: close both once their buffers are flushed.
-            cast(asyncio.Transport, side.transport).close()
+            if side.transport is not None:
+                side.transport.close()
             if peer is not None:
                 peer.close()
         elif peer is not None and peer.can_write_eof():
@@ -161,7 +217,15 @@ class _Link:
         if side is self.client and self.connecting is not None and not self.connecting.done():
             self.cutting = True
             self.connecting.cancel()
-        if peer.transport is not None and not peer.lost:
+        # Nothing can be written to this side any more.
+        self._drop_pipeline(peer)
+        peer.update_reading()
+        if side.pipeline is not None and not self.cutting:
+            # What the toxics still hold reaches the peer first, then the close does.
+            side.pipeline.feed(CLOSE)
+        else:
+            self._drop_pipeline(side)
+        if side.pipeline is None and peer.transport is not None and not peer.lost:
             if self.cutting:
                 peer.transport.abort()
             else:
@@ -175,9 +239,80 @@ class _Link:
         if self.connecting is not None and not self.connecting.done():
             self.connecting.cancel()
         for side in (self.client, self.upstream):
+            self._drop_pipeline(side)
             if side.transport is not None and not side.lost:
                 side.transport.abort()
         self._check_closed()
+
+    def reset(self) -> None:
+        """Abort both connections with a TCP RST, as Toxiproxy's reset_peer does."""
+        for side in (self.client, self.upstream):
+            if side.transport is not None and not side.lost:
+                sock = side.transport.get_extra_info("socket")
+                if sock is not None:
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                    except OSError as exc:
+                        logger.debug("proxy %s: SO_LINGER failed: %s", self.proxy.name, exc)
+        self.cut()
+
+    # --- toxics -------------------------------------------------------------------------
+
+    def add_toxic(self, toxic: Toxic) -> None:
+        """Append a toxic to the pipeline of its direction, creating the pipeline if needed."""
+        side = self.client if toxic.stream == "upstream" else self.upstream
+        if self.cutting or side.lost or side.peer.lost:
+            return
+        if side.pipeline is None:
+            side.pipeline = Pipeline(
+                functools.partial(self._deliver, side),
+                functools.partial(self._writable, side),
+                side.pipeline_throttle,
+            )
+        side.pipeline.add(toxic)
+
+    def update_toxic(self, toxic: Toxic) -> None:
+        """Give a toxic new settings on this connection."""
+        side = self.client if toxic.stream == "upstream" else self.upstream
+        if side.pipeline is not None:
+            side.pipeline.update(toxic)
+
+    def remove_toxic(self, toxic: Toxic) -> None:
+        """Take a toxic off this connection; its direction goes back to the fast path if idle."""
+        side = self.client if toxic.stream == "upstream" else self.upstream
+        if side.pipeline is not None:
+            side.pipeline.remove(toxic.name)
+            self._settle(side)
+
+    def _writable(self, side: _Side) -> bool:
+        peer = side.peer
+        return peer.transport is not None and not peer.lost
+
+    def _deliver(self, side: _Side, item: Item) -> None:
+        peer = cast(asyncio.Transport, side.peer.transport)
+        if item.kind == DATA:
+            peer.write(item.data)
+        elif item.kind == EOF:
+            self.deliver_eof(side)
+        elif item.kind == CLOSE:
+            # The connection ends here: closing the peer (after its buffer is flushed)
+            # makes its connection_lost close this side in turn. The finished pipeline
+            # stays, so that nothing read meanwhile slips through on the fast path.
+            peer.close()
+        else:
+            self.reset()
+
+    def _settle(self, side: _Side) -> None:
+        pipeline = side.pipeline
+        if pipeline is not None and pipeline.idle:
+            self._drop_pipeline(side)
+            side.update_reading()
+
+    def _drop_pipeline(self, side: _Side) -> None:
+        if side.pipeline is not None:
+            side.pipeline.discard()
+            side.pipeline = None
+            side.pipeline_full = False
 
     def _check_closed(self) -> None:
         if self.closed.done():
@@ -187,12 +322,14 @@ class _Link:
             self.upstream.transport is None and (self.connecting is None or self.connecting.done())
         )
         if client_done and upstream_done:
+            self._drop_pipeline(self.client)
+            self._drop_pipeline(self.upstream)
             self.proxy.links.discard(self)
             self.closed.set_result(None)
 
 
 class _Proxy:
-    """One named proxy: its settings, its listener when enabled, and its links."""
+    """One named proxy: its settings, its toxics, its listener when enabled, and its links."""
 
     def __init__(self, name: str, listen: str, upstream: str) -> None:
         self.name = name
@@ -200,6 +337,7 @@ class _Proxy:
         self.upstream = upstream
         self.enabled = False
         self.links: set[_Link] = set()
+        self.toxics: dict[str, Toxic] = {}
         self._listener: socket.socket | None = None
         self._accepting: set[asyncio.Task[Any]] = set()
         self._generation = 0
@@ -210,8 +348,31 @@ class _Proxy:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
-            "toxics": [],
+            "toxics": self.toxics_json(),
         }
+
+    def toxics_json(self) -> list[dict[str, object]]:
+        """The toxics in Toxiproxy's order: upstream ones first, each stream in order added."""
+        ordered = sorted(self.toxics.values(), key=lambda toxic: toxic.stream != "upstream")
+        return [toxic.to_json() for toxic in ordered]
+
+    def add_toxic(self, toxic: Toxic) -> None:
+        """Add a toxic, to new connections and to every established one."""
+        self.toxics[toxic.name] = toxic
+        for link in list(self.links):
+            link.add_toxic(toxic)
+
+    def update_toxic(self, toxic: Toxic) -> None:
+        """Replace the toxic of the same name, on established connections too."""
+        self.toxics[toxic.name] = toxic
+        for link in list(self.links):
+            link.update_toxic(toxic)
+
+    def remove_toxic(self, name: str) -> None:
+        """Remove a toxic, from established connections too."""
+        toxic = self.toxics.pop(name)
+        for link in list(self.links):
+            link.remove_toxic(toxic)
 
     def accepts(self, generation: int) -> bool:
         return self.enabled and generation == self._generation

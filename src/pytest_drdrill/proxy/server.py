@@ -1,10 +1,12 @@
 """The built-in fault proxy's process: a TCP forwarder driven by Toxiproxy's HTTP API.
 
 Run it with ``python -m pytest_drdrill.proxy --listen 127.0.0.1:0 --ready-file PATH``;
-:class:`~pytest_drdrill.proxy.ProxyServer` does that for you. This module starts the
-event loop that moves bytes (:mod:`~pytest_drdrill.proxy.forwarder`), serves the API
-(:mod:`~pytest_drdrill.proxy.api`) from a thread, writes the ready file, and exits when
-told to or when its parent process dies.
+:class:`~pytest_drdrill.proxy.ProxyServer` does that for you. Without ``--ready-file``
+it serves on a fixed address (8474 by default, as ``toxiproxy-server``) for use outside
+pytest. This module starts the event loop that moves bytes
+(:mod:`~pytest_drdrill.proxy.forwarder`), serves the API (:mod:`~pytest_drdrill.proxy.api`)
+from a thread, writes the ready file, and exits when told to or when its parent process
+dies.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from pytest_drdrill.proxy.api import VERSION, ProxyApp, _ApiServer
 from pytest_drdrill.proxy.client import join_address, split_address
 
-__all__ = ["main", "serve"]
+__all__ = ["main", "process_stamp", "serve"]
 
 logger = logging.getLogger("pytest_drdrill.proxy")
 
@@ -45,7 +47,7 @@ def _write_ready_file(path: Path, address: str) -> None:
         raise
 
 
-def _process_stamp(pid: int) -> str | None:
+def process_stamp(pid: int) -> str | None:
     """Return the start time of a live process, or ``None`` if it is gone or a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -70,18 +72,19 @@ def _process_stamp(pid: int) -> str | None:
 async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
     # The start time tells the parent from a new process that reused its pid; a zombie
     # counts as gone, since a parent killed by a signal may not be reaped at once.
-    stamp = _process_stamp(pid)
-    while stamp is not None and _process_stamp(pid) == stamp:
+    stamp = process_stamp(pid)
+    while stamp is not None and process_stamp(pid) == stamp:
         await asyncio.sleep(_PARENT_POLL)
     logger.info("parent process %d is gone; shutting down", pid)
     stop.set()
 
 
-async def serve(listen: str, ready_file: Path, parent_pid: int | None = None) -> int:
+async def serve(listen: str, ready_file: Path | None, parent_pid: int | None = None) -> int:
     """Serve the API and the proxies until SIGTERM/SIGINT or until the parent process dies.
 
     :param listen: ``host:port`` for the HTTP API; port 0 picks a free port.
-    :param ready_file: where to write the API's bound ``host:port`` once it accepts requests.
+    :param ready_file: where to write the API's bound ``host:port`` once it accepts
+        requests; ``None`` writes none.
     :param parent_pid: exit when this process no longer exists.
     :returns: the process exit code.
     """
@@ -100,7 +103,8 @@ async def serve(listen: str, ready_file: Path, parent_pid: int | None = None) ->
     try:
         bound_host, bound_port = api.server_address[:2]
         address = join_address(str(bound_host), int(bound_port))
-        _write_ready_file(ready_file, address)
+        if ready_file is not None:
+            _write_ready_file(ready_file, address)
         logger.info("fault proxy %s: API on http://%s (pid %d)", VERSION, address, os.getpid())
         await stop.wait()
     finally:
@@ -110,8 +114,9 @@ async def serve(listen: str, ready_file: Path, parent_pid: int | None = None) ->
         thread.join()
         api.server_close()
         await app.close()
-        with contextlib.suppress(OSError):
-            ready_file.unlink()
+        if ready_file is not None:
+            with contextlib.suppress(OSError):
+                ready_file.unlink()
     logger.info("fault proxy stopped")
     return 0
 
@@ -129,9 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--listen", default="127.0.0.1:8474", help="host:port for the HTTP API (port 0: any)"
     )
-    parser.add_argument(
-        "--ready-file", type=Path, required=True, help="file to receive the API's host:port"
-    )
+    parser.add_argument("--ready-file", type=Path, help="file to receive the API's host:port")
     parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     args = parser.parse_args(argv)

@@ -11,7 +11,6 @@ every backend: it only uses SQL, the node's ``fence()`` and the proxy links.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -21,7 +20,7 @@ from pytest_drdrill.errors import FailoverFailed
 
 if TYPE_CHECKING:
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.recovery.monitor import Detection
+    from pytest_drdrill.recovery.orchestrator import Detection
     from pytest_drdrill.topology._protocol import PostgresNode, Topology
 
 import pytest
@@ -73,10 +72,10 @@ def _fetch_one(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> object
 
 
 class ReferenceFailover:
-    """The built-in ``pytest_drdrill_failover`` implementation, registered as a plugin.
+    """The built-in failover and region failover, registered as a plugin.
 
-    It is a ``trylast`` implementation: any conftest implementation that returns a
-    result replaces it.
+    Its hook implementations are ``trylast``: any conftest implementation that returns a
+    result replaces them.
 
     .. versionadded:: 0.1
     """
@@ -88,9 +87,28 @@ class ReferenceFailover:
     def pytest_drdrill_failover(
         self, service: str, topology: Topology, record: DrillRecord, detection: Detection
     ) -> str | None:
-        """Fail the PostgreSQL service over to the best standby; return its name."""
+        """Fail ``service`` over; return the name of the node now serving it."""
+        from pytest_drdrill.recovery import services
+
+        if service == "redis":
+            return services.fail_over_redis(topology, record)
+        if service == "s3":
+            return services.fail_over_storage(topology, record)
         if service != "postgres":
             return None
+        return self.fail_over_postgres(topology, record)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_drdrill_region_failover(
+        self, topology: Topology, record: DrillRecord, detection: Detection
+    ) -> str | None:
+        """Move every service to the DR region; return the region now serving."""
+        from pytest_drdrill.recovery.region import fail_over_region
+
+        return fail_over_region(self, topology, record, detection)
+
+    def fail_over_postgres(self, topology: Topology, record: DrillRecord) -> str:
+        """Fence, select, promote, repoint, validate; roll back on failed validation."""
         old = topology.primary
         with record.phase("fencing") as note:
             old.fence()
@@ -101,7 +119,7 @@ class ReferenceFailover:
                 f"{chosen.node.name} ({'sync' if chosen.sync else 'async'}) "
                 f"receive {chosen.receive_lsn:X} replay {chosen.replay_lsn:X}"
             )
-            note.detail += self._catch_up(chosen)
+            note.detail += self.catch_up(chosen)
         with record.phase("promotion") as note:
             self.promote(chosen.node)
             note.detail = f"{chosen.node.name} promoted"
@@ -130,15 +148,18 @@ class ReferenceFailover:
             ) from exc
         return chosen.node.name
 
-    def select(self, topology: Topology) -> StandbyState:
+    def select(
+        self, topology: Topology, *, among: list[PostgresNode] | None = None
+    ) -> StandbyState:
         """Pick the standby to promote: synchronous ones first, then the most WAL received.
 
+        :param among: the candidates; default every standby.
         :raises FailoverFailed: when no standby answers.
         """
         states: list[StandbyState] = []
         errors: list[str] = []
         sync_names = topology.sync_standby_names()
-        for node in topology.standbys():
+        for node in among if among is not None else topology.standbys():
             try:
                 in_recovery, receive, replay = _query(
                     node,
@@ -158,7 +179,7 @@ class ReferenceFailover:
             raise FailoverFailed(f"no standby can be promoted: {'; '.join(errors) or 'none left'}")
         return max(states, key=lambda s: (s.sync, s.receive_lsn))
 
-    def _catch_up(self, chosen: StandbyState) -> str:
+    def catch_up(self, chosen: StandbyState) -> str:
         """Wait, bounded, until the standby has replayed all it received."""
         deadline = timing.monotonic() + self.settings.catchup_timeout
         replay = chosen.replay_lsn
@@ -199,26 +220,6 @@ class ReferenceFailover:
 
         :raises FailoverFailed: when that does not work within ``validate_timeout``.
         """
-        token = uuid.uuid4().hex
-        deadline = timing.monotonic() + self.settings.validate_timeout
-        last = ""
-        while timing.monotonic() < deadline:
-            try:
-                with psycopg.connect(
-                    topology.pg_endpoint.dsn(app="drdrill-validate"),
-                    autocommit=True,
-                    connect_timeout=2,
-                ) as conn:
-                    conn.execute("INSERT INTO drdrill_validation (token) VALUES (%s)", (token,))
-                    row = conn.execute(
-                        "SELECT token FROM drdrill_validation WHERE token = %s", (token,)
-                    ).fetchone()
-                if row and row[0] == token:
-                    return f"token {token[:8]} written and read back through the endpoint"
-                last = "token not read back"
-            except psycopg.Error as exc:
-                last = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            timing.sleep(0.01)
-        raise FailoverFailed(
-            f"endpoint validation failed for {self.settings.validate_timeout}s: {last}"
-        )
+        from pytest_drdrill.recovery.services import validate_postgres
+
+        return validate_postgres(topology.pg_endpoint, timeout=self.settings.validate_timeout)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pytest
 
     from pytest_drdrill.config import DrillConfig
-    from pytest_drdrill.results import DrillResult
+    from pytest_drdrill.results import DrillResult, RpoResult, RtoResult
 
 
 def _git_sha(root: Path) -> str | None:
@@ -47,6 +47,40 @@ def _version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _detail_lines(result: DrillResult) -> list[str]:
+    """Lines under a drill's summary line: services hit by the fault, functions not passing.
+
+    A service the fault left alone (no outage, nothing lost) gets no line: a drill aimed
+    at one service adds one line, not one per service in the topology.
+    """
+    rows: list[tuple[str, RtoResult | None, RpoResult | None, Verdict]] = [
+        (s.service, s.rto, s.rpo, s.verdict)
+        for s in result.services
+        if (s.rto is not None and s.rto.effect_seen) or (s.rpo is not None and s.rpo.lost_writes)
+    ]
+    rows += [
+        (f"function {f.function}", f.rto, f.rpo, f.verdict)
+        for f in result.functions
+        if f.verdict is not Verdict.PASS
+    ]
+    if not rows:
+        return []
+    width = max(len(label) for label, *_ in rows)
+    lines = []
+    for label, rto, rpo, verdict in rows:
+        seconds = None if rto is None else rto.seconds
+        if seconds is not None:
+            rto_text = format_duration(seconds)
+        elif rto is not None and rto.effect_seen:
+            rto_text = "not recovered"
+        else:
+            rto_text = "-"
+        lost = "-" if rpo is None else str(rpo.lost_writes)
+        suffix = "" if verdict is Verdict.PASS else f"  {verdict.value.upper()}"
+        lines.append(f"    {label:<{width}}  RTO {rto_text}  lost {lost}{suffix}")
+    return lines
 
 
 class DrillReporter:
@@ -130,5 +164,7 @@ class DrillReporter:
             )
             if r.verdict is not Verdict.PASS:
                 terminalreporter.write_line(f"             {r.reason}")
+            for line in _detail_lines(r):
+                terminalreporter.write_line(line)
         for kind, path in self.written:
             terminalreporter.write_line(f"generated drdrill {kind}: {path}")

@@ -1,7 +1,9 @@
 """The machine-readable drill report, ``drill.json``.
 
 The file follows ``drill.schema.json`` (shipped next to this module); bump
-:data:`SCHEMA_VERSION` on any change that could break a reader. Monotonic stamps are
+:data:`SCHEMA_VERSION` on any change that could break a reader. Adding a field is not
+such a change: readers look fields up by name, so version 0.2's per-service,
+per-function, lag and notes fields were added under version 1. Monotonic stamps are
 written as ISO 8601 UTC strings through the run's :class:`~pytest_drdrill.timing.Anchor`,
 and as offsets in seconds from the drill's start where a plot needs them.
 """
@@ -25,10 +27,13 @@ if TYPE_CHECKING:
     from pytest_drdrill.results import (
         DrillResult,
         FaultRecord,
+        FunctionResult,
+        LagSample,
         Phase,
         RpoResult,
         RtoResult,
         RunInfo,
+        ServiceResult,
         Target,
     )
     from pytest_drdrill.timing import Anchor
@@ -57,6 +62,8 @@ def drill_to_dict(drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
     """Convert one drill's result into its ``drill.json`` entry.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       Adds ``services``, ``functions``, ``lag`` and ``notes``.
 
     :param drill: the drill's result.
     :param anchor: the run's anchor, to turn monotonic stamps into wall time.
@@ -81,6 +88,10 @@ def drill_to_dict(drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
         "rpo": None if drill.rpo is None else _rpo(drill.rpo),
         "target": None if drill.target is None else _target(drill.target),
         "acknowledged_writes": drill.acknowledged_writes,
+        "services": [_service(service, anchor) for service in drill.services],
+        "functions": [_function(function, anchor) for function in drill.functions],
+        "lag": [_lag(sample, drill, anchor) for sample in drill.lag],
+        "notes": list(drill.notes),
     }
 
 
@@ -207,6 +218,45 @@ def _rpo(rpo: RpoResult) -> dict[str, Any]:
         "lost_ids": list(rpo.lost_ids),
         "window_seconds": rpo.window_seconds,
         "unacknowledged_present": rpo.unacknowledged_present,
+    }
+
+
+def _service(service: ServiceResult, anchor: Anchor) -> dict[str, Any]:
+    rpo = None
+    if service.rpo is not None:
+        rpo = {**_rpo(service.rpo), "lost_ages_seconds": list(service.lost_ages)}
+    return {
+        "service": service.service,
+        "verdict": service.verdict.value,
+        "reason": service.reason,
+        "acknowledged_writes": service.acknowledged_writes,
+        "rto": None if service.rto is None else _rto(service.rto, anchor),
+        "rpo": rpo,
+    }
+
+
+def _function(function: FunctionResult, anchor: Anchor) -> dict[str, Any]:
+    return {
+        "function": function.function,
+        "services": list(function.services),
+        "not_exercised": list(function.not_exercised),
+        "verdict": function.verdict.value,
+        "reason": function.reason,
+        "rto": None if function.rto is None else _rto(function.rto, anchor),
+        "rpo": None if function.rpo is None else _rpo(function.rpo),
+        "target": None if function.target is None else _target(function.target),
+    }
+
+
+def _lag(sample: LagSample, drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
+    return {
+        "offset_seconds": sample.at - drill.started_at,
+        "at": anchor.isoformat(sample.at),
+        "service": sample.service,
+        "node": sample.node,
+        "bytes": sample.bytes,
+        "seconds": sample.seconds,
+        "healthy": sample.healthy,
     }
 
 

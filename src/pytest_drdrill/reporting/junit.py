@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from pytest_drdrill.results import DrillResult, RunInfo
+    from pytest_drdrill.results import DrillResult, RtoResult, RunInfo
 
 #: File name of the report inside the report directory.
 FILENAME = "drill-junit.xml"
@@ -103,20 +103,28 @@ def write_junit(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) ->
 def drill_properties(drill: DrillResult) -> dict[str, str]:
     """Return the properties written on a drill's testcase.
 
-    Every name is always present so CI plots find a stable set; a value that was not
-    measured or not judged is the empty string. Numbers are plain decimals.
+    The drill's own names are always present so CI plots find a stable set; a value
+    that was not measured or not judged is the empty string. Numbers are plain decimals.
+    Each measured service adds
+    ``drdrill.<service>.verdict``, ``drdrill.<service>.rto_seconds`` and
+    ``drdrill.<service>.lost_writes``; each judged business function adds
+    ``drdrill.function.<name>.verdict`` and ``drdrill.function.<name>.rto_seconds``. The
+    ``drdrill.`` prefix keeps them apart from the drill's names and from properties other
+    tools add.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       Adds the per-service and per-function properties.
 
     :param drill: the drill's result.
     :returns: property name to value: ``verdict``, ``rto_seconds``, ``rpo_lost_writes``,
         ``rpo_window_seconds``, ``rpo_unacknowledged_present``, ``acknowledged_writes``,
         ``target``, ``target_kind``, ``rto_target_seconds``, ``rto_max_seconds``,
         ``rpo_target_seconds``, ``rpo_max_seconds``, ``max_lost_writes``,
-        ``negative_control``.
+        ``negative_control``, then the per-service and per-function ones.
     """
     rto, rpo, target = drill.rto, drill.rpo, drill.target
-    return {
+    properties = {
         "verdict": drill.verdict.value,
         "rto_seconds": _number(None if rto is None else rto.seconds),
         "rpo_lost_writes": _number(None if rpo is None else rpo.lost_writes),
@@ -132,6 +140,22 @@ def drill_properties(drill: DrillResult) -> dict[str, str]:
         "max_lost_writes": _number(None if target is None else target.max_lost_writes),
         "negative_control": "true" if drill.negative_control else "false",
     }
+    for service in drill.services:
+        prefix = f"drdrill.{service.service}"
+        properties[f"{prefix}.verdict"] = service.verdict.value
+        properties[f"{prefix}.rto_seconds"] = _number(_seconds(service.rto))
+        properties[f"{prefix}.lost_writes"] = _number(
+            None if service.rpo is None else service.rpo.lost_writes
+        )
+    for function in drill.functions:
+        prefix = f"drdrill.function.{function.function}"
+        properties[f"{prefix}.verdict"] = function.verdict.value
+        properties[f"{prefix}.rto_seconds"] = _number(_seconds(function.rto))
+    return properties
+
+
+def _seconds(rto: RtoResult | None) -> float | None:
+    return None if rto is None else rto.seconds
 
 
 def _duration(drill: DrillResult) -> float:

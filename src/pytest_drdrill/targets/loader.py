@@ -84,6 +84,7 @@ _TOP = _Spec(
         "business_dependencies": "{video_upload_workflow: {function: video_upload, ...}}",
         "downtime_costs": "{currency: USD, rows: [...]}",
         "communication": "{internal: {...}, external: {...}}",
+        "service_map": "{database: [postgres], storage_service: [s3]}",
     },
 )
 _TIER = _Spec(
@@ -219,6 +220,7 @@ class _Reader:
         )
         currency, costs = self.costs(top.get("downtime_costs"))
         communication = self.communication(top.get("communication", {}))
+        service_map = self.service_map(top.get("service_map", {}), dependencies)
         return Targets(
             tiers=types.MappingProxyType(tiers),
             data_categories=types.MappingProxyType(categories),
@@ -229,6 +231,7 @@ class _Reader:
             mtd=mtd,
             source=self.path,
             cost_currency=currency,
+            service_map=types.MappingProxyType(service_map),
         )
 
     def parse(self) -> object:
@@ -484,6 +487,39 @@ class _Reader:
             depends_on=self.names(entry["depends_on"], f"{key}.depends_on"),
             impact_without=self.optional_text(entry, "impact_without", key),
         )
+
+    def service_map(
+        self, value: object, dependencies: Mapping[str, Dependency]
+    ) -> dict[str, tuple[str, ...]]:
+        from pytest_drdrill.topology._protocol import SERVICES
+
+        if not isinstance(value, dict):
+            self.fail(
+                "service_map",
+                f"expected a mapping, got {_describe(value)}",
+                "write 'service_map: {database: [postgres], storage_service: [s3]}'",
+            )
+        named = {s for d in dependencies.values() for s in d.depends_on}
+        built: dict[str, tuple[str, ...]] = {}
+        for name, services in value.items():
+            key = f"service_map.{name}"
+            if name not in named:
+                self.fail(
+                    key,
+                    f"{name!r} is not named in any business_dependencies depends_on list",
+                    f"map only services listed there ({', '.join(sorted(named)) or 'none'}), "
+                    "or add it to a business process's depends_on",
+                )
+            listed = self.names(services, key)
+            unknown = [s for s in listed if s not in SERVICES]
+            if unknown:
+                self.fail(
+                    key,
+                    f"{unknown} are not services of the drill topology",
+                    f"use some of {', '.join(SERVICES)}",
+                )
+            built[str(name)] = listed
+        return built
 
     def costs(self, value: object) -> tuple[str, tuple[DowntimeCost, ...]]:
         if value is None:

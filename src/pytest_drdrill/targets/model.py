@@ -183,6 +183,8 @@ class Targets:
     :param mtd: maximum tolerable downtime, seconds (US 7.4.2: 20 minutes).
     :param source: the file these were read from.
     :param cost_currency: the currency of :attr:`downtime_costs`.
+    :param service_map: dependency name (from ``depends_on``) to the drill-topology
+        services that stand for it.
     """
 
     tiers: Mapping[str, Tier] = dataclasses.field(hash=False)
@@ -194,6 +196,34 @@ class Targets:
     mtd: float
     source: Path
     cost_currency: str = "USD"
+    service_map: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict, hash=False)
+
+    def function_services(self, function: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The drill-topology services a business function depends on.
+
+        Its business processes' ``depends_on`` entries are mapped through
+        ``service_map``; entries with no mapping are outside the drill topology.
+
+        .. versionadded:: 0.2
+
+        :param function: a key of ``business_functions``.
+        :returns: the topology services (in :data:`SERVICES` order) and the
+            dependencies not exercised.
+        """
+        from pytest_drdrill.topology._protocol import SERVICES
+
+        found: set[str] = set()
+        missing: list[str] = []
+        for dependency in self.business_dependencies.values():
+            if dependency.function != function:
+                continue
+            for name in dependency.depends_on:
+                mapped = self.service_map.get(name)
+                if mapped:
+                    found.update(mapped)
+                elif name not in missing:
+                    missing.append(name)
+        return tuple(s for s in SERVICES if s in found), tuple(missing)
 
     def resolve(
         self,

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
 
 @runtime_checkable
-class PostgresNode(Protocol):
-    """A PostgreSQL server the drill can reach directly and control.
+class ServiceNode(Protocol):
+    """A server of any service (PostgreSQL, Redis, object storage) the drill controls.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 0.2
     """
 
     name: str
@@ -30,10 +30,6 @@ class PostgresNode(Protocol):
     @property
     def address(self) -> str:
         """``host:port`` of the server itself."""
-        ...
-
-    def dsn(self, *, app: str = "drdrill") -> str:
-        """A libpq connection string straight to this node."""
         ...
 
     def crash(self) -> None:
@@ -62,28 +58,110 @@ class PostgresNode(Protocol):
 
 
 @runtime_checkable
-class Topology(Protocol):
-    """A PostgreSQL primary with standbys behind one service endpoint.
+class PostgresNode(ServiceNode, Protocol):
+    """A PostgreSQL server the drill can reach directly and control.
 
     .. versionadded:: 0.1
     """
 
+    def dsn(self, *, app: str = "drdrill") -> str:
+        """A libpq connection string straight to this node."""
+        ...
+
+
+@runtime_checkable
+class RedisNode(ServiceNode, Protocol):
+    """A Redis server.
+
+    .. versionadded:: 0.2
+    """
+
+    def url(self) -> str:
+        """A ``redis://`` URL straight to this node."""
+        ...
+
+
+@runtime_checkable
+class ObjectStoreNode(ServiceNode, Protocol):
+    """An S3-compatible object store serving one region.
+
+    .. versionadded:: 0.2
+    """
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://host:port`` straight to this store."""
+        ...
+
+
+#: The services of the two-region topology, as named in results and hooks.
+SERVICES = ("postgres", "redis", "s3")
+
+#: The two regions: the one serving at the start, and the disaster-recovery one.
+REGIONS = ("primary", "dr")
+
+
+@runtime_checkable
+class Topology(Protocol):
+    """The two-region system under test: PostgreSQL, Redis and object storage.
+
+    Primary region: PostgreSQL primary + synchronous standby, Redis primary, object
+    store. DR region: asynchronous PostgreSQL standby, Redis replica, its own object
+    store fed by cross-region replication. Clients reach each service through one
+    endpoint; every path is a :class:`~pytest_drdrill.topology.links.Link`.
+
+    .. versionadded:: 0.1
+    .. versionchanged:: 0.2 two regions, Redis and object storage.
+    """
+
     backend: str
+    bucket: str
     pg_nodes: dict[str, PostgresNode]
+    redis_nodes: dict[str, RedisNode]
+    s3_nodes: dict[str, ObjectStoreNode]
     pg_endpoint: Link
+    redis_endpoint: Link
+    s3_endpoint: Link
+    #: PostgreSQL standby name -> its replication path to the primary.
     replication_links: dict[str, Link]
+    #: Redis replica name -> its replication path to the Redis primary.
+    redis_links: dict[str, Link]
+    #: The object replicator's path to the primary region's store.
+    storage_link: Link
+    #: Node name -> the clients' own path to that node (service endpoints lead here).
+    client_paths: dict[str, Link]
 
     @property
     def primary(self) -> PostgresNode:
-        """The node the service endpoint currently points at."""
+        """The PostgreSQL node the service endpoint currently points at."""
         ...
 
     def standbys(self) -> list[PostgresNode]:
-        """Every node that is neither the primary nor fenced, sync standbys first."""
+        """Every PostgreSQL node that is neither the primary nor fenced, sync standbys first."""
         ...
 
     def sync_standby_names(self) -> tuple[str, ...]:
         """Names of the standbys configured as synchronous."""
+        ...
+
+    def endpoint(self, service: str) -> Link:
+        """The clients' endpoint of ``service`` (one of :data:`SERVICES`)."""
+        ...
+
+    def nodes(self) -> dict[str, ServiceNode]:
+        """Every node of every service, by name."""
+        ...
+
+    def links(self) -> list[Link]:
+        """Every proxied path, endpoints included."""
+        ...
+
+    def stop_storage_replication(self) -> None:
+        """Stop cross-region object replication (the DR store takes over)."""
+        ...
+
+    def storage_replication_lag(self) -> float:
+        """Seconds the DR object store is behind the primary region's."""
         ...
 
     def close(self) -> None:

@@ -1,8 +1,10 @@
-"""The embedded default backend: the PostgreSQL topology as local processes.
+"""The embedded default backend: the two-region topology as local processes.
 
-Primary region: the primary and one synchronous standby. DR region: one asynchronous
-standby. Every standby replicates through its own proxied link, and clients reach the
-primary through the proxied service endpoint, so all three paths can be faulted.
+Primary region: PostgreSQL primary and synchronous standby, Redis primary, an object
+store. DR region: asynchronous PostgreSQL standby, Redis replica, its own object store
+fed by the project's cross-region replicator. Every path between them, and every path
+from clients, is a fault-proxy entry (see :mod:`pytest_drdrill.topology.links`). The
+three services start in parallel.
 """
 
 from __future__ import annotations
@@ -26,24 +28,39 @@ from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall
 from pytest_drdrill.topology.postgres import make_template as postgres_template
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pytest_drdrill.proxy import ProxyClient, ProxyServer
+    from pytest_drdrill.recovery.sentinel import LocalSentinel
     from pytest_drdrill.topology._process import RunAs
-    from pytest_drdrill.topology._protocol import PostgresNode
+    from pytest_drdrill.topology._protocol import (
+        ObjectStoreNode,
+        PostgresNode,
+        RedisNode,
+        ServiceNode,
+    )
+    from pytest_drdrill.topology.redis import RedisInstall
+    from pytest_drdrill.topology.s3_replication import Replicator
 
 logger = logging.getLogger(__name__)
 
 PRIMARY, SYNC, DR = "pg-primary", "pg-sync", "pg-dr"
+REDIS_PRIMARY, REDIS_DR = "redis-primary", "redis-dr"
+S3_PRIMARY, S3_DR = "s3-primary", "s3-dr"
+BUCKET = "drdrill-objects"
 
 
 class LocalTopology:
-    """Primary + synchronous standby (primary region) + asynchronous standby (DR region).
+    """The two-region topology as local processes behind the fault proxy.
 
     Build it with :meth:`build`; :meth:`close` removes every process and proxy.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 two regions with Redis and object storage.
     """
 
     backend = "local"
+    bucket = BUCKET
 
     def __init__(self, workdir: Path, dataroot: Path, proxy: ProxyClient) -> None:
         self.workdir = workdir
@@ -51,9 +68,15 @@ class LocalTopology:
         self.proxy = proxy
         self.id = uuid.uuid4().hex[:8]
         self.pg_nodes: dict[str, PostgresNode] = {}
+        self.redis_nodes: dict[str, RedisNode] = {}
+        self.s3_nodes: dict[str, ObjectStoreNode] = {}
         self.replication_links: dict[str, Link] = {}
+        self.redis_links: dict[str, Link] = {}
+        self.client_paths: dict[str, Link] = {}
         self._sync_names: tuple[str, ...] = ()
         self._links: list[Link] = []
+        self.replicator: Replicator | None = None
+        self.sentinel: LocalSentinel | None = None
         self.timings: dict[str, float] = {}
 
     @classmethod
@@ -66,38 +89,98 @@ class LocalTopology:
         template: Path,
         run_as: RunAs | None,
         proxy: ProxyClient,
+        redis_install: RedisInstall,
+        sentinel: bool = False,
     ) -> LocalTopology:
-        """Start the topology and wait until both standbys stream from the primary.
+        """Start the topology and wait until every replica replicates.
 
         :param workdir: a directory for logs (pytest's ``tmp_path``).
         :param dataroot: a directory the server account can reach, for data directories.
         :param install: the PostgreSQL binaries.
         :param template: the session's template data directory.
         :param run_as: the account servers run as when pytest runs as root.
-        :param proxy: the fault proxy that carries the endpoint and replication links.
+        :param proxy: the fault proxy that carries every path.
+        :param redis_install: the Redis binaries.
+        :param sentinel: also start a Redis Sentinel watching the Redis primary.
         :raises TopologyError: when a node does not come up; what was started is removed.
         """
         topo = cls(workdir, dataroot, proxy)
         try:
-            topo._start(install, template, run_as)
+            topo._start(install, template, run_as, redis_install, sentinel=sentinel)
         except BaseException:
             topo.close()
             raise
         return topo
 
-    def _link(self, name: str, target: PostgresNode, label: str) -> Link:
-        link = Link(self.proxy, f"drdrill-{self.id}-{name}", target, label)
+    def _link(
+        self,
+        name: str,
+        target: ServiceNode,
+        label: str,
+        *,
+        source: str = "clients",
+        upstream_of: Callable[[ServiceNode], str] | None = None,
+        kind: str = "path",
+    ) -> Link:
+        link = Link(
+            self.proxy,
+            f"drdrill-{self.id}-{name}",
+            target,
+            label,
+            source=source,
+            upstream_of=upstream_of,
+            kind=kind,
+        )
         self._links.append(link)
         return link
 
-    def _start(self, install: PostgresInstall, template: Path, run_as: RunAs | None) -> None:
+    def _client_path(self, node: ServiceNode) -> Link:
+        link = self._link(f"to-{node.name}", node, f"clients -> {node.name}")
+        self.client_paths[node.name] = link
+        return link
+
+    def _endpoint(self, service: str, node: ServiceNode) -> Link:
+        return self._link(
+            service,
+            node,
+            f"clients -> {service} (service endpoint)",
+            upstream_of=lambda n: self.client_paths[n.name].address,
+            kind="endpoint",
+        )
+
+    def _start(
+        self,
+        install: PostgresInstall,
+        template: Path,
+        run_as: RunAs | None,
+        redis_install: RedisInstall,
+        *,
+        sentinel: bool,
+    ) -> None:
         t0 = timing.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
         data = self.dataroot / self.id
         data.mkdir()
         if run_as is not None:
             run_as.own(data)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            futures = [
+                pool.submit(self._start_postgres, data, install, template, run_as, t0),
+                pool.submit(self._start_redis, data, redis_install, t0, sentinel=sentinel),
+                pool.submit(self._start_storage, data, t0),
+            ]
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+        self.timings["ready"] = timing.monotonic() - t0
 
+    # --- PostgreSQL -------------------------------------------------------------------------
+
+    def _start_postgres(
+        self, data: Path, install: PostgresInstall, template: Path, run_as: RunAs | None,
+        t0: float,
+    ) -> None:  # fmt: skip
         def make(name: str, region: str) -> LocalPostgresNode:
             return LocalPostgresNode(
                 name, region, data / name, install, run_as, log=self.workdir / f"{name}.log"
@@ -109,11 +192,14 @@ class LocalTopology:
         self._sync_names = (SYNC,)
         primary.init_from_template(template)
         primary.start(extra={"synchronous_standby_names": f'FIRST 1 ("{SYNC}")'})
-        self.timings["primary"] = timing.monotonic() - t0
-        self.pg_endpoint = self._link("pg", primary, "clients -> postgres")
+        self.timings["postgres primary"] = timing.monotonic() - t0
         for standby in (sync, dr):
             self.replication_links[standby.name] = self._link(
-                f"repl-{standby.name}", primary, f"{standby.name} -> {PRIMARY} (replication)"
+                f"repl-{standby.name}",
+                primary,
+                f"{standby.name} -> {PRIMARY} (replication)",
+                source=standby.name,
+                kind="replication",
             )
 
         def clone_and_start(standby: LocalPostgresNode) -> None:
@@ -124,9 +210,11 @@ class LocalTopology:
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(clone_and_start, s) for s in (sync, dr)]:
                 future.result()
-        self.timings["standbys"] = timing.monotonic() - t0
+        for node in (primary, sync, dr):
+            self._client_path(node)
+        self.pg_endpoint = self._endpoint("postgres", primary)
         self._wait_streaming(primary, timeout=30)
-        self.timings["streaming"] = timing.monotonic() - t0
+        self.timings["postgres streaming"] = timing.monotonic() - t0
 
     def _wait_streaming(self, primary: PostgresNode, timeout: float) -> None:
         expected = {n for n in self.pg_nodes if n != primary.name}
@@ -149,12 +237,102 @@ class LocalTopology:
             f"are in {self.workdir}."
         )
 
+    # --- Redis ------------------------------------------------------------------------------
+
+    def _start_redis(self, data: Path, install: RedisInstall, t0: float, *, sentinel: bool) -> None:
+        from pytest_drdrill.topology.redis import LocalRedisNode
+
+        def make(name: str, region: str) -> LocalRedisNode:
+            workdir = data / name
+            workdir.mkdir()
+            return LocalRedisNode(name, region, workdir, install, log=self.workdir / f"{name}.log")
+
+        primary, replica = make(REDIS_PRIMARY, "primary"), make(REDIS_DR, "dr")
+        self.redis_nodes = {primary.name: primary, replica.name: replica}
+        primary.start()
+        link = self._link(
+            f"repl-{replica.name}",
+            primary,
+            f"{replica.name} -> {primary.name} (replication)",
+            source=replica.name,
+            kind="replication",
+        )
+        self.redis_links[replica.name] = link
+        replica.start(replicaof=link.address)
+        for node in (primary, replica):
+            self._client_path(node)
+        self.redis_endpoint = self._endpoint("redis", primary)
+        replica.wait_replicating(timeout=15)
+        if sentinel:
+            from pytest_drdrill.recovery.sentinel import LocalSentinel
+
+            self.sentinel = LocalSentinel(
+                data / "sentinel",
+                install,
+                master_name=f"drdrill-{self.id}",
+                master_address=primary.address,
+                log=self.workdir / "sentinel.log",
+            )
+            self.sentinel.start()
+        self.timings["redis replicating"] = timing.monotonic() - t0
+
+    @property
+    def redis_primary(self) -> RedisNode:
+        """The Redis node the Redis endpoint points at."""
+        return self.redis_endpoint.target  # type: ignore[return-value]
+
+    # --- object storage ---------------------------------------------------------------------
+
+    def _start_storage(self, data: Path, t0: float) -> None:
+        from pytest_drdrill.topology.s3 import LocalS3Node, ensure_bucket, s3_client
+        from pytest_drdrill.topology.s3_replication import Replicator
+
+        nodes = [
+            LocalS3Node(name, region, data / name, log=self.workdir / f"{name}.log")
+            for name, region in ((S3_PRIMARY, "primary"), (S3_DR, "dr"))
+        ]
+        for node in nodes:
+            (data / node.name).mkdir()
+            self.s3_nodes[node.name] = node
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(node.start) for node in nodes]:
+                future.result()
+        primary, dr = nodes
+        for node in nodes:
+            ensure_bucket(s3_client(node.endpoint_url), self.bucket, versioned=True)
+            self._client_path(node)
+        self.storage_link = self._link(
+            f"repl-{dr.name}",
+            primary,
+            f"{dr.name} <- {primary.name} (replication)",
+            source=dr.name,
+            kind="replication",
+        )
+        self.s3_endpoint = self._endpoint("s3", primary)
+        self.replicator = Replicator(self.storage_link.endpoint_url, dr.endpoint_url, self.bucket)
+        self.replicator.start()
+        self.timings["storage replicating"] = timing.monotonic() - t0
+
+    @property
+    def s3_primary(self) -> ObjectStoreNode:
+        """The object store the storage endpoint points at."""
+        return self.s3_endpoint.target  # type: ignore[return-value]
+
+    def stop_storage_replication(self) -> None:
+        """Stop the cross-region replicator (the DR store takes over)."""
+        if self.replicator is not None:
+            self.replicator.stop()
+
+    def storage_replication_lag(self) -> float:
+        """Seconds the DR store is behind, as the replicator measures it."""
+        return self.replicator.lag_seconds() if self.replicator is not None else 0.0
+
     # --- the Topology protocol --------------------------------------------------------------
 
     @property
     def primary(self) -> PostgresNode:
         """The node behind the service endpoint."""
-        return self.pg_endpoint.target
+        return self.pg_endpoint.target  # type: ignore[return-value]
 
     def standbys(self) -> list[PostgresNode]:
         """Unfenced nodes other than the primary, synchronous standbys first."""
@@ -164,6 +342,25 @@ class LocalTopology:
     def sync_standby_names(self) -> tuple[str, ...]:
         """Names configured in the primary's ``synchronous_standby_names``."""
         return self._sync_names
+
+    def endpoint(self, service: str) -> Link:
+        """The clients' endpoint of ``service``: ``postgres``, ``redis`` or ``s3``."""
+        endpoints = {"postgres": self.pg_endpoint, "redis": self.redis_endpoint}
+        endpoints["s3"] = self.s3_endpoint
+        try:
+            return endpoints[service]
+        except KeyError:
+            raise TopologyError(
+                f"no service {service!r} in this topology; services: {sorted(endpoints)}"
+            ) from None
+
+    def nodes(self) -> dict[str, ServiceNode]:
+        """Every node of every service, by name."""
+        return {**self.pg_nodes, **self.redis_nodes, **self.s3_nodes}
+
+    def links(self) -> list[Link]:
+        """Every proxied path, endpoints included."""
+        return list(self._links)
 
     def ledger_ids_of(self, name: str) -> set[int]:
         """Read the ledger that node ``name`` holds on disk, without reviving the node.
@@ -195,9 +392,17 @@ class LocalTopology:
 
     def close(self) -> None:
         """Kill every node, delete every proxy entry and the data directories; never raises."""
-        for node in self.pg_nodes.values():
-            if isinstance(node, LocalPostgresNode):
-                node.cleanup()
+        if self.replicator is not None:
+            try:
+                self.replicator.stop()
+            except Exception:  # teardown goes on; nothing else depends on the replicator
+                logger.exception("stopping the object replicator failed")
+        if self.sentinel is not None:
+            self.sentinel.cleanup()
+        for node in self.nodes().values():
+            cleanup = getattr(node, "cleanup", None)
+            if cleanup is not None:
+                cleanup()
         for link in self._links:
             link.remove()
         shutil.rmtree(self.dataroot / self.id, ignore_errors=True)
@@ -243,6 +448,7 @@ class LocalBackend:
     :param basedir: a session temp directory (pytest's) for logs.
     :param pg_bin: ``--drill-pg-bin`` / ``drill_pg_bin``, or ``None`` to discover.
     :param run_as: ``--drill-run-as`` / ``drill_run_as``, or ``None`` for ``postgres``.
+    :param redis_bin: ``--drill-redis-bin`` / ``drill_redis_bin``, or ``None`` to discover.
 
     .. versionadded:: 0.1
     """
@@ -250,10 +456,16 @@ class LocalBackend:
     name = "local"
 
     def __init__(
-        self, basedir: Path, *, pg_bin: str | None = None, run_as: str | None = None
+        self,
+        basedir: Path,
+        *,
+        pg_bin: str | None = None,
+        run_as: str | None = None,
+        redis_bin: str | None = None,
     ) -> None:
         self.basedir = basedir
         self._pg_bin = pg_bin
+        self._redis_bin = redis_bin
         self._run_as_name = run_as
         self.reaped: list[str] = []
         self.dataroot: Path | None = None
@@ -266,7 +478,10 @@ class LocalBackend:
         self.reaped = _process.reap_leftovers() + reap_dataroots()
         for line in self.reaped:
             logger.warning("removed leftover: %s", line)
+        from pytest_drdrill.topology.redis import RedisInstall
+
         self.install = PostgresInstall.discover(self._pg_bin)
+        self.redis_install = RedisInstall.discover(self._redis_bin)
         self.run_as = _process.RunAs.resolve(self._run_as_name)
         self.dataroot = make_dataroot()
         pgdir = self.dataroot / "template"
@@ -291,8 +506,10 @@ class LocalBackend:
             self.proxy = server.client()
         return self
 
-    def topology(self, workdir: Path) -> LocalTopology:
+    def topology(self, workdir: Path, *, sentinel: bool = False) -> LocalTopology:
         """Build a fresh topology for one drill.
+
+        :param sentinel: also start a Redis Sentinel (``--drill-redis-failover=sentinel``).
 
         :raises TopologyError: when called before :meth:`start` or after :meth:`close`.
         """
@@ -305,6 +522,8 @@ class LocalBackend:
             template=self.template,
             run_as=self.run_as,
             proxy=self.proxy,
+            redis_install=self.redis_install,
+            sentinel=sentinel,
         )
 
     def close(self) -> None:

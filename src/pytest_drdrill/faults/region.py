@@ -1,0 +1,74 @@
+"""Whole-region and storage faults: what a data-centre loss looks like from outside."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_drdrill.errors import FaultError
+from pytest_drdrill.faults.network import LinkCut
+
+if TYPE_CHECKING:
+    from pytest_drdrill.topology._protocol import ObjectStoreNode, Topology
+
+
+class RegionOutage:
+    """Every path into or out of a region cut, and every process of the region crashed.
+
+    One fault, injected in that order so nothing of the region answers in between.
+    Healing restores the paths; the crashed servers stay down, as after a real loss
+    (failover fences them). Service endpoints are not cut: failover repoints them.
+
+    :param topology: the drill's topology.
+    :param region: ``primary`` or ``dr``.
+    """
+
+    kind = "region-outage"
+
+    def __init__(self, topology: Topology, region: str) -> None:
+        nodes = {name: n for name, n in topology.nodes().items() if n.region == region}
+        if not nodes:
+            regions = sorted({n.region for n in topology.nodes().values()})
+            raise FaultError(f"no node in region {region!r}; regions: {', '.join(regions)}")
+        self.region = region
+        self.target = f"region {region} ({', '.join(sorted(nodes))})"
+        self.nodes = list(nodes.values())
+        self.cuts = [
+            LinkCut(link)
+            for link in topology.links()
+            if link.kind != "endpoint" and (link.source in nodes or link.target.name in nodes)
+        ]
+
+    def inject(self) -> None:
+        """Cut the region's paths, then crash its servers."""
+        for cut in self.cuts:
+            cut.inject()
+        for node in self.nodes:
+            node.crash()
+
+    def heal(self) -> None:
+        """Restore the paths; make sure no process of the region survived."""
+        for node in self.nodes:
+            node.crash()
+        for cut in self.cuts:
+            cut.heal()
+
+
+class StorageLoss:
+    """An object store's server killed and its data gone (moto keeps data in memory).
+
+    :param node: the store.
+    """
+
+    kind = "storage-loss"
+
+    def __init__(self, node: ObjectStoreNode) -> None:
+        self.node = node
+        self.target = node.name
+
+    def inject(self) -> None:
+        """Kill the store."""
+        self.node.crash()
+
+    def heal(self) -> None:
+        """Nothing comes back: lost storage stays lost."""
+        self.node.crash()

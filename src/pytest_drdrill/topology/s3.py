@@ -1,0 +1,408 @@
+"""S3-compatible object stores as local processes (moto's server), and the S3 client they share.
+
+One ``moto_server`` process serves one region. Two servers started in one process
+(``ThreadedMotoServer``) share their state, so a region failure could not be simulated;
+separate processes are isolated. moto keeps everything in memory: :meth:`LocalS3Node.crash`
+therefore loses every bucket and object, which is the drill's "storage loss" fault.
+
+Every S3 client pytest-drdrill makes comes from :func:`s3_client`. It is hermetic: it
+never reads ``~/.aws`` (config, credentials, models), never asks the instance metadata
+service, ignores ``AWS_PROFILE`` and never goes through an HTTP proxy to a loopback
+endpoint. It makes exactly one attempt per call, so the caller alone decides what a
+failure means (a retried PUT would hide an indeterminate write).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.client
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+import botocore.exceptions
+import botocore.handlers
+import botocore.session
+from botocore.config import Config
+from botocore.configprovider import ConstantProvider
+from botocore.loaders import Loader
+
+from pytest_drdrill import timing
+from pytest_drdrill.errors import ExecutableMissing, TopologyError
+from pytest_drdrill.topology import _process
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+_REMEDY = (
+    "Install moto's server extra in the environment pytest runs in: "
+    "pip install 'moto[server]>=5' (pytest-drdrill depends on it; an install with "
+    "--no-deps leaves it out)."
+)
+
+#: Starts retried when another process took the chosen port between choice and bind.
+_BIND_ATTEMPTS = 5
+_PORT_TAKEN = b"Address already in use"
+
+#: Access key and secret moto accepts; any value works, real AWS rejects them.
+DUMMY_KEY = "drdrill"
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Credentials:
+    """Credentials for a real S3-compatible store (MinIO, AWS); moto accepts anything.
+
+    :param access_key: the access key id.
+    :param secret_key: the secret access key.
+    :param session_token: a session token for temporary credentials.
+
+    .. versionadded:: 0.2
+    """
+
+    access_key: str
+    secret_key: str
+    session_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"S3Credentials(access_key={self.access_key!r}, secret_key=***)"
+
+
+def moto_command() -> list[str]:
+    """Return the command that runs moto's server with this interpreter's packages.
+
+    :raises ExecutableMissing: when moto or its server extra is not installed.
+    """
+    # Not resolved: a venv's python is a symlink out of the venv, its scripts are not.
+    beside = Path(sys.executable).parent / "moto_server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    missing = [name for name in ("moto", "flask", "flask_cors") if not _importable(name)]
+    if missing:
+        raise ExecutableMissing(
+            f"No moto_server next to {sys.executable}, and the modules {', '.join(missing)} "
+            f"that 'python -m moto.server' needs are not installed. {_REMEDY}"
+        )
+    return [sys.executable, "-m", "moto.server"]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _listener_owned_by(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds the socket listening on loopback ``port``.
+
+    Whoever else answers on the port (a process that won the port race) must not pass
+    for this node.
+    """
+    try:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    sockets = set()
+    for row in rows:
+        fields = row.split()
+        # State 0A is LISTEN; the local address is HEXIP:HEXPORT.
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            sockets.add(f"socket:[{fields[9]}]")
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
+                return True
+    return False
+
+
+def _answers_s3(host: str, port: int, timeout: float) -> str | None:
+    """Send an unsigned ``GET /`` (moto's ListBuckets); return why it is not ready, or None."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        conn.close()
+    if response.status == 200 and b"ListAllMyBucketsResult" in body:
+        return None
+    return f"unexpected answer to GET / (HTTP {response.status})"
+
+
+class LocalS3Node:
+    """One in-memory S3 server (``moto_server``) running as a local process.
+
+    :param name: e.g. ``s3-primary``.
+    :param region: ``primary`` or ``dr``.
+    :param workdir: the server's working directory (moto keeps its data in memory).
+    :param log: the server's log file.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, name: str, region: str, workdir: Path, *, log: Path) -> None:
+        self.name = name
+        self.region = region
+        self.workdir = workdir
+        self.log = log
+        self.host = "127.0.0.1"
+        self.port = _process.free_port()
+        self.command = moto_command()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.fenced = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.host}:{self.port}>"
+
+    @property
+    def address(self) -> str:
+        """``host:port``, as a proxy upstream."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://host:port`` straight to this store (not through any link)."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the server and wait until it answers S3 requests; it starts empty.
+
+        :param timeout: seconds one attempt may take to answer.
+        :raises TopologyError: when it exits or does not answer in time; its log is attached.
+        """
+        if self.fenced:
+            raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(_BIND_ATTEMPTS):
+            log_size = self.log.stat().st_size if self.log.exists() else 0
+            self.process = _process.spawn(
+                [*self.command, "-H", self.host, "-p", str(self.port)],
+                log=self.log,
+                run_as=None,
+                # moto reads its port from MOTO_PORT when set; the user's must not leak in.
+                env={"MOTO_PORT": str(self.port)},
+                cwd=self.workdir,
+            )
+            try:
+                self._wait_ready(self.process, timeout)
+                return
+            except TopologyError:
+                self.crash()
+                if attempt + 1 == _BIND_ATTEMPTS or not self._lost_port_race(log_size):
+                    raise
+                self.port = _process.free_port()
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+        deadline = timing.monotonic() + timeout
+        last = "not listening yet"
+        while timing.monotonic() < deadline:
+            if process.poll() is not None:
+                exc = TopologyError(
+                    f"{self.name} (moto_server) exited with status {process.returncode} "
+                    f"during start"
+                )
+                exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
+                raise exc
+            if _listener_owned_by(process.pid, self.port):
+                why = _answers_s3(self.host, self.port, timeout=1.0)
+                if why is None:
+                    return
+                last = why
+            timing.sleep(0.01)
+        exc = TopologyError(
+            f"{self.name} (moto_server) did not answer on {self.address} within "
+            f"{timeout:.0f}s: {last}"
+        )
+        exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
+        raise exc
+
+    def _lost_port_race(self, log_offset: int) -> bool:
+        """Whether the last start failed only because another process took its port."""
+        with open(self.log, "rb") as log:
+            log.seek(log_offset)
+            return _PORT_TAKEN in log.read()
+
+    def is_running(self) -> bool:
+        """Whether the server process exists (a frozen one counts as running)."""
+        return self.process is not None and self.process.poll() is None
+
+    def crash(self) -> None:
+        """Kill the server at once: every bucket and object it held is gone."""
+        # An exited process was reaped by poll(): its pid may belong to someone else now.
+        if self.process is None or self.process.poll() is not None:
+            return
+        pids = _process.kill_tree(self.process.pid)
+        self.process.wait()
+        _process.wait_gone(pids)
+
+    def freeze(self) -> None:
+        """SIGSTOP the server: the kernel still accepts connections, nothing answers."""
+        if self.process is not None and self.process.poll() is None:
+            _process.signal_tree(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT what :meth:`freeze` stopped."""
+        if self.process is not None and self.process.poll() is None:
+            _process.signal_tree(self.process.pid, signal.SIGCONT)
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """Shut down with SIGTERM (data is lost either way); crash it if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.thaw()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.crash()
+
+    def fence(self) -> None:
+        """Make sure this store never accepts writes again: kill it and refuse restarts."""
+        self.fenced = True
+        self.crash()
+
+    def cleanup(self) -> None:
+        """Kill the server if it runs; never raises."""
+        try:
+            self.crash()
+        except Exception:  # cleanup must not hide the test's own failure
+            logger.exception("cleanup of %s failed", self.name)
+
+
+# --- clients --------------------------------------------------------------------------------
+
+_session_lock = threading.Lock()
+_session: boto3.session.Session | None = None
+
+
+def _hermetic_session() -> boto3.session.Session:
+    """The process's one boto3 session, cut off from the user's AWS configuration.
+
+    Creating a client from a shared session takes ~20 ms instead of ~120 ms, because the
+    S3 model is parsed once. Callers hold ``_session_lock``: sessions are not thread-safe.
+    """
+    global _session
+    if _session is None:
+        core = botocore.session.Session()
+        for variable in ("config_file", "credentials_file"):
+            core.set_config_variable(variable, os.devnull)
+        # An AWS_PROFILE naming a profile that the (empty) config lacks would raise.
+        core.get_component("config_store").set_config_provider("profile", ConstantProvider(None))
+        # The default loader also searches ~/.aws/models, where a user's model could live.
+        core.register_component(
+            "data_loader",
+            Loader(
+                extra_search_paths=[Loader.BUILTIN_DATA_PATH], include_default_search_paths=False
+            ),
+        )
+        _session = boto3.session.Session(botocore_session=core)
+    return _session
+
+
+def s3_client(
+    endpoint_url: str,
+    *,
+    timeout: float = 2.0,
+    region: str = "us-east-1",
+    credentials: S3Credentials | None = None,
+) -> S3Client:
+    """Return an S3 client for one endpoint, with path-style addressing and no retries.
+
+    :param endpoint_url: ``http://host:port`` of the store or of a link in front of it.
+    :param timeout: connect and read timeout, seconds, each.
+    :param region: the region requests are signed for.
+    :param credentials: real credentials; dummy ones (which moto accepts) by default.
+    :returns: a thread-safe client; it never reads ``~/.aws`` nor the metadata service.
+
+    .. versionadded:: 0.2
+    """
+    creds = credentials or S3Credentials(DUMMY_KEY, DUMMY_KEY)
+    host = urllib.parse.urlsplit(endpoint_url).hostname or ""
+    config = Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        # total_max_attempts counts the first try; botocore's max_attempts does not.
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        s3={"addressing_style": "path"},
+        # An HTTP(S)_PROXY from the environment must never sit in front of a loopback store.
+        proxies={} if host in ("127.0.0.1", "localhost", "::1") else None,
+    )
+    with _session_lock:
+        client = _hermetic_session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=creds.access_key,
+            aws_secret_access_key=creds.secret_key,
+            aws_session_token=creds.session_token,
+            config=config,
+        )
+    # With "Expect: 100-continue" a PUT to a frozen store waits a hard-coded 1 s for the
+    # interim answer before read_timeout even starts; every call must end within timeout.
+    client.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
+    return client
+
+
+def ensure_bucket(client: S3Client, bucket: str, *, versioned: bool = True) -> None:
+    """Create ``bucket`` unless it exists, and turn versioning on.
+
+    :param client: from :func:`s3_client`.
+    :param bucket: the bucket name.
+    :param versioned: enable versioning (replication needs it on the source).
+    :raises botocore.exceptions.ClientError: when the store refuses.
+
+    .. versionadded:: 0.2
+    """
+    region = client.meta.region_name
+    try:
+        if region and region != "us-east-1":
+            client.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+            )
+        else:
+            client.create_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise
+    if versioned:
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def describe_error(exc: BaseException, timeout: float | None = None) -> str:
+    """A short, one-line reason for a failed S3 call, for histories and health checks.
+
+    :param exc: what the call raised.
+    :param timeout: the call's timeout, to name it in timeout messages.
+
+    .. versionadded:: 0.2
+    """
+    within = f" within {timeout}s" if timeout is not None else ""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "?")
+        message = error.get("Message", "")
+        return f"{exc.operation_name}: {code} {message}".strip()
+    if isinstance(exc, botocore.exceptions.ConnectTimeoutError):
+        return f"could not connect{within}"
+    if isinstance(exc, botocore.exceptions.ConnectionError):
+        return "could not connect"
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError | TimeoutError):
+        return f"no answer{within}"
+    if isinstance(exc, botocore.exceptions.ConnectionClosedError):
+        return "connection closed before the answer"
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
