@@ -473,7 +473,7 @@ class LocalBackend:
 
     def start(self) -> LocalBackend:
         """Remove leftovers of killed runs, find PostgreSQL, build the template, start the proxy."""
-        from pytest_drdrill.proxy import ProxyClient, ProxyServer
+        from pytest_drdrill.proxy import ProxyClient, ProxyServer, find_toxiproxy_server
 
         self.reaped = _process.reap_leftovers() + reap_dataroots()
         for line in self.reaped:
@@ -498,8 +498,11 @@ class LocalBackend:
             self.proxy = ProxyClient(external)
             self.proxy.version()  # fail now, with the client's hint, if it is not there
         else:
+            # A toxiproxy-server on PATH is used when there is one; else the built-in proxy.
             server = ProxyServer(
-                self.basedir / "proxy", env={_process.OWNER_ENV: _process.owner_tag()}
+                self.basedir / "proxy",
+                env={_process.OWNER_ENV: _process.owner_tag()},
+                toxiproxy_server=find_toxiproxy_server(),
             )
             (self.basedir / "proxy").mkdir()
             self._proxy_server = server.start()
