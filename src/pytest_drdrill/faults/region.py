@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 from pytest_drdrill.errors import FaultError
 from pytest_drdrill.faults.network import LinkCut
+from pytest_drdrill.faults.process import Crash
 
 if TYPE_CHECKING:
-    from pytest_drdrill.topology._protocol import ObjectStoreNode, Topology
+    from pytest_drdrill.topology._protocol import Topology
 
 
 class RegionOutage:
@@ -53,22 +54,11 @@ class RegionOutage:
             cut.heal()
 
 
-class StorageLoss:
+class StorageLoss(Crash):
     """An object store's server killed and its data gone (moto keeps data in memory).
 
-    :param node: the store.
+    A :class:`~pytest_drdrill.faults.Crash` under its own name: for an in-memory store the
+    crash is the data loss, and healing brings nothing back.
     """
 
     kind = "storage-loss"
-
-    def __init__(self, node: ObjectStoreNode) -> None:
-        self.node = node
-        self.target = node.name
-
-    def inject(self) -> None:
-        """Kill the store."""
-        self.node.crash()
-
-    def heal(self) -> None:
-        """Nothing comes back: lost storage stays lost."""
-        self.node.crash()
