@@ -11,7 +11,6 @@ proxy.
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
 import threading
 from typing import TYPE_CHECKING
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 _BIND_ATTEMPTS = 5
 
 
-class LocalSentinel:
+class LocalSentinel(_process.ServerProcess):
     """One Redis Sentinel process monitoring one master.
 
     :param workdir: directory for its config file (Sentinel rewrites it as it learns).
@@ -49,6 +48,8 @@ class LocalSentinel:
 
     .. versionadded:: 0.2
     """
+
+    stop_timeout = 5.0
 
     def __init__(
         self,
@@ -180,36 +181,6 @@ class LocalSentinel:
         )
         exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
         raise exc
-
-    def is_running(self) -> bool:
-        """Whether the Sentinel process exists."""
-        return self.process is not None and self.process.poll() is None
-
-    def crash(self) -> None:
-        """Kill Sentinel at once."""
-        # Once reaped, the pid may belong to an unrelated process: never signal it again.
-        if self.process is None or self.process.poll() is not None:
-            return
-        pids = _process.kill_tree(self.process.pid)
-        self.process.wait()
-        _process.wait_gone(pids)
-
-    def stop(self, *, timeout: float = 5.0) -> None:
-        """Shut Sentinel down with SIGTERM; kill it if it does not stop within ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.crash()
-
-    def cleanup(self) -> None:
-        """Kill Sentinel if it runs; never raises."""
-        try:
-            self.crash()
-        except Exception:  # cleanup must not hide the test's own failure
-            logger.exception("cleanup of %s failed", self.name)
 
 
 class SentinelFollower:

@@ -344,6 +344,70 @@ def free_port() -> int:
     raise TopologyError(f"no free loopback port found between {low} and {high}")
 
 
+class ServerProcess:
+    """Lifecycle of one tagged server process: crash, freeze, thaw, stop, fence, cleanup.
+
+    Subclasses set ``name`` and ``process`` (the :func:`spawn` result) and start it.
+    PostgreSQL's node keeps its own version: it must also free shared memory.
+    """
+
+    name: str
+    process: subprocess.Popen[bytes] | None = None
+    fenced: bool = False
+    #: Seconds :meth:`stop` waits for a clean exit before it crashes the server.
+    stop_timeout: float = 10.0
+
+    def is_running(self) -> bool:
+        """Whether the server process exists (a frozen one counts as running)."""
+        return self.process is not None and self.process.poll() is None
+
+    def crash(self) -> None:
+        """Kill the server and its children at once, as a power loss would."""
+        # Once reaped, the pid may belong to an unrelated process: never signal it again.
+        if not self.is_running():
+            return
+        assert self.process is not None
+        pids = kill_tree(self.process.pid)
+        self.process.wait()
+        wait_gone(pids)
+
+    def freeze(self) -> None:
+        """SIGSTOP the server: it keeps its sockets but answers nothing."""
+        if self.is_running():
+            assert self.process is not None
+            signal_tree(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT what :meth:`freeze` stopped."""
+        if self.is_running():
+            assert self.process is not None
+            signal_tree(self.process.pid, signal.SIGCONT)
+
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Shut down with SIGTERM; crash it if it does not stop within ``timeout``."""
+        if not self.is_running():
+            return
+        assert self.process is not None
+        self.thaw()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=self.stop_timeout if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            self.crash()
+
+    def fence(self) -> None:
+        """Make sure this server never accepts writes again: kill it and refuse restarts."""
+        self.fenced = True
+        self.crash()
+
+    def cleanup(self) -> None:
+        """Kill the server if it runs; never raises."""
+        try:
+            self.crash()
+        except Exception:  # cleanup must not hide the test's own failure
+            logger.exception("cleanup of %s failed", self.name)
+
+
 def tail(path: Path, lines: int = 30) -> str:
     """Return the last lines of a log file, for error notes."""
     try:

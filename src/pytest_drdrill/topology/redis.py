@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -182,7 +181,7 @@ def lost_port_race(log: Path, offset: int) -> bool:
         return False
 
 
-class LocalRedisNode:
+class LocalRedisNode(_process.ServerProcess):
     """One Redis server running as a local process.
 
     :param name: e.g. ``redis-primary``.
@@ -295,49 +294,3 @@ class LocalRedisNode:
         )
         exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
         raise exc
-
-    def is_running(self) -> bool:
-        """Whether the server process exists (a frozen one counts as running)."""
-        return self.process is not None and self.process.poll() is None
-
-    def crash(self) -> None:
-        """Kill the server at once, as a power loss would."""
-        # Once reaped, the pid may belong to an unrelated process: never signal it again.
-        if self.process is None or self.process.poll() is not None:
-            return
-        pids = _process.kill_tree(self.process.pid)
-        self.process.wait()
-        _process.wait_gone(pids)
-
-    def freeze(self) -> None:
-        """SIGSTOP the server: it keeps its sockets but answers nothing."""
-        if self.process is not None and self.process.poll() is None:
-            _process.signal_tree(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """SIGCONT what :meth:`freeze` stopped."""
-        if self.process is not None and self.process.poll() is None:
-            _process.signal_tree(self.process.pid, signal.SIGCONT)
-
-    def stop(self, *, timeout: float = 10.0) -> None:
-        """Shut down with SIGTERM; crash it if it does not stop within ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.thaw()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.crash()
-
-    def fence(self) -> None:
-        """Make sure this node never accepts writes again: kill it and refuse restarts."""
-        self.fenced = True
-        self.crash()
-
-    def cleanup(self) -> None:
-        """Kill the node if it runs; never raises."""
-        try:
-            self.crash()
-        except Exception:  # cleanup must not hide the test's own failure
-            logger.exception("cleanup of %s failed", self.name)

@@ -20,7 +20,6 @@ import http.client
 import importlib.util
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -143,7 +142,7 @@ def _answers_s3(host: str, port: int, timeout: float) -> str | None:
     return f"unexpected answer to GET / (HTTP {response.status})"
 
 
-class LocalS3Node:
+class LocalS3Node(_process.ServerProcess):
     """One in-memory S3 server (``moto_server``) running as a local process.
 
     :param name: e.g. ``s3-primary``.
@@ -153,6 +152,8 @@ class LocalS3Node:
 
     .. versionadded:: 0.2
     """
+
+    stop_timeout = 5.0
 
     def __init__(self, name: str, region: str, workdir: Path, *, log: Path) -> None:
         self.name = name
@@ -235,52 +236,6 @@ class LocalS3Node:
         with open(self.log, "rb") as log:
             log.seek(log_offset)
             return _PORT_TAKEN in log.read()
-
-    def is_running(self) -> bool:
-        """Whether the server process exists (a frozen one counts as running)."""
-        return self.process is not None and self.process.poll() is None
-
-    def crash(self) -> None:
-        """Kill the server at once: every bucket and object it held is gone."""
-        # An exited process was reaped by poll(): its pid may belong to someone else now.
-        if self.process is None or self.process.poll() is not None:
-            return
-        pids = _process.kill_tree(self.process.pid)
-        self.process.wait()
-        _process.wait_gone(pids)
-
-    def freeze(self) -> None:
-        """SIGSTOP the server: the kernel still accepts connections, nothing answers."""
-        if self.process is not None and self.process.poll() is None:
-            _process.signal_tree(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """SIGCONT what :meth:`freeze` stopped."""
-        if self.process is not None and self.process.poll() is None:
-            _process.signal_tree(self.process.pid, signal.SIGCONT)
-
-    def stop(self, *, timeout: float = 5.0) -> None:
-        """Shut down with SIGTERM (data is lost either way); crash it if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.thaw()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.crash()
-
-    def fence(self) -> None:
-        """Make sure this store never accepts writes again: kill it and refuse restarts."""
-        self.fenced = True
-        self.crash()
-
-    def cleanup(self) -> None:
-        """Kill the server if it runs; never raises."""
-        try:
-            self.crash()
-        except Exception:  # cleanup must not hide the test's own failure
-            logger.exception("cleanup of %s failed", self.name)
 
 
 # --- clients --------------------------------------------------------------------------------
