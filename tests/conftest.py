@@ -8,11 +8,15 @@ from pathlib import Path
 
 import pytest
 
+import pytest_drdrill.notify  # noqa: F401
+
 # pytester's in-process runs drop every module first imported during a run, so the modules
 # that the plugin (and hypothesis's plugin, at terminal summary) import lazily would be
 # imported again by every run: about a second each time. Importing them here keeps them.
 import pytest_drdrill.recovery.failover  # noqa: F401
 import pytest_drdrill.reporting.collector  # noqa: F401
+import pytest_drdrill.reporting.html  # noqa: F401
+import pytest_drdrill.reporting.mtd  # noqa: F401
 
 with contextlib.suppress(ImportError):
     import hypothesis.internal.observability  # noqa: F401

@@ -39,8 +39,9 @@ _help_health_timeout = (
     "of a slow but healthy link, so latency alone never triggers failover (default: 1s)"
 )
 _help_failure_threshold = "consecutive failed health checks that trigger failover (default: 3)"
-_help_negative_controls = (
-    "also run negative-control drills, whose recovery is deliberately broken and which must fail"
+_help_skip_negative_controls = (
+    "skip the negative-control drills, whose recovery is deliberately broken and which must "
+    "go red (they run by default: they are the evidence that a drill can fail)"
 )
 _help_pg_bin = (
     "directory with PostgreSQL server binaries (default: found on PATH or in /usr/lib/postgresql)"
@@ -52,6 +53,25 @@ _help_redis_failover = (
     "| sentinel (a real Redis Sentinel decides; the drill follows it) (default: orchestrator)"
 )
 REDIS_FAILOVERS = ("orchestrator", "sentinel")
+_help_repeat = "run every selected drill this many times, for RTO p50/p95 per scenario (default: 1)"
+_help_enforce_cadence = (
+    "fail the run when a tier of the targets file's drill_schedule has no passing drill of "
+    "its cadence in the run history (reports/history.jsonl) within the cadence's window"
+)
+_help_notify = (
+    "where drills deliver the communication plan's notifications, comma-separated: stdout, "
+    "file:PATH, http(s)://webhook-url, or none (default: file notifications.jsonl in the "
+    "run's report directory)"
+)
+_help_notify_templates = (
+    "directory with the notification templates internal_alert.txt, customer_notification.txt "
+    "and recovery_announcement.txt (default: the ones shipped with pytest-drdrill)"
+)
+_help_notify_approval = (
+    "who approves customer and partner notifications during a drill: auto (approved at once, "
+    "recorded as such) | never (withheld: the drill shows the deadline missed) (default: auto)"
+)
+APPROVALS = ("auto", "never")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +93,9 @@ OPTIONS = (
     _Option("drill_health_timeout", "--drill-health-timeout", _help_health_timeout, "1s"),
     _Option("drill_failure_threshold", "--drill-failure-threshold", _help_failure_threshold, "3"),
     _Option(
-        "drill_negative_controls",
-        "--drill-negative-controls",
-        _help_negative_controls,
+        "drill_skip_negative_controls",
+        "--drill-skip-negative-controls",
+        _help_skip_negative_controls,
         None,
         is_bool=True,
     ),
@@ -83,6 +103,17 @@ OPTIONS = (
     _Option("drill_run_as", "--drill-run-as", _help_run_as, None),
     _Option("drill_redis_bin", "--drill-redis-bin", _help_redis_bin, None),
     _Option("drill_redis_failover", "--drill-redis-failover", _help_redis_failover, "orchestrator"),
+    _Option("drill_repeat", "--drill-repeat", _help_repeat, "1"),
+    _Option(
+        "drill_enforce_cadence",
+        "--drill-enforce-cadence",
+        _help_enforce_cadence,
+        None,
+        is_bool=True,
+    ),
+    _Option("drill_notify", "--drill-notify", _help_notify, None),
+    _Option("drill_notify_templates", "--drill-notify-templates", _help_notify_templates, None),
+    _Option("drill_notify_approval", "--drill-notify-approval", _help_notify_approval, "auto"),
 )
 
 
@@ -128,6 +159,11 @@ class DrillConfig:
     run_as: str | None
     redis_bin: str | None = None
     redis_failover: str = "orchestrator"
+    repeat: int = 1
+    enforce_cadence: bool = False
+    notify: tuple[str, ...] = ()
+    notify_templates: Path | None = None
+    notify_approval: str = "auto"
 
 
 def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:
@@ -194,23 +230,16 @@ def get_config(config: pytest.Config) -> DrillConfig:
         config, opts["drill_targets"], lambda: config.rootpath / "fixtures" / "targets.yaml"
     )
     report_dir, _ = _path(config, opts["drill_report_dir"], lambda: config.rootpath / "reports")
-    threshold_opt = opts["drill_failure_threshold"]
-    raw_threshold, source = _raw(config, threshold_opt)
-    try:
-        threshold = int(str(raw_threshold))
-        if threshold < 1:
-            raise ValueError
-    except ValueError:
-        raise pytest.UsageError(
-            f"{source}: invalid value {raw_threshold!r}; give a whole number of checks, 1 or "
-            f"more (set with {_where(threshold_opt)})"
-        ) from None
-    negative_cli = config.getoption("drill_negative_controls")
-    negative = (
-        bool(negative_cli)
-        if negative_cli is not None
-        else bool(config.getini("drill_negative_controls"))
+    threshold = _whole(config, opts["drill_failure_threshold"], "checks")
+    skip_negative = _flag(config, "drill_skip_negative_controls")
+    repeat = _whole(config, opts["drill_repeat"], "runs of each drill")
+    notify_raw, _ = _raw(config, opts["drill_notify"])
+    notify = tuple(
+        part.strip() for part in str(notify_raw or "").replace("\n", ",").split(",") if part.strip()
     )
+    templates = None
+    if _raw(config, opts["drill_notify_templates"])[0]:
+        templates, _ = _path(config, opts["drill_notify_templates"], Path)
     pg_bin, _ = _raw(config, opts["drill_pg_bin"])
     run_as, _ = _raw(config, opts["drill_run_as"])
     redis_bin, _ = _raw(config, opts["drill_redis_bin"])
@@ -225,12 +254,36 @@ def get_config(config: pytest.Config) -> DrillConfig:
         health_interval=_duration(config, opts["drill_health_interval"], minimum=0.01),
         health_timeout=_duration(config, opts["drill_health_timeout"], minimum=0.01),
         failure_threshold=threshold,
-        negative_controls=negative,
+        negative_controls=not skip_negative,
         pg_bin=str(pg_bin) if pg_bin else None,
         run_as=str(run_as) if run_as else None,
         redis_bin=str(redis_bin) if redis_bin else None,
         redis_failover=redis_failover or "orchestrator",
+        repeat=repeat,
+        enforce_cadence=_flag(config, "drill_enforce_cadence"),
+        notify=notify,
+        notify_templates=templates,
+        notify_approval=_choice(config, opts["drill_notify_approval"], APPROVALS) or "auto",
     )
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    cli = config.getoption(name)
+    return bool(cli) if cli is not None else bool(config.getini(name))
+
+
+def _whole(config: pytest.Config, opt: _Option, what: str) -> int:
+    raw, source = _raw(config, opt)
+    try:
+        value = int(str(raw))
+        if value < 1:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(
+            f"{source}: invalid value {raw!r}; give a whole number of {what}, 1 or more "
+            f"(set with {_where(opt)})"
+        ) from None
+    return value
 
 
 def backend_name(drill_config: DrillConfig) -> str:

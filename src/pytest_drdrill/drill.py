@@ -12,16 +12,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_drdrill import timing
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.errors import DrillInconclusive, TargetMissed, TargetWarning, TopologyError
 from pytest_drdrill.measure.analysis import measure_rpo, measure_rto
 from pytest_drdrill.measure.functions import judge_functions, lost_ages
+from pytest_drdrill.measure.resources import sample_resources
+from pytest_drdrill.measure.timeline import bucket_seconds, service_timeline
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
-from pytest_drdrill.results import DrillResult, ServiceResult, Verdict
+from pytest_drdrill.results import DrillResult, Phase, ServiceResult, Verdict
+from pytest_drdrill.topology.describe import describe
 from pytest_drdrill.verdict import judge
 
 if TYPE_CHECKING:
@@ -30,9 +33,32 @@ if TYPE_CHECKING:
     from pytest_drdrill.faults import FaultInjector
     from pytest_drdrill.measure.history import History
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.results import RpoResult, Target
+    from pytest_drdrill.results import NodeResources, RpoResult, ServiceTimeline, Target
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology._protocol import Topology
+
+
+class DrillNotifier(Protocol):
+    """What a drill needs of the communication-plan notifier (:mod:`pytest_drdrill.notify`)."""
+
+    def incident_started(self, at: float, *, affected_services: list[str], severity: str) -> None:
+        """The first fault was injected at monotonic ``at``."""
+
+    def detected(self, at: float, *, detail: str) -> None:
+        """The orchestrator decided to fail over at ``at``."""
+
+    def recovered(
+        self, at: float, *, rto_seconds: float, root_cause: str, services: list[str]
+    ) -> None:
+        """The clients saw the service back at ``at``."""
+
+    def close(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for every delivery."""
+
+    def results(self) -> tuple[object, ...]:
+        """One record per notification, sent or not."""
+        ...
+
 
 _SEVERITY = [Verdict.PASS, Verdict.WARN, Verdict.INCONCLUSIVE, Verdict.FAIL]
 
@@ -53,9 +79,13 @@ class Drill:
     :param service: the service the drill is about; its RTO and RPO are the drill's own.
     :param sentinel: a Sentinel follower started and stopped with the drill, when Redis
         Sentinel decides Redis failovers.
+    :param notifier: rehearses the communication plan: told of the first fault, the
+        first failover decision and the measured recovery; ``None`` to send nothing.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2 one workload per service; region failover; functions.
+    .. versionchanged:: 0.3 timeline, resources and notifications in the result;
+       a negative control passes only when it goes red.
     """
 
     def __init__(
@@ -73,6 +103,7 @@ class Drill:
         targets: Targets | None = None,
         service: str = "postgres",
         sentinel: object | None = None,
+        notifier: DrillNotifier | None = None,
     ) -> None:
         self.topology = topology
         self.faults = faults
@@ -92,6 +123,11 @@ class Drill:
         )
         self._on_result = on_result
         self.result: DrillResult | None = None
+        self.notifier = notifier
+        self._resources: tuple[NodeResources, ...] = ()
+        self._facts: dict[str, Any] | None = None
+        if notifier is not None:
+            record.subscribe(_NotifierFeed(notifier, self))
 
     # --- running ----------------------------------------------------------------------------
 
@@ -110,6 +146,8 @@ class Drill:
                     f"writes through {self.topology.endpoint(service)} within {timeout:.0f}s, "
                     "before any fault"
                 )
+        self._resources = sample_resources(self.topology.nodes())
+        self._facts = describe(self.topology)
         if self.monitor is not None:
             self.monitor.start()
         if self.sentinel is not None:
@@ -192,9 +230,36 @@ class Drill:
 
         :param fault_at: the fault the RTO counts from; default the last one injected.
         """
-        self.result = self._evaluate(fault_at)
+        self.result = self._with_notifications(self._evaluate(fault_at))
         self._on_result(self.result)
         return self.result
+
+    def _with_notifications(self, result: DrillResult) -> DrillResult:
+        """Announce the measured recovery, wait for deliveries, keep their records."""
+        notifier = self.notifier
+        if notifier is None:
+            return result
+        rto = result.rto
+        if rto is not None and rto.recovered_at is not None and rto.seconds is not None:
+            affected = [
+                s.service for s in result.services if s.rto is not None and s.rto.effect_seen
+            ]
+            notifier.recovered(
+                rto.recovered_at,
+                rto_seconds=rto.seconds,
+                root_cause=_described(result),
+                services=affected or [self.service],
+            )
+        notifier.close(timeout=10.0)
+        outage = any(s.rto is not None and s.rto.effect_seen for s in result.services)
+        detected = any(p.name == "detection" for p in result.phases)
+        if not outage and not detected:
+            # No client saw an outage and nothing was detected: there was no incident to
+            # tell anyone about, so the plan's deadlines do not apply.
+            return dataclasses.replace(
+                result, notes=(*result.notes, "no incident seen: no notification was due")
+            )
+        return dataclasses.replace(result, notifications=tuple(notifier.results()))
 
     def _evaluate(self, fault_at: float | None) -> DrillResult:
         self.stop()
@@ -205,6 +270,7 @@ class Drill:
         fault_at = fault_at if fault_at is not None else self._fault_at()
         fault = next((f for f in record.faults if f.injected_at == fault_at), None)
         described = f"{fault.kind} of {fault.target}" if fault else "the fault"
+        ended_at = timing.monotonic()
         services = {
             name: self._measure_service(name, fault_at, record.target, described)
             for name in self.workloads
@@ -248,12 +314,22 @@ class Drill:
             acknowledged_writes=main.acknowledged_writes,
             negative_control=record.negative_control,
             started_at=record.started_at,
-            ended_at=timing.monotonic(),
+            ended_at=ended_at,
             faults=record.faults,
             services=tuple(services.values()),
             functions=functions,
             lag=tuple(record.lag_samples),
             notes=tuple(record.notes),
+            timeline=self._timeline(record.started_at, ended_at),
+            resources=self._resources,
+            topology=self._facts,
+        )
+
+    def _timeline(self, start: float, end: float) -> tuple[ServiceTimeline, ...]:
+        bucket = bucket_seconds(end - start)
+        return tuple(
+            service_timeline(name, w.history, start=start, end=end, bucket=bucket)
+            for name, w in self.workloads.items()
         )
 
     def measure_no_failover(self, *, min_added_ms: float) -> DrillResult:
@@ -291,7 +367,9 @@ class Drill:
             verdict, reason = Verdict.PASS, f"no failover and no failed operation; {seen}"
         if self.record.recovery_errors:
             reason += "; recovery reported: " + "; ".join(self.record.recovery_errors)
-        self.result = dataclasses.replace(result, verdict=verdict, reason=reason)
+        self.result = self._with_notifications(
+            dataclasses.replace(result, verdict=verdict, reason=reason)
+        )
         self._on_result(self.result)
         return self.result
 
@@ -316,6 +394,18 @@ class Drill:
 
     def _raise_on(self, result: DrillResult) -> DrillResult:
         summary = _summary(result)
+        if result.negative_control:
+            # A negative control's recovery is broken on purpose: red is the evidence
+            # that the drill can tell, and anything else means it cannot.
+            if result.verdict is Verdict.FAIL:
+                return result
+            __tracebackhide__ = True
+            raise TargetMissed(
+                f"negative control {result.scenario} did NOT go red (verdict "
+                f"{result.verdict.value}: {result.reason}): its recovery is broken on purpose, "
+                f"so a drill that cannot fail it cannot be trusted to fail a real broken "
+                f"recovery either\n{summary}"
+            )
         if result.verdict is Verdict.FAIL:
             __tracebackhide__ = True
             raise TargetMissed(f"drill {result.scenario} FAILED: {result.reason}\n{summary}")
@@ -327,6 +417,50 @@ class Drill:
         if result.verdict is Verdict.WARN:
             warnings.warn(TargetWarning(f"drill {result.scenario}: {result.reason}"), stacklevel=3)
         return result
+
+
+def _described(result: DrillResult) -> str:
+    fault = result.fault
+    return f"{fault.kind} of {fault.target} (drill)" if fault else "injected fault (drill)"
+
+
+def _severity(target: Target | None, targets: Targets | None) -> str:
+    """The incident severity the notifications carry: the tier's or function's criticality."""
+    if target is None:
+        return "high"
+    if target.kind == "function" and targets is not None:
+        function = targets.business_functions.get(target.name)
+        if function is not None:
+            return str(getattr(function.criticality, "value", function.criticality))
+    for level, severity in (("tier_1", "critical"), ("tier_2", "high"), ("tier_3", "medium")):
+        if target.name.startswith(level):
+            return severity
+    return "low"
+
+
+class _NotifierFeed:
+    """Tells the notifier of the incident's start and of the first failover decision."""
+
+    def __init__(self, notifier: DrillNotifier, drill: Drill) -> None:
+        self.notifier = notifier
+        self.drill = drill
+        self.started = False
+        self.detected = False
+
+    def __call__(self, kind: str, item: object) -> None:
+        from pytest_drdrill.results import FaultRecord
+
+        if kind == "fault" and isinstance(item, FaultRecord) and not self.started:
+            self.started = True
+            self.notifier.incident_started(
+                item.injected_at,
+                affected_services=[self.drill.service],
+                severity=_severity(self.drill.record.target, self.drill.targets),
+            )
+        elif kind == "phase" and isinstance(item, Phase) and item.name == "detection":
+            if self.started and not self.detected:
+                self.detected = True
+                self.notifier.detected(item.ended, detail=item.detail)
 
 
 def _median_ack_ms(history: History, start: float, end: float) -> float:

@@ -112,9 +112,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(ReferenceFailover(), "drdrill-reference-failover")
     if not hasattr(config, "workerinput"):
-        reporter = DrillReporter(config, drill_config)
+        reporter = DrillReporter(config, drill_config, config.stash[targets_key])
         config.stash[reporter_key] = reporter
         config.pluginmanager.register(reporter, "drdrill-reporter")
+    _notify_setup(config, drill_config)
 
 
 def _load_targets(drill_config: DrillConfig) -> Targets:
@@ -143,6 +144,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # --- collection: which drills run ---------------------------------------------------------------
+
+_REPEAT_FIXTURE = "drdrill_repeat"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each drill ``--drill-repeat`` times, with ids ``r1``, ``r2``… for RTO p50/p95."""
+    drill_config = metafunc.config.stash.get(config_key, None)
+    if drill_config is None or drill_config.repeat < 2:
+        return
+    if metafunc.definition.get_closest_marker(MARKER) is None:
+        return
+    metafunc.fixturenames.append(_REPEAT_FIXTURE)
+    metafunc.parametrize(
+        _REPEAT_FIXTURE,
+        range(1, drill_config.repeat + 1),
+        indirect=True,
+        ids=lambda n: f"r{n}",
+    )
+
+
+@pytest.fixture
+def drdrill_repeat(request: pytest.FixtureRequest) -> int:
+    """Which repetition of the drill this is (1 unless ``--drill-repeat`` is above 1).
+
+    .. versionadded:: 0.3
+    """
+    return int(getattr(request, "param", 1))
 
 
 def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
@@ -222,7 +250,7 @@ def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip drills outside the selected cadence, and negative controls unless asked for."""
+    """Skip drills outside the selected cadence, and negative controls when asked to."""
     drill_config = config.stash[config_key]
     for item in items:
         if item.get_closest_marker(MARKER) is None:
@@ -242,8 +270,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
         elif spec.negative_control and not drill_config.negative_controls:
             reason = (
-                "negative control (recovery deliberately broken; it must fail): run with "
-                "--drill-negative-controls or ini drill_negative_controls=true"
+                "negative control (recovery deliberately broken; it must go red) skipped by "
+                "--drill-skip-negative-controls / ini drill_skip_negative_controls"
             )
         else:
             continue
@@ -302,6 +330,78 @@ def drdrill_backend(
         backend.close()
 
 
+notify_key: pytest.StashKey[tuple[Any, Any, Any]] = pytest.StashKey()
+
+
+def _notify_setup(config: pytest.Config, drill_config: DrillConfig) -> None:
+    """Check the notification sinks and templates once, before any drill starts."""
+    specs = drill_config.notify
+    if specs == ("none",):
+        return
+    if not specs:
+        reporter = config.stash.get(reporter_key, None)
+        if reporter is None:
+            return  # an xdist worker: its controller writes the reports
+        specs = (f"file:{drill_config.report_dir / reporter.run_id / 'notifications.jsonl'}",)
+    from pytest_drdrill.notify import (
+        CommunicationPlan,
+        SinkSpecError,
+        TemplateError,
+        load_templates,
+        parse_sink,
+    )
+
+    try:
+        sinks = [parse_sink(spec) for spec in specs]
+        templates = load_templates(drill_config.notify_templates)
+    except (SinkSpecError, TemplateError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    plan = CommunicationPlan.from_targets(config.stash[targets_key])
+    config.stash[notify_key] = (plan, sinks, templates)
+
+
+def _notifier(request: pytest.FixtureRequest, record: DrillRecord, spec: DrillSpec) -> Any:
+    """A notifier for one drill when ``--drill-notify`` names sinks, else ``None``."""
+    setup = request.config.stash.get(notify_key, None)
+    if setup is None:
+        return None
+    from pytest_drdrill.notify import Notifier, auto_approve, never_approve
+
+    plan, sinks, templates = setup
+    drill_config = request.config.stash[config_key]
+    reporter = request.config.stash.get(reporter_key, None)
+    run_id = reporter.run_id if reporter is not None else "run"
+    return Notifier(
+        plan,
+        sinks,
+        incident_id=f"DRILL-{run_id}-{spec.scenario}",
+        approver=auto_approve if drill_config.notify_approval == "auto" else never_approve,
+        templates=templates,
+        estimated_recovery=None if spec.target is None else spec.target.rto_target,
+    )
+
+
+def _junitxml_properties(request: pytest.FixtureRequest, result: Any) -> None:
+    """Put the drill's RTO/RPO into pytest's own ``--junitxml`` report, when there is one.
+
+    Suite-level properties named ``drdrill[<node id>].<name>`` are valid in every JUnit
+    family; per-testcase properties only in ``xunit1``/``legacy`` (the ``xunit2`` schema
+    has none), so they are added there only.
+    """
+    from _pytest.junitxml import xml_key
+
+    xml = request.config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    from pytest_drdrill.reporting.junit import drill_properties
+
+    properties = drill_properties(result)
+    for name, value in properties.items():
+        xml.add_global_property(f"drdrill[{request.node.nodeid}].{name}", value)
+    if xml.family in ("xunit1", "legacy"):
+        request.node.user_properties.extend(properties.items())
+
+
 def _with_notes(message: str, exc: BaseException) -> str:
     notes = getattr(exc, "__notes__", [])
     return "\n".join([message, *notes])
@@ -356,7 +456,7 @@ def drdrill_record(request: pytest.FixtureRequest, drdrill_config: DrillConfig) 
     from pytest_drdrill.record import DrillRecord
 
     spec = _spec(request)
-    return DrillRecord(
+    record = DrillRecord(
         request.node.nodeid,
         scenario=spec.scenario,
         cadence=spec.cadence,
@@ -364,6 +464,10 @@ def drdrill_record(request: pytest.FixtureRequest, drdrill_config: DrillConfig) 
         backend=backend_name(drdrill_config),
         negative_control=spec.negative_control,
     )
+    reporter = request.config.stash.get(reporter_key, None)
+    if reporter is not None:
+        reporter.watch(record)
+    return record
 
 
 @pytest.fixture
@@ -475,8 +579,10 @@ def drdrill(
     def on_result(result: Any) -> None:
         if reporter is not None:
             reporter.add(result)
+        _junitxml_properties(request, result)
         hook.pytest_drdrill_measured(result=result)
 
+    notifier = _notifier(request, drdrill_record, spec)
     drill = Drill(
         topology=drdrill_topology,
         faults=drdrill_faults,
@@ -495,11 +601,14 @@ def drdrill(
         targets=request.config.stash.get(targets_key, None),
         service=spec.service,
         sentinel=sentinel,
+        notifier=notifier,
     )
     try:
         yield drill
     finally:
         drill.stop()
+        if notifier is not None:
+            notifier.close(timeout=10.0)
         if drill.result is None and drdrill_record.faults:
             # The test ended before conclude(): keep what was measured in the report anyway.
             try:

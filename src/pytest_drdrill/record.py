@@ -17,7 +17,7 @@ from pytest_drdrill.measure.history import History
 from pytest_drdrill.results import FaultRecord, LagSample, Phase, Target
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 
 @dataclasses.dataclass
@@ -66,14 +66,38 @@ class DrillRecord:
         self._phases: list[Phase] = []
         self.notes: list[str] = []
         self.recovery_errors: list[str] = []
+        self._listeners: list[Callable[[str, object], None]] = []
+
+    def subscribe(self, listener: Callable[[str, object], None]) -> None:
+        """Call ``listener(kind, item)`` for each new fault (``"fault"``) and phase (``"phase"``).
+
+        It runs in the thread that recorded the item (test or monitor thread), so it must
+        be quick and thread-safe; an error in it is noted, never raised into recovery.
+
+        .. versionadded:: 0.3
+        """
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _tell(self, kind: str, item: object) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(kind, item)
+            except Exception as exc:  # a broken observer must not break recovery
+                self.note(f"a drill listener failed on a {kind}: {type(exc).__name__}: {exc}")
 
     # --- faults -----------------------------------------------------------------------------
 
     def fault_injected(self, kind: str, target: str, at: float) -> int:
         """Record an injected fault; returns its index for :meth:`fault_healed`."""
+        fault = FaultRecord(kind, target, at)
         with self._lock:
-            self._faults.append(FaultRecord(kind, target, at))
-            return len(self._faults) - 1
+            self._faults.append(fault)
+            index = len(self._faults) - 1
+        self._tell("fault", fault)
+        return index
 
     def fault_healed(self, index: int, at: float) -> FaultRecord:
         """Record that fault ``index`` was healed at ``at``."""
@@ -94,6 +118,7 @@ class DrillRecord:
         """Record a phase measured elsewhere."""
         with self._lock:
             self._phases.append(phase)
+        self._tell("phase", phase)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[PhaseNote]:

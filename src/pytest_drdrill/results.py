@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import Any
 
 from pytest_drdrill.timing import Anchor
 
@@ -197,6 +198,49 @@ class FunctionResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServiceTimeline:
+    """One service's client history counted in equal time buckets, for plots.
+
+    Bucket ``i`` counts operations that completed in ``[i * bucket, (i + 1) * bucket)``
+    seconds after the drill's start.
+
+    :param service: ``postgres``, ``redis`` or ``s3``.
+    :param bucket: seconds per bucket.
+    :param acknowledged: acknowledged writes per bucket.
+    :param failed: writes that certainly did not apply, per bucket.
+    :param indeterminate: writes with no answer, per bucket.
+    :param probes_ok: successful availability probes per bucket.
+    :param probes_failed: failed probes per bucket.
+
+    .. versionadded:: 0.3
+    """
+
+    service: str
+    bucket: float
+    acknowledged: tuple[int, ...]
+    failed: tuple[int, ...]
+    indeterminate: tuple[int, ...]
+    probes_ok: tuple[int, ...]
+    probes_failed: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeResources:
+    """What one server of the topology used, sampled once in the steady state.
+
+    :param node: e.g. ``pg-primary``.
+    :param processes: how many processes it ran.
+    :param pss_bytes: proportional set size summed over them (shared pages split fairly).
+
+    .. versionadded:: 0.3
+    """
+
+    node: str
+    processes: int
+    pss_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
 class DrillResult:
     """Everything one drill measured and concluded.
 
@@ -223,6 +267,30 @@ class DrillResult:
     functions: tuple[FunctionResult, ...] = ()
     lag: tuple[LagSample, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Per-service write and probe counts over time (0.3).
+    timeline: tuple[ServiceTimeline, ...] = ()
+    #: The topology's processes and memory in the steady state (0.3).
+    resources: tuple[NodeResources, ...] = ()
+    #: Notifications the drill sent, as ``notify`` records (0.3).
+    notifications: tuple[Any, ...] = ()
+    #: The topology as read from its servers before the fault (0.3).
+    topology: dict[str, Any] | None = None
+
+    @property
+    def expected_verdict(self) -> Verdict | None:
+        """A negative control must fail; other drills have no expected verdict."""
+        return Verdict.FAIL if self.negative_control else None
+
+    @property
+    def as_expected(self) -> bool:
+        """Whether the run should count this drill as good evidence.
+
+        A negative control is good when it went red; any other drill when it passed or
+        only warned.
+        """
+        if self.negative_control:
+            return self.verdict is Verdict.FAIL
+        return self.verdict in (Verdict.PASS, Verdict.WARN)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -191,32 +191,10 @@ def test_closest_marker_wins(pytester: pytest.Pytester, targets_yaml: Path) -> N
 # --- negative controls ----------------------------------------------------------------------------
 
 
-def test_negative_controls_skipped_by_default(
-    pytester: pytest.Pytester, targets_yaml: Path
-) -> None:
-    """A selected negative-control drill is skipped, saying how to include negative controls."""
+def test_negative_controls_run_by_default(pytester: pytest.Pytester, targets_yaml: Path) -> None:
+    """A selected negative-control drill runs by default: it is the evidence drills can fail."""
     pytester.makepyfile(test_neg=NEGATIVE_CONTROLS)
     result = pytester.runpytest("-v", "-rs", "--drill=monthly")
-    result.assert_outcomes(passed=1, skipped=2)
-    result.stdout.fnmatch_lines(
-        [
-            "*::test_positive PASSED*",
-            "*::test_negative SKIPPED*",
-            "*::test_negative_quarterly SKIPPED*",
-        ]
-    )
-    result.stdout.fnmatch_lines(
-        [
-            "SKIPPED * negative control (recovery deliberately broken; it must fail): "
-            "run with --drill-negative-controls or ini drill_negative_controls=true"
-        ]
-    )
-
-
-def test_negative_controls_from_cli(pytester: pytest.Pytester, targets_yaml: Path) -> None:
-    """``--drill-negative-controls`` runs negative controls of the selected cadence only."""
-    pytester.makepyfile(test_neg=NEGATIVE_CONTROLS)
-    result = pytester.runpytest("-v", "-rs", "--drill=monthly", "--drill-negative-controls")
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines(
         [
@@ -228,25 +206,31 @@ def test_negative_controls_from_cli(pytester: pytest.Pytester, targets_yaml: Pat
     result.stdout.fnmatch_lines(["SKIPPED * quarterly drill not selected by --drill=monthly*"])
 
 
-def test_negative_controls_from_ini(pytester: pytest.Pytester, targets_yaml: Path) -> None:
-    """``drill_negative_controls = true`` runs negative controls of the selected cadence."""
-    pytester.makeini(ini(drill_negative_controls="true"))
+def test_negative_controls_skipped_from_cli(pytester: pytest.Pytester, targets_yaml: Path) -> None:
+    """``--drill-skip-negative-controls`` skips them, saying which flag did."""
     pytester.makepyfile(test_neg=NEGATIVE_CONTROLS)
-    result = pytester.runpytest("-v", "--drill=monthly")
-    result.assert_outcomes(passed=2, skipped=1)
+    result = pytester.runpytest("-v", "-rs", "--drill=monthly", "--drill-skip-negative-controls")
+    result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines(
         [
-            "*::test_positive PASSED*",
-            "*::test_negative PASSED*",
-            "*::test_negative_quarterly SKIPPED*",
+            "SKIPPED * negative control (recovery deliberately broken; it must go red) skipped "
+            "by --drill-skip-negative-controls / ini drill_skip_negative_controls"
         ]
     )
 
 
-def test_negative_controls_without_drill_are_skipped(pytester: pytest.Pytester) -> None:
-    """``--drill-negative-controls`` alone runs no drill: ``--drill`` still selects them."""
+def test_negative_controls_skipped_from_ini(pytester: pytest.Pytester, targets_yaml: Path) -> None:
+    """``drill_skip_negative_controls = true`` skips them."""
+    pytester.makeini(ini(drill_skip_negative_controls="true"))
     pytester.makepyfile(test_neg=NEGATIVE_CONTROLS)
-    result = pytester.runpytest("--drill-negative-controls")
+    result = pytester.runpytest("-v", "--drill=monthly")
+    result.assert_outcomes(passed=1, skipped=2)
+
+
+def test_negative_controls_without_drill_are_skipped(pytester: pytest.Pytester) -> None:
+    """Without ``--drill`` no drill runs, negative controls included."""
+    pytester.makepyfile(test_neg=NEGATIVE_CONTROLS)
+    result = pytester.runpytest()
     result.assert_outcomes(skipped=3)
 
 

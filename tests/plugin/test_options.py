@@ -63,11 +63,16 @@ def test_defaults(pytester: pytest.Pytester) -> None:
             "DRDRILL health_interval=0.1",
             "DRDRILL health_timeout=1.0",
             "DRDRILL failure_threshold=3",
-            "DRDRILL negative_controls=False",
+            "DRDRILL negative_controls=True",
             "DRDRILL pg_bin=None",
             "DRDRILL run_as=None",
             "DRDRILL redis_bin=None",
             "DRDRILL redis_failover='orchestrator'",
+            "DRDRILL repeat=1",
+            "DRDRILL enforce_cadence=False",
+            "DRDRILL notify=()",
+            "DRDRILL notify_templates=None",
+            "DRDRILL notify_approval='auto'",
         ]
     )
 
@@ -118,6 +123,17 @@ VALUE_OPTIONS = [
         "'sentinel'", "Sentinel", "'sentinel'",
         id="redis-failover",
     ),
+    pytest.param(
+        "--drill-repeat", "drill_repeat", "repeat", "5", "5", "3", "3", id="repeat",
+    ),
+    pytest.param(
+        "--drill-notify", "drill_notify", "notify", "stdout,http://127.0.0.1:9/hook",
+        "('stdout', 'http://127.0.0.1:9/hook')", "none", "('none',)", id="notify",
+    ),
+    pytest.param(
+        "--drill-notify-approval", "drill_notify_approval", "notify_approval", "never",
+        "'never'", "Auto", "'auto'", id="notify-approval",
+    ),
 ]  # fmt: skip
 
 
@@ -157,17 +173,17 @@ def test_drill_from_ini(pytester: pytest.Pytester, targets_yaml: Path) -> None:
     result.stdout.fnmatch_lines(["DRDRILL cadence='quarterly'"])
 
 
-def test_negative_controls_from_cli(pytester: pytest.Pytester) -> None:
-    """``--drill-negative-controls`` turns negative controls on."""
-    result = print_config(pytester, "--drill-negative-controls")
-    result.stdout.fnmatch_lines(["DRDRILL negative_controls=True"])
+def test_negative_controls_skipped_from_cli(pytester: pytest.Pytester) -> None:
+    """``--drill-skip-negative-controls`` turns negative controls off."""
+    result = print_config(pytester, "--drill-skip-negative-controls")
+    result.stdout.fnmatch_lines(["DRDRILL negative_controls=False"])
 
 
-def test_negative_controls_from_ini(pytester: pytest.Pytester) -> None:
-    """``drill_negative_controls = true`` turns negative controls on."""
-    pytester.makeini(ini(drill_negative_controls="true"))
+def test_negative_controls_skipped_from_ini(pytester: pytest.Pytester) -> None:
+    """``drill_skip_negative_controls = true`` turns negative controls off."""
+    pytester.makeini(ini(drill_skip_negative_controls="true"))
     result = print_config(pytester)
-    result.stdout.fnmatch_lines(["DRDRILL negative_controls=True"])
+    result.stdout.fnmatch_lines(["DRDRILL negative_controls=False"])
 
 
 def test_cli_overrides_ini(pytester: pytest.Pytester, targets_yaml: Path) -> None:
@@ -336,6 +352,17 @@ def test_targets_not_loaded_without_drill(pytester: pytest.Pytester) -> None:
             id="threshold-zero",
         ),
         pytest.param(
+            "--drill-repeat=0",
+            "ERROR: --drill-repeat: invalid value '0'; give a whole number of runs of each "
+            "drill, 1 or more (set with --drill-repeat / ini drill_repeat)",
+            id="repeat-zero",
+        ),
+        pytest.param(
+            "--drill-notify-approval=maybe",
+            "ERROR: --drill-notify-approval: invalid value 'maybe'; valid values are auto, never*",
+            id="approval",
+        ),
+        pytest.param(
             "--drill-failure-threshold=three",
             "ERROR: --drill-failure-threshold: invalid value 'three'; give a whole number*",
             id="threshold-not-a-number",
@@ -477,7 +504,7 @@ def test_help_lists_the_drdrill_group(pytester: pytest.Pytester) -> None:
             "  --drill-health-interval=VALUE*",
             "  --drill-health-timeout=VALUE*",
             "  --drill-failure-threshold=VALUE*",
-            "  --drill-negative-controls*",
+            "  --drill-skip-negative-controls*",
             "  --drill-pg-bin=VALUE*",
             "  --drill-run-as=VALUE*",
         ]
@@ -487,7 +514,7 @@ def test_help_lists_the_drdrill_group(pytester: pytest.Pytester) -> None:
             "  drill (string):*",
             "  drill_backend (string):*",
             "  drill_observe (string):*",
-            "  drill_negative_controls (bool):*",
+            "  drill_skip_negative_controls (bool):*",
             "  drill_run_as (string):*",
         ]
     )
@@ -511,3 +538,45 @@ def test_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> N
     pytester.makepyfile(DAILY_DRILL)
     result = pytester.runpytest("--strict-markers")
     result.assert_outcomes(skipped=1)
+
+
+def test_enforce_cadence_from_cli(pytester: pytest.Pytester) -> None:
+    """``--drill-enforce-cadence`` turns cadence enforcement on."""
+    result = print_config(pytester, "--drill-enforce-cadence")
+    result.stdout.fnmatch_lines(["DRDRILL enforce_cadence=True"])
+
+
+def test_enforce_cadence_from_ini(pytester: pytest.Pytester) -> None:
+    """``drill_enforce_cadence = true`` turns cadence enforcement on."""
+    pytester.makeini(ini(drill_enforce_cadence="true"))
+    result = print_config(pytester)
+    result.stdout.fnmatch_lines(["DRDRILL enforce_cadence=True"])
+
+
+def test_notify_templates_path(pytester: pytest.Pytester) -> None:
+    """``--drill-notify-templates`` is a path, resolved from where pytest runs."""
+    result = print_config(pytester, "--drill-notify-templates=comms")
+    result.stdout.fnmatch_lines([f"DRDRILL notify_templates={pytester.path / 'comms'}"])
+
+
+def test_bad_notify_sink_is_usage_error(pytester: pytest.Pytester, targets_yaml: Path) -> None:
+    """An unreadable sink spec stops a drill run before any server starts."""
+    pytester.makepyfile(DAILY_DRILL)
+    result = pytester.runpytest("--drill=daily", "--drill-notify=carrier-pigeon")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *carrier-pigeon*--drill-notify*"])
+
+
+def test_repeat_runs_each_drill_n_times(pytester: pytest.Pytester, targets_yaml: Path) -> None:
+    """``--drill-repeat=3`` runs every selected drill three times, ids r1..r3; others once."""
+    pytester.makepyfile(
+        DAILY_DRILL
+        + "\n\ndef test_plain(): pass\n\n"
+        + "@pytest.mark.drdrill(cadence='daily', tier='tier_1_critical')\n"
+        + "def test_which(drdrill_repeat):\n    print('REPEAT', drdrill_repeat)\n"
+    )
+    result = pytester.runpytest("-v", "-s", "--drill=daily", "--drill-repeat=3")
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines(["*test_daily_drill[[]r1[]] PASSED*", "*test_daily_drill[[]r3[]]*"])
+    assert result.stdout.str().count("REPEAT") == 3
+    assert "test_plain[" not in result.stdout.str()

@@ -259,7 +259,16 @@ def test_json_run_and_summary(report_dir: Path) -> None:
         "backend": "local",
         "cadence": "weekly",
     }
-    assert document["summary"] == {"total": 4, "pass": 1, "warn": 1, "fail": 1, "inconclusive": 1}
+    assert document["summary"] == {
+        "total": 4,
+        "pass": 1,
+        "warn": 1,
+        "fail": 1,
+        "inconclusive": 1,
+        "negative_controls": 1,
+        "negative_controls_red": 0,
+        "unexpected": 2,  # the failed drill and the negative control that did not go red
+    }
     assert [d["verdict"] for d in document["drills"]] == ["pass", "warn", "fail", "inconclusive"]
 
 
@@ -468,8 +477,8 @@ def test_junit_suite_counts_and_run_properties(report_dir: Path) -> None:
     suite = suites[0]
     assert suite.get("name") == "drdrill"
     assert suite.get("tests") == "4"
-    assert suite.get("failures") == "1"
-    assert suite.get("errors") == "1"
+    assert suite.get("failures") == "2"  # a missed target, a negative control not red
+    assert suite.get("errors") == "0"
     assert properties(suite) == {
         "run_id": RUN.run_id,
         "backend": "local",
@@ -482,16 +491,17 @@ def test_junit_suite_counts_and_run_properties(report_dir: Path) -> None:
 
 
 def test_junit_verdict_mapping(report_dir: Path) -> None:
-    """FAIL is a TargetMissed failure, INCONCLUSIVE an error, WARN and PASS pass."""
+    """FAIL is a TargetMissed failure, a negative control not red a failure, WARN/PASS pass."""
     root = read_junit(report_dir)
     failure = find_case(root, "async-lag").find("failure")
     assert failure is not None
     assert failure.get("type") == "TargetMissed"
     assert failure.get("message") == "lost 3 acknowledged writes; tier_1_critical allows 0"
-    error = find_case(root, "negative-control").find("error")
-    assert error is not None
-    assert error.get("type") == "DrillInconclusive"
-    assert find_case(root, "negative-control").find("failure") is None
+    not_red = find_case(root, "negative-control").find("failure")
+    assert not_red is not None
+    assert not_red.get("type") == "NegativeControlNotRed"
+    assert not_red.get("message", "").startswith("negative control did not go red: ")
+    assert find_case(root, "negative-control").find("error") is None
     for name in ("crash-primary", "freeze-primary"):
         case = find_case(root, name)
         assert case.find("failure") is None and case.find("error") is None
@@ -652,3 +662,13 @@ def test_failed_write_keeps_old_report(
         writer(report_dir, RUN, DRILLS)
     assert old.read_bytes() == before
     assert [p.name for p in report_dir.iterdir()] == [old.name]
+
+
+def test_junit_inconclusive_drill_is_an_error(tmp_path: Path) -> None:
+    """An inconclusive drill (not a negative control) is a DrillInconclusive error, not a pass."""
+    inconclusive = dataclasses.replace(DRILLS[-1], negative_control=False)
+    path = write_junit(tmp_path, RUN, [inconclusive])
+    case = find_case(ET.parse(path).getroot(), inconclusive.name)
+    error = case.find("error")
+    assert error is not None and error.get("type") == "DrillInconclusive"
+    assert case.find("failure") is None

@@ -6,7 +6,10 @@ only on the controller, never on xdist workers.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+import functools
 import platform
 import subprocess
 import uuid
@@ -19,12 +22,16 @@ from pytest_drdrill.durations import format_duration
 from pytest_drdrill.results import RunInfo, Verdict
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     import pytest
 
     from pytest_drdrill.config import DrillConfig
+    from pytest_drdrill.record import DrillRecord
+    from pytest_drdrill.reporting.live import LiveProgress
     from pytest_drdrill.results import DrillResult, RpoResult, RtoResult
+    from pytest_drdrill.targets import Targets
 
 
 def _git_sha(root: Path) -> str | None:
@@ -88,11 +95,15 @@ class DrillReporter:
 
     :param config: the pytest config.
     :param drill_config: the validated drill settings.
+    :param targets: the targets the run is judged against (for the MTD justification).
     """
 
-    def __init__(self, config: pytest.Config, drill_config: DrillConfig) -> None:
+    def __init__(
+        self, config: pytest.Config, drill_config: DrillConfig, targets: Targets | None = None
+    ) -> None:
         self.config = config
         self.drill_config = drill_config
+        self.targets = targets
         self.anchor = timing.anchor()
         stamp = dt.datetime.fromtimestamp(self.anchor.wall, tz=dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = f"{stamp}-{uuid.uuid4().hex[:6]}"
@@ -105,6 +116,39 @@ class DrillReporter:
         }
         self.written: list[tuple[str, Path]] = []
         self.reaped: list[str] = []
+        self.regressions: list[dict[str, object]] = []
+        self.history_problems: list[str] = []
+        self.cadence_problems: list[str] = []
+
+    @functools.cached_property
+    def live(self) -> LiveProgress | None:
+        """Live drill progress when pytest writes to a terminal, else ``None``."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is None or not terminal.isatty or self.config.get_verbosity() < 0:
+            return None
+        from rich.console import Console
+
+        from pytest_drdrill.reporting.live import LiveProgress
+
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+
+        @contextlib.contextmanager
+        def guard() -> Iterator[None]:
+            suspended = (
+                capture.global_and_fixture_disabled()
+                if capture is not None
+                else contextlib.nullcontext()
+            )
+            with suspended:
+                terminal.ensure_newline()
+                yield
+
+        return LiveProgress(Console(force_terminal=True), guard)
+
+    def watch(self, record: DrillRecord) -> None:
+        """Show ``record``'s faults and phases live, when the output is a terminal."""
+        if self.live is not None:
+            self.live.watch(record)
 
     def add(self, result: DrillResult) -> None:
         """Add one drill's result to the run."""
@@ -121,20 +165,101 @@ class DrillReporter:
             cadence=self.drill_config.cadence,
         )
 
-    def pytest_sessionfinish(self) -> None:
-        """Write the report bundle when at least one drill produced a result."""
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write the report bundle, update the run history, check the drill cadence.
+
+        Files are written in order of importance, so that a failure of a later writer
+        (the HTML renderer, say) never costs the measurements: ``drill.json`` first, the
+        drill JUnit file, the HTML report, the MTD justification, the history line, and
+        last the checksums of everything written.
+        """
         if not self.results:
+            if self.drill_config.enforce_cadence:
+                self._check_cadence(session, [])
             return
-        from pytest_drdrill.reporting.json import write_json
+        from pytest_drdrill.reporting import evidence, history
+        from pytest_drdrill.reporting.html import write_html
+        from pytest_drdrill.reporting.json import run_to_dict, write_document
         from pytest_drdrill.reporting.junit import write_junit
+        from pytest_drdrill.reporting.mtd import write_mtd
 
         directory = self.drill_config.report_dir / self.run_id
         directory.mkdir(parents=True, exist_ok=True)
         run = self.run_info()
+        document = run_to_dict(run, self.results)
+        document["run"]["config_hash"] = self.config_hash()
+        document["run"]["versions"].update(
+            evidence.package_versions(
+                ["pluggy", "redis", "boto3", "moto", "junit-xml", "jinja2", "matplotlib"]
+            )
+        )
+        document["run"]["repeat"] = self.drill_config.repeat
         self.written = [
-            ("json", write_json(directory, run, self.results)),
+            ("json", write_document(directory, document)),
             ("junit", write_junit(directory, run, self.results)),
         ]
+        history_path = self.drill_config.report_dir / history.HISTORY_FILENAME
+        earlier = history.load_history(history_path)
+        self.history_problems = list(earlier.problems)
+        entries = [*earlier.entries, history.entry_from_document(document)]
+        trend = history.trend(entries)
+        self.regressions = list(trend["regressions"])
+        self.written.append(("html", write_html(directory, document, trend=trend)))
+        if self.targets is not None:
+            md_path, html_path = write_mtd(
+                directory,
+                document,
+                self.targets,
+                history=earlier.entries,
+                monitor={
+                    "interval": self.drill_config.health_interval,
+                    "timeout": self.drill_config.health_timeout,
+                    "threshold": self.drill_config.failure_threshold,
+                },
+            )
+            self.written += [("MTD justification", md_path), ("MTD justification", html_path)]
+        notices = directory / "notifications.jsonl"
+        if notices.is_file():
+            self.written.append(("notifications", notices))
+        history.append_run(history_path, document)
+        self.written.append(("history", history_path))
+        names = [path.name for _, path in self.written if path.parent == directory]
+        self.written.append(("checksums", evidence.write_checksums(directory, names)))
+        if self.drill_config.enforce_cadence:
+            self._check_cadence(session, entries)
+
+    def config_hash(self) -> str:
+        """A hash of what decides a run's verdicts: the targets file and the drill options."""
+        from pytest_drdrill.reporting.evidence import config_hash
+
+        options = {
+            key: value
+            for key, value in dataclasses.asdict(self.drill_config).items()
+            if key not in ("report_dir", "targets", "notify")
+        }
+        files = [self.drill_config.targets] if self.drill_config.targets.is_file() else []
+        return config_hash(files, options)
+
+    def _check_cadence(self, session: pytest.Session, entries: list[dict[str, object]]) -> None:
+        from pytest_drdrill.reporting import history
+
+        if self.targets is None or not self.targets.drill_schedule:
+            self.cadence_problems = [
+                "--drill-enforce-cadence: the targets file has no drill_schedule section; add "
+                "one such as 'drill_schedule: {tier_1_critical: monthly}'"
+            ]
+        else:
+            if not entries:
+                path = self.drill_config.report_dir / history.HISTORY_FILENAME
+                entries = list(history.load_history(path).entries)
+            violations = history.check_cadence(
+                entries, self.targets.drill_schedule, now=timing.wall()
+            )
+            self.cadence_problems = [v.message for v in violations]
+        if self.cadence_problems:
+            from pytest import ExitCode
+
+            session.exitstatus = ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         """Print each drill's verdict and the paths of the reports."""
@@ -142,10 +267,14 @@ class DrillReporter:
             terminalreporter.write_line(
                 f"drdrill: removed leftover of a killed run: {line}", yellow=True
             )
+        for problem in self.cadence_problems:
+            terminalreporter.write_line(f"drdrill: CADENCE: {problem}", red=True, bold=True)
         if not self.results:
             terminalreporter.write_sep("-", "drdrill: no drill produced a result")
             return
         terminalreporter.write_sep("-", f"drdrill run {self.run_id}")
+        if self.live is not None:
+            self.live.summary(self.results)
         width = max(len(r.scenario) for r in self.results)
         for r in self.results:
             rto = format_duration(r.rto.seconds) if r.rto and r.rto.seconds is not None else "-"
@@ -157,14 +286,34 @@ class DrillReporter:
                 Verdict.FAIL: {"red": True},
                 Verdict.INCONCLUSIVE: {"purple": True},
             }[r.verdict]
-            terminalreporter.write(f"{r.verdict.value.upper():<13}", bold=True, **markup)
-            terminalreporter.write_line(
-                f"{r.scenario:<{width}}  RTO {rto:<9} lost {lost:<5} target {target}"
-                + ("  [negative control]" if r.negative_control else "")
-            )
-            if r.verdict is not Verdict.PASS:
+            label = r.verdict.value.upper()
+            if r.negative_control:
+                # Red is the expected, good outcome of a negative control.
+                markup = {"green": True} if r.as_expected else {"red": True}
+                label = "RED (ok)" if r.as_expected else "NOT RED"
+            details = [] if r.negative_control else _detail_lines(r)
+            reason = not r.negative_control and r.verdict is not Verdict.PASS
+            if self.live is not None:
+                # The table above has the verdict line; only details follow, if any.
+                if details or reason:
+                    terminalreporter.write_line(f"{r.scenario}:")
+            else:
+                terminalreporter.write(f"{label:<13}", bold=True, **markup)
+                terminalreporter.write_line(
+                    f"{r.scenario:<{width}}  RTO {rto:<9} lost {lost:<5} target {target}"
+                    + ("  [negative control: must go red]" if r.negative_control else "")
+                )
+            if reason:
                 terminalreporter.write_line(f"             {r.reason}")
-            for line in _detail_lines(r):
+            for line in details:
                 terminalreporter.write_line(line)
         for kind, path in self.written:
             terminalreporter.write_line(f"generated drdrill {kind}: {path}")
+        for regression in self.regressions:
+            terminalreporter.write_line(
+                f"drdrill: RTO regression in {regression['scenario']}: {regression['detail']}",
+                yellow=True,
+                bold=True,
+            )
+        for problem in self.history_problems:
+            terminalreporter.write_line(f"drdrill: history: {problem}", yellow=True)

@@ -3,7 +3,8 @@
 The file follows ``drill.schema.json`` (shipped next to this module); bump
 :data:`SCHEMA_VERSION` on any change that could break a reader. Adding a field is not
 such a change: readers look fields up by name, so version 0.2's per-service,
-per-function, lag and notes fields were added under version 1. Monotonic stamps are
+per-function, lag and notes fields, and 0.3's timeline, resources, notifications and
+expected verdict, were added under version 1. Monotonic stamps are
 written as ISO 8601 UTC strings through the run's :class:`~pytest_drdrill.timing.Anchor`,
 and as offsets in seconds from the drill's start where a plot needs them.
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_drdrill.results import Verdict
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
     from pytest_drdrill.results import (
@@ -29,11 +30,13 @@ if TYPE_CHECKING:
         FaultRecord,
         FunctionResult,
         LagSample,
+        NodeResources,
         Phase,
         RpoResult,
         RtoResult,
         RunInfo,
         ServiceResult,
+        ServiceTimeline,
         Target,
     )
     from pytest_drdrill.timing import Anchor
@@ -92,6 +95,11 @@ def drill_to_dict(drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
         "functions": [_function(function, anchor) for function in drill.functions],
         "lag": [_lag(sample, drill, anchor) for sample in drill.lag],
         "notes": list(drill.notes),
+        "timeline": _timeline(drill.timeline),
+        "resources": _resources(drill.resources),
+        "notifications": [_notification(n, drill) for n in drill.notifications],
+        "expected_verdict": _verdict(drill.expected_verdict),
+        "topology": drill.topology,
     }
 
 
@@ -118,6 +126,11 @@ def run_to_dict(run: RunInfo, drills: Sequence[DrillResult]) -> dict[str, Any]:
         "summary": {
             "total": len(drills),
             **{verdict.value: counts[verdict] for verdict in Verdict},
+            "negative_controls": sum(drill.negative_control for drill in drills),
+            "negative_controls_red": sum(
+                drill.negative_control and drill.verdict is Verdict.FAIL for drill in drills
+            ),
+            "unexpected": sum(not drill.as_expected for drill in drills),
         },
         "drills": [drill_to_dict(drill, run.anchor) for drill in drills],
     }
@@ -137,7 +150,17 @@ def write_json(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) -> 
     :returns: the path written.
     :raises ValueError: when a measurement is NaN or infinite, which JSON cannot hold.
     """
-    text = json.dumps(run_to_dict(run, drills), indent=2, allow_nan=False)
+    return write_document(directory, run_to_dict(run, drills))
+
+
+def write_document(directory: Path, document: Mapping[str, Any]) -> Path:
+    """Write an already built run document as ``directory/drill.json``, atomically.
+
+    .. versionadded:: 0.3
+
+    :raises ValueError: when a measurement is NaN or infinite, which JSON cannot hold.
+    """
+    text = json.dumps(document, indent=2, allow_nan=False)
     path = directory / FILENAME
     _write_atomic(path, (text + "\n").encode("utf-8"))
     return path
@@ -258,6 +281,46 @@ def _lag(sample: LagSample, drill: DrillResult, anchor: Anchor) -> dict[str, Any
         "seconds": sample.seconds,
         "healthy": sample.healthy,
     }
+
+
+def _verdict(verdict: Verdict | None) -> str | None:
+    return None if verdict is None else verdict.value
+
+
+def _timeline(timeline: Sequence[ServiceTimeline]) -> dict[str, Any] | None:
+    if not timeline:
+        return None
+    return {
+        "bucket_seconds": timeline[0].bucket,
+        "services": {
+            t.service: {
+                "acknowledged": list(t.acknowledged),
+                "failed": list(t.failed),
+                "indeterminate": list(t.indeterminate),
+                "probes_ok": list(t.probes_ok),
+                "probes_failed": list(t.probes_failed),
+            }
+            for t in timeline
+        },
+    }
+
+
+def _resources(resources: Sequence[NodeResources]) -> dict[str, Any] | None:
+    if not resources:
+        return None
+    return {
+        "processes": sum(r.processes for r in resources),
+        "pss_bytes": sum(r.pss_bytes for r in resources),
+        "nodes": [
+            {"node": r.node, "processes": r.processes, "pss_bytes": r.pss_bytes} for r in resources
+        ],
+    }
+
+
+def _notification(record: Any, drill: DrillResult) -> dict[str, Any]:
+    from pytest_drdrill.notify import to_dict
+
+    return to_dict(record, drill.started_at)
 
 
 def _target(target: Target) -> dict[str, Any]:

@@ -64,7 +64,14 @@ def write_junit(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) ->
         # junit-xml silently drops a failure or error whose message and output are both
         # empty, which would turn a failed drill into a pass: never pass it an empty one.
         message = _clean(drill.reason) or f"drill verdict: {drill.verdict.value}"
-        if drill.verdict is Verdict.FAIL:
+        if drill.negative_control:
+            # Red is what a negative control must show; only anything else is a failure.
+            if drill.verdict is not Verdict.FAIL:
+                case.add_failure_info(
+                    message=f"negative control did not go red: {message}",
+                    failure_type="NegativeControlNotRed",
+                )
+        elif drill.verdict is Verdict.FAIL:
             case.add_failure_info(message=message, failure_type="TargetMissed")
         elif drill.verdict is Verdict.INCONCLUSIVE:
             case.add_error_info(message=message, error_type="DrillInconclusive")
@@ -115,13 +122,16 @@ def drill_properties(drill: DrillResult) -> dict[str, str]:
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
        Adds the per-service and per-function properties.
+    .. versionchanged:: 0.3
+       Adds ``expected_verdict`` (``fail`` for a negative control).
 
     :param drill: the drill's result.
     :returns: property name to value: ``verdict``, ``rto_seconds``, ``rpo_lost_writes``,
         ``rpo_window_seconds``, ``rpo_unacknowledged_present``, ``acknowledged_writes``,
         ``target``, ``target_kind``, ``rto_target_seconds``, ``rto_max_seconds``,
         ``rpo_target_seconds``, ``rpo_max_seconds``, ``max_lost_writes``,
-        ``negative_control``, then the per-service and per-function ones.
+        ``negative_control``, ``expected_verdict``, then the per-service and per-function
+        ones.
     """
     rto, rpo, target = drill.rto, drill.rpo, drill.target
     properties = {
@@ -139,6 +149,7 @@ def drill_properties(drill: DrillResult) -> dict[str, str]:
         "rpo_max_seconds": _number(None if target is None else target.rpo_max),
         "max_lost_writes": _number(None if target is None else target.max_lost_writes),
         "negative_control": "true" if drill.negative_control else "false",
+        "expected_verdict": "" if drill.expected_verdict is None else drill.expected_verdict.value,
     }
     for service in drill.services:
         prefix = f"drdrill.{service.service}"

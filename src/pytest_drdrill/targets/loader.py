@@ -85,6 +85,7 @@ _TOP = _Spec(
         "downtime_costs": "{currency: USD, rows: [...]}",
         "communication": "{internal: {...}, external: {...}}",
         "service_map": "{database: [postgres], storage_service: [s3]}",
+        "drill_schedule": "{tier_1_critical: monthly}",
     },
 )
 _TIER = _Spec(
@@ -221,6 +222,7 @@ class _Reader:
         currency, costs = self.costs(top.get("downtime_costs"))
         communication = self.communication(top.get("communication", {}))
         service_map = self.service_map(top.get("service_map", {}), dependencies)
+        schedule = self.schedule(top.get("drill_schedule", {}), tiers)
         return Targets(
             tiers=types.MappingProxyType(tiers),
             data_categories=types.MappingProxyType(categories),
@@ -232,6 +234,7 @@ class _Reader:
             source=self.path,
             cost_currency=currency,
             service_map=types.MappingProxyType(service_map),
+            drill_schedule=types.MappingProxyType(schedule),
         )
 
     def parse(self) -> object:
@@ -519,6 +522,33 @@ class _Reader:
                     f"use some of {', '.join(SERVICES)}",
                 )
             built[str(name)] = listed
+        return built
+
+    def schedule(self, value: object, tiers: Mapping[str, Tier]) -> dict[str, str]:
+        from pytest_drdrill.config import CADENCES
+
+        if not isinstance(value, dict):
+            self.fail(
+                "drill_schedule",
+                f"expected a mapping, got {_describe(value)}",
+                "write 'drill_schedule: {tier_1_critical: monthly}'",
+            )
+        built: dict[str, str] = {}
+        for name, cadence in value.items():
+            key = f"drill_schedule.{name}"
+            if name not in tiers:
+                self.fail(
+                    key,
+                    f"{name!r} is not a tier of this file",
+                    f"use one of {', '.join(tiers)}",
+                )
+            if cadence not in CADENCES:
+                self.fail(
+                    key,
+                    f"{cadence!r} is not a cadence",
+                    f"use one of {', '.join(CADENCES)}",
+                )
+            built[str(name)] = str(cadence)
         return built
 
     def costs(self, value: object) -> tuple[str, tuple[DowntimeCost, ...]]:

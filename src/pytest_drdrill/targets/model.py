@@ -185,6 +185,8 @@ class Targets:
     :param cost_currency: the currency of :attr:`downtime_costs`.
     :param service_map: dependency name (from ``depends_on``) to the drill-topology
         services that stand for it.
+    :param drill_schedule: tier to the cadence its drill must pass at, for
+        ``--drill-enforce-cadence`` (e.g. ``{"tier_1_critical": "monthly"}``).
     """
 
     tiers: Mapping[str, Tier] = dataclasses.field(hash=False)
@@ -197,6 +199,7 @@ class Targets:
     source: Path
     cost_currency: str = "USD"
     service_map: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict, hash=False)
+    drill_schedule: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
 
     def function_services(self, function: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The drill-topology services a business function depends on.

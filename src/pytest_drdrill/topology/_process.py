@@ -212,6 +212,11 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every descendant of it, parents first (empty when ``pid`` is gone)."""
+    return _tree(pid) if Path(f"/proc/{pid}").exists() else []
+
+
 def signal_tree(pid: int, sig: signal.Signals) -> list[int]:
     """Send ``sig`` to ``pid`` and all its descendants; return the pids signalled.
 
@@ -360,6 +365,13 @@ class ServerProcess:
     def is_running(self) -> bool:
         """Whether the server process exists (a frozen one counts as running)."""
         return self.process is not None and self.process.poll() is None
+
+    def pids(self) -> list[int]:
+        """The server's processes, its own first; empty when it is not running."""
+        if not self.is_running():
+            return []
+        assert self.process is not None
+        return process_tree(self.process.pid)
 
     def crash(self) -> None:
         """Kill the server and its children at once, as a power loss would."""

@@ -56,6 +56,13 @@ class ServiceNode(Protocol):
         """Whether the server's processes exist (frozen counts as running)."""
         ...
 
+    def pids(self) -> list[int]:
+        """The server's local processes, for resource accounting; empty when none.
+
+        .. versionadded:: 0.3
+        """
+        ...
+
 
 @runtime_checkable
 class PostgresNode(ServiceNode, Protocol):

@@ -314,6 +314,13 @@ class LocalPostgresNode:
         """Whether the postmaster process exists (a frozen one counts as running)."""
         return self.process is not None and self.process.poll() is None
 
+    def pids(self) -> list[int]:
+        """The postmaster and its children; empty when it is not running."""
+        if not self.is_running():
+            return []
+        assert self.process is not None
+        return _process.process_tree(self.process.pid)
+
     def crash(self) -> None:
         """Kill the postmaster and all its children at once, as a power loss would."""
         if self.process is None:

@@ -1,0 +1,127 @@
+"""The MTD justification: verdict, cost, phase budget and checklist from a run document."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_drdrill.reporting.checklist import checklist
+from pytest_drdrill.reporting.mtd import met, render_html, render_markdown, write_mtd
+from pytest_drdrill.targets import load_targets
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TARGETS = Path(__file__).resolve().parents[2] / "fixtures" / "targets.yaml"
+
+
+@pytest.fixture
+def document():
+    """The stored 9-drill quarterly run, plus a negative control that went red."""
+    doc = json.loads((DATA / "drill-example.json").read_text())
+    red = copy.deepcopy(doc["drills"][0])
+    red.update(
+        scenario="negative-control-no-promotion",
+        negative_control=True,
+        verdict="fail",
+        reason="service did not recover: no lasting acknowledged write",
+        rto_seconds=None,
+        rto={"seconds": None, "effect_seen": True, "outage_started_at": None, "recovered_at": None},
+    )
+    doc["drills"].append(red)
+    return doc
+
+
+@pytest.fixture
+def targets():
+    """The shipped targets file: MTD 20 minutes, the seed's cost table."""
+    return load_targets(TARGETS)
+
+
+def test_met_when_every_drill_recovers_inside_the_mtd(document, targets):
+    """The verdict names the longest measured outage and its margin to the 20-minute MTD."""
+    text = render_markdown(document, targets)
+    longest = max(
+        d["rto_seconds"]
+        for d in document["drills"]
+        if d["rto_seconds"] and not d["negative_control"]
+    )
+    assert longest == pytest.approx(4.183, abs=0.001)  # primary-freeze in the stored run
+    assert "**The 20m00s MTD is met by every drill of this run.**" in text
+    assert "was 4.18s (primary-freeze)" in text
+    assert "negative control(s) with deliberately broken recovery went red" in text
+    assert met(document, targets)
+
+
+def test_not_met_when_an_outage_exceeds_the_mtd(document, targets):
+    """An outage over 20 minutes turns the verdict red, naming the drill and the excess."""
+    document["drills"][1]["rto_seconds"] = 1500.0
+    document["drills"][1]["rto"]["seconds"] = 1500.0
+    text = render_markdown(document, targets)
+    assert (
+        "**The 20m00s MTD is NOT met:** drill primary-freeze measured an outage of 25m00s" in text
+    )
+    assert not met(document, targets)
+
+
+def test_not_shown_when_a_service_never_recovered(document, targets):
+    """A drill whose service never came back cannot show the MTD met."""
+    document["drills"][0]["services"][0]["rto"]["seconds"] = None
+    text = render_markdown(document, targets)
+    assert "MTD is NOT shown to be met" in text
+    assert not met(document, targets)
+
+
+def test_a_green_negative_control_voids_the_evidence(document, targets):
+    """If the negative control did not go red, the document says the figures cannot be trusted."""
+    document["drills"][-1]["verdict"] = "pass"
+    text = render_markdown(document, targets)
+    assert "A negative control did NOT go red" in text
+    assert "**did NOT go red**" in text
+    assert not met(document, targets)
+
+
+def test_costs_come_from_the_targets_table(document, targets):
+    """Each measured outage is priced with the requirements' cost table, not a fixed figure."""
+    text = render_markdown(document, targets)
+    at_mtd = targets.downtime_cost(targets.mtd)
+    assert f"at {at_mtd:,.0f} USD" in text
+    freeze = document["drills"][1]["rto_seconds"]
+    assert f"| primary-freeze | 4.18s | {targets.downtime_cost(freeze):,.2f} USD |" in text
+
+
+def test_phase_budget_lists_each_drills_phases(document, targets):
+    """Section 3 has one row per drill with its recorded phases and its margin."""
+    text = render_markdown(document, targets)
+    section = text.split("## 3.")[1].split("## Readiness")[0]
+    header = next(line for line in section.splitlines() if line.startswith("| Drill"))
+    assert "detection" in header and "promotion" in header and "MTD margin" in header
+    assert "| primary-crash |" in section
+    assert "negative-control-no-promotion: recovery broken on purpose" in section
+
+
+def test_checklist_marks_evidence_and_its_absence(document, targets):
+    """Items a drill exercised carry it; items no drill measures say what would evidence them."""
+    items = {item.text: item for item in checklist(document)}
+    storage = items["File storage replication and backup verification"]
+    assert any("storage-loss-primary-region" in e for e in storage.evidence)
+    assert any("primary-region-outage" in e for e in items[
+        "Multi-region deployment architecture implemented"].evidence)  # fmt: skip
+    backups = items["Automated backup systems operational"]
+    assert not backups.evidenced and "backup" in backups.why_not
+    document["drills"] = [d for d in document["drills"] if "s3" not in str(d["services"])]
+    assert not {i.text: i for i in checklist(document)}[storage.text].evidenced
+
+
+def test_html_is_self_contained_and_escapes_reasons(document, targets, tmp_path):
+    """The HTML version has no external resource and shows markup in reasons as text."""
+    document["drills"][-1]["reason"] = "<script>alert(1)</script>"
+    md_path, html_path = write_mtd(tmp_path, document, targets)
+    page = html_path.read_text()
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "http://" not in page and "https://" not in page
+    assert "<table>" in page
+    assert md_path.read_text().startswith("# MTD justification (US 7.4.2)")
+    assert render_html("x").startswith("<!DOCTYPE html>")
