@@ -8,9 +8,7 @@ Selenium is pointed at both binaries explicitly, so Selenium Manager never downl
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import io
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,11 +18,10 @@ import pytest
 
 from pytest_drdrill.reporting import plots
 from pytest_drdrill.reporting.html import write_html
+from report_samples import add_timeline, example
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "drill-example.json"
-BUCKET = 0.1
 # Tall enough for the tallest timeline, so element screenshots hold the whole plot.
 WINDOW = (1400, 1800)
 
@@ -47,36 +44,9 @@ def require_browser() -> None:
     pytest.skip(message)
 
 
-def offset(drill: dict[str, Any], stamp: str | None) -> float | None:
-    """Seconds from the drill's start to an ISO timestamp."""
-    if stamp is None:
-        return None
-    start = dt.datetime.fromisoformat(drill["started_at"])
-    return (dt.datetime.fromisoformat(stamp) - start).total_seconds()
-
-
-def add_timeline(drill: dict[str, Any]) -> None:
-    """Give a drill a write timeline consistent with its measured outages."""
-    buckets = int(drill["duration_seconds"] / BUCKET) + 1
-    services = {}
-    for service in drill["services"]:
-        rto = service.get("rto") or {}
-        down_from = offset(drill, rto.get("outage_started_at"))
-        down_to = offset(drill, rto.get("recovered_at"))
-        acknowledged, failed = [0] * buckets, [0] * buckets
-        for i in range(buckets):
-            t = i * BUCKET
-            if down_from is not None and t >= down_from and (down_to is None or t < down_to):
-                failed[i] = 2
-            else:
-                acknowledged[i] = 5 + i % 3
-        services[service["service"]] = {"acknowledged": acknowledged, "failed": failed}
-    drill["timeline"] = {"bucket_seconds": BUCKET, "services": services}
-
-
 def document_and_trend() -> tuple[dict[str, Any], dict[str, Any]]:
     """The example run, all drills but the last with a timeline, plus a regressed trend."""
-    document = json.loads(EXAMPLE.read_text("utf-8"))
+    document = example()
     for drill in document["drills"][:-1]:
         add_timeline(drill)
     points = [

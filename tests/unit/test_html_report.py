@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import html
 import importlib.resources
 import json
@@ -16,51 +15,12 @@ import pytest
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.reporting import plots
 from pytest_drdrill.reporting.html import FILENAME, render_html, write_html
+from report_samples import BUCKET, add_timeline, example
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "tests" / "data" / "drill-example.json"
 # Real runs of this checkout, when there are any (reports/ is not committed).
 REAL_REPORTS = sorted(ROOT.glob("reports/*/drill.json"))
-BUCKET = 0.1
 XSS = "<script>alert(1)</script> & \"quoted\" 'single'"
-
-
-def example() -> dict[str, Any]:
-    """Return a fresh copy of the stored example run."""
-    return json.loads(EXAMPLE.read_text("utf-8"))
-
-
-def offset(drill: dict[str, Any], stamp: str | None) -> float | None:
-    """Seconds from the drill's start to an ISO timestamp."""
-    if stamp is None:
-        return None
-    start = dt.datetime.fromisoformat(drill["started_at"])
-    return (dt.datetime.fromisoformat(stamp) - start).total_seconds()
-
-
-def add_timeline(drill: dict[str, Any]) -> None:
-    """Give a drill a write timeline consistent with its measured outages."""
-    buckets = int(drill["duration_seconds"] / BUCKET) + 1
-    services = {}
-    for service in drill.get("services") or [{"service": "postgres", "rto": drill["rto"]}]:
-        rto = service.get("rto") or {}
-        down_from = offset(drill, rto.get("outage_started_at"))
-        down_to = offset(drill, rto.get("recovered_at"))
-        counts: dict[str, list[int]] = {
-            key: [0] * buckets
-            for key in ("acknowledged", "failed", "indeterminate", "probes_ok", "probes_failed")
-        }
-        for i in range(buckets):
-            t = i * BUCKET
-            down = down_from is not None and t >= down_from and (down_to is None or t < down_to)
-            if down:
-                counts["failed"][i] = 2
-                counts["probes_failed"][i] = 1
-            else:
-                counts["acknowledged"][i] = 5 + i % 3
-                counts["probes_ok"][i] = 1
-        services[service["service"]] = counts
-    drill["timeline"] = {"bucket_seconds": BUCKET, "services": services}
 
 
 def full_document(drills: int | None = None) -> dict[str, Any]:

@@ -1,0 +1,613 @@
+r"""The encrypted stream format of backup objects: AES-256-GCM in authenticated chunks.
+
+A stream is a fixed 70-byte header followed by one or more chunks. All integers are
+unsigned big-endian.
+
+Header (70 bytes)::
+
+    offset size  field
+         0    8  magic, the bytes 89 44 52 44 42 41 4B 0A ("\x89DRDBAK\n")
+         8    1  format version, 1
+         9    1  flags, 0 (readers refuse any other value)
+        10    4  chunk size C in plaintext bytes, 1 <= C <= 64 MiB
+        14   16  key id: 16 lowercase hex ASCII characters (see ``keys.key_id_of``)
+        30   32  salt: 32 random bytes, new for every stream
+        62    8  check: the first 8 bytes of SHA-256 over header bytes 0..61
+
+The check is not a security measure (the chunks authenticate the header, see below);
+it lets a reader report a damaged header as damage before it looks up the key.
+
+Keys. ``HKDF-SHA256(ikm=<the 32-byte backup key>, salt=<header salt>,
+info=b"pytest-drdrill stream v1", length=36)`` gives the stream key (bytes 0..31) and a
+4-byte nonce prefix (bytes 32..35). Every stream thus has its own AES key, and nonces
+only need to be unique within a stream.
+
+Chunks. Chunk ``i`` (counting from 0) encrypts plaintext bytes ``[i*C, (i+1)*C)``. Every
+chunk holds exactly C plaintext bytes except the last, the *final* chunk, which holds
+0 to C-1 bytes: a plaintext whose length is a multiple of C (including 0) ends with an
+empty final chunk. A stored chunk is the AES-256-GCM ciphertext followed by its 16-byte
+tag, so non-final chunks are ``C + 16`` bytes and the final one ``16..C+15`` bytes::
+
+    nonce_i = nonce_prefix || uint64(i)                              (12 bytes)
+    ad_i    = header (70 bytes) || uint64(i) || uint8(final) || context
+    chunk_i = AES-256-GCM-Encrypt(stream key, nonce_i, plaintext_i, ad_i)   (ct || tag)
+
+``final`` is 1 for the last chunk and 0 otherwise. ``context`` is an optional byte
+string the application binds the stream to without storing it (the catalog uses
+``b"<backup id>/<file name>"``, so an object moved under another name fails to decrypt);
+it is empty by default.
+
+Reading. A reader reads the header, then repeatedly up to ``C + 16`` bytes: a full read
+is a non-final chunk, a shorter one (at least 16 bytes) is the final chunk, after which
+the stream must end. Because the index and the final flag are authenticated, reordered,
+duplicated or dropped chunks, a stream cut at any byte (the missing final chunk is
+noticed), bytes appended after the final chunk and any change to the header all fail.
+The stored size is ``70 + (n // C) * (C + 16) + (n % C) + 16`` for ``n`` plaintext bytes.
+
+Speed: chunks are large (1 MiB by default), the cipher runs in OpenSSL, and one SHA-256
+(of the plaintext when writing, of the stored bytes when reading) runs on a worker
+thread, since hashlib releases the GIL. Memory stays at a few chunks whatever the size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import re
+import struct
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from pytest_drdrill.backup.errors import CorruptBackup, UnknownKey, WrongKey
+from pytest_drdrill.backup.keys import BackupKey, KeyRing
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from concurrent.futures import Future
+
+    from _typeshed import WriteableBuffer
+
+    from pytest_drdrill.backup.manifest import BackupFile
+
+MAGIC = b"\x89DRDBAK\n"
+FORMAT_VERSION = 1
+TAG_SIZE = 16
+DEFAULT_CHUNK_SIZE = 1 << 20
+MAX_CHUNK_SIZE = 64 << 20
+_FIELDS = struct.Struct(">8sBBI16s32s")
+_CHECK_SIZE = 8
+HEADER_SIZE = _FIELDS.size + _CHECK_SIZE
+_SALT_SIZE = 32
+_STREAM_INFO = b"pytest-drdrill stream v1"
+_KEY_ID = re.compile(rb"[0-9a-f]{16}")
+
+
+class Readable(Protocol):
+    """What a stream is read from: a binary file, a socket file, a boto3 body."""
+
+    def read(self, size: int, /) -> bytes:
+        """Return up to ``size`` bytes; ``b""`` at the end."""
+        ...
+
+
+class Writable(Protocol):
+    """What a stream is written to."""
+
+    def write(self, data: bytes, /) -> object:
+        """Write all of ``data``."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamInfo:
+    """Sizes and SHA-256 digests of one stream, plaintext and stored.
+
+    :param plain_bytes: plaintext length.
+    :param stored_bytes: length of the stored (encrypted) form.
+    :param plain_sha256: hex SHA-256 of the plaintext.
+    :param stored_sha256: hex SHA-256 of the stored form.
+    :param key_id: the key that encrypted it; ``None`` for :func:`copy_stream`.
+    :param chunk_size: plaintext bytes per chunk; ``None`` for :func:`copy_stream`.
+
+    .. versionadded:: 0.3
+    """
+
+    plain_bytes: int
+    stored_bytes: int
+    plain_sha256: str
+    stored_sha256: str
+    key_id: str | None = None
+    chunk_size: int | None = None
+
+
+def stored_size(plain_bytes: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+    """Return the stored length of a stream of ``plain_bytes`` plaintext bytes.
+
+    :param plain_bytes: plaintext length.
+    :param chunk_size: the stream's chunk size.
+
+    .. versionadded:: 0.3
+    """
+    full, rest = divmod(plain_bytes, chunk_size)
+    return HEADER_SIZE + full * (chunk_size + TAG_SIZE) + rest + TAG_SIZE
+
+
+def _read_exact(src: Readable, size: int) -> bytes:
+    """Read ``size`` bytes, fewer only at the end: sockets and pipes return short reads."""
+    data = src.read(size)
+    if not data or len(data) == size:
+        return data or b""
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = src.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+class _Digest:
+    """SHA-256 and a byte count, fed on a worker thread when a pool is given."""
+
+    def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
+        self._hash = hashlib.sha256()
+        self._pool = pool
+        self._pending: Future[None] | None = None
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
+        if self._pool is None:
+            self._hash.update(data)
+            return
+        # One update in flight at most: it keeps the order and bounds memory.
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._pool.submit(self._hash.update, data)
+
+    def hexdigest(self) -> str:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        return self._hash.hexdigest()
+
+
+@contextlib.contextmanager
+def _worker() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drdrill-sha256")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _header(key_id: str, chunk_size: int, salt: bytes) -> bytes:
+    fields = _FIELDS.pack(MAGIC, FORMAT_VERSION, 0, chunk_size, key_id.encode("ascii"), salt)
+    return fields + hashlib.sha256(fields).digest()[:_CHECK_SIZE]
+
+
+class _Chunks:
+    """AES-256-GCM for the chunks of one stream (both directions)."""
+
+    def __init__(self, key: BackupKey, header: bytes, salt: bytes, context: bytes) -> None:
+        material = key.derive(_STREAM_INFO, salt=salt, length=36)
+        self._aead = AESGCM(material[:32])
+        self._prefix = material[32:]
+        self._header = header
+        self._context = bytes(context)
+
+    def _nonce_ad(self, index: int, *, final: bool) -> tuple[bytes, bytes]:
+        counter = index.to_bytes(8, "big")
+        return self._prefix + counter, b"".join(
+            (self._header, counter, b"\x01" if final else b"\x00", self._context)
+        )
+
+    def seal(self, index: int, plain: bytes, *, final: bool) -> bytes:
+        nonce, ad = self._nonce_ad(index, final=final)
+        return self._aead.encrypt(nonce, plain, ad)
+
+    def open(self, index: int, stored: bytes, *, final: bool) -> bytes:
+        nonce, ad = self._nonce_ad(index, final=final)
+        return self._aead.decrypt(nonce, stored, ad)
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk_size must be 1..{MAX_CHUNK_SIZE} bytes, not {chunk_size!r}")
+
+
+class _Encryption:
+    """The pieces of one encrypted stream (header, then chunks), hashed as they go."""
+
+    def __init__(
+        self, src: Readable, key: BackupKey, chunk_size: int, context: bytes, *, parallel: bool
+    ) -> None:
+        _check_chunk_size(chunk_size)
+        self.src = src
+        self.key = key
+        self.chunk_size = chunk_size
+        self.context = context
+        self.parallel = parallel
+        self.info: StreamInfo | None = None
+
+    def pieces(self) -> Iterator[bytes]:
+        with contextlib.ExitStack() as stack:
+            pool = stack.enter_context(_worker()) if self.parallel else None
+            plain_digest, stored_digest = _Digest(pool), _Digest()
+            salt = os.urandom(_SALT_SIZE)
+            header = _header(self.key.key_id, self.chunk_size, salt)
+            chunks = _Chunks(self.key, header, salt, self.context)
+            stored_digest.update(header)
+            yield header
+            index = 0
+            while True:
+                plain = _read_exact(self.src, self.chunk_size)
+                final = len(plain) < self.chunk_size
+                plain_digest.update(plain)
+                stored = chunks.seal(index, plain, final=final)
+                stored_digest.update(stored)
+                yield stored
+                if final:
+                    break
+                index += 1
+            self.info = StreamInfo(
+                plain_bytes=plain_digest.size,
+                stored_bytes=stored_digest.size,
+                plain_sha256=plain_digest.hexdigest(),
+                stored_sha256=stored_digest.hexdigest(),
+                key_id=self.key.key_id,
+                chunk_size=self.chunk_size,
+            )
+
+
+def encrypt_stream(
+    src: Readable,
+    dst: Writable,
+    key: BackupKey,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    context: bytes = b"",
+) -> StreamInfo:
+    """Encrypt ``src`` into ``dst`` in the stream format of this module.
+
+    :param src: the plaintext, read to its end.
+    :param dst: receives the stored form.
+    :param key: the key to encrypt with; its id goes into the header.
+    :param chunk_size: plaintext bytes per chunk (1 MiB by default).
+    :param context: bytes the stream is bound to; decrypting needs the same.
+    :returns: sizes and digests of both forms.
+    :raises ValueError: on a chunk size out of range.
+
+    .. versionadded:: 0.3
+    """
+    job = _Encryption(src, key, chunk_size, context, parallel=True)
+    for piece in job.pieces():
+        dst.write(piece)
+    assert job.info is not None
+    return job.info
+
+
+class EncryptingReader(io.RawIOBase):
+    """A read-only file whose content is the encrypted form of ``src``, made as it is read.
+
+    For uploads that pull their data (``upload_fileobj``): memory stays at a chunk or two.
+    :attr:`info` is set once the stream has been read to its end.
+
+    :param src: the plaintext.
+    :param key: the key to encrypt with.
+    :param chunk_size: plaintext bytes per chunk.
+    :param context: bytes the stream is bound to.
+
+    .. versionadded:: 0.3
+    """
+
+    def __init__(
+        self,
+        src: Readable,
+        key: BackupKey,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        context: bytes = b"",
+    ) -> None:
+        super().__init__()
+        self._job = _Encryption(src, key, chunk_size, context, parallel=True)
+        self._pieces: Iterator[bytes] | None = self._job.pieces()
+        self._piece = memoryview(b"")
+
+    @property
+    def info(self) -> StreamInfo | None:
+        """Sizes and digests, once the end was read; ``None`` before."""
+        return self._job.info
+
+    def readable(self) -> bool:
+        """Return ``True``."""
+        return True
+
+    def seekable(self) -> bool:
+        """Return ``False``: the stream is made once, front to back."""
+        return False
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        """Fill ``buffer`` with the next stored bytes; 0 at the end."""
+        target = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(target):
+            if not self._piece:
+                if self._pieces is None:
+                    break
+                try:
+                    self._piece = memoryview(next(self._pieces))
+                except StopIteration:
+                    self._pieces = None
+                    break
+            take = min(len(self._piece), len(target) - filled)
+            target[filled : filled + take] = self._piece[:take]
+            self._piece = self._piece[take:]
+            filled += take
+        return filled
+
+    def close(self) -> None:
+        """Stop encrypting and release the worker thread."""
+        if self._pieces is not None:
+            self._pieces.close()  # type: ignore[attr-defined]
+            self._pieces = None
+        super().close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Header:
+    key_id: str
+    chunk_size: int
+    salt: bytes
+    raw: bytes
+
+
+def _parse_header(raw: bytes, name: str) -> _Header:
+    if not raw:
+        raise CorruptBackup(name, "is empty: even an empty backup has a header and a chunk")
+    if raw[: len(MAGIC)] != MAGIC[: len(raw)]:
+        raise CorruptBackup(
+            name,
+            "does not start with the pytest-drdrill stream magic: it is not an encrypted "
+            "backup stream, or its first bytes are damaged",
+        )
+    if len(raw) <= len(MAGIC):
+        raise CorruptBackup(name, f"ends inside the header ({len(raw)} of {HEADER_SIZE} bytes)")
+    if raw[len(MAGIC)] != FORMAT_VERSION:
+        raise CorruptBackup(
+            name,
+            f"has stream format version {raw[len(MAGIC)]}, and this pytest-drdrill reads only "
+            f"version {FORMAT_VERSION}: the header is damaged or a newer pytest-drdrill wrote it",
+        )
+    if len(raw) < HEADER_SIZE:
+        raise CorruptBackup(name, f"ends inside the header ({len(raw)} of {HEADER_SIZE} bytes)")
+    fields, check = raw[: _FIELDS.size], raw[_FIELDS.size :]
+    if hashlib.sha256(fields).digest()[:_CHECK_SIZE] != check:
+        raise CorruptBackup(name, "has a damaged header (its check bytes do not match)")
+    _, _, flags, chunk_size, key_id, salt = _FIELDS.unpack(fields)
+    if flags != 0:
+        raise CorruptBackup(name, f"has header flags {flags:#04x}, which this version never sets")
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise CorruptBackup(name, f"declares a chunk size of {chunk_size} bytes, out of range")
+    if not _KEY_ID.fullmatch(key_id):
+        raise CorruptBackup(name, "has a malformed key id in its header")
+    return _Header(key_id.decode("ascii"), chunk_size, salt, raw)
+
+
+def _pick_key(keys: KeyRing | BackupKey, key_id: str, name: str) -> BackupKey:
+    if isinstance(keys, BackupKey):
+        if keys.key_id != key_id:
+            raise WrongKey(name, key_id, keys.key_id)
+        return keys
+    key = keys.get(key_id)
+    if key is None:
+        raise UnknownKey(name, key_id, keys.ids)
+    return key
+
+
+def _object_name(src: object, object_name: str | None) -> str:
+    if object_name is not None:
+        return object_name
+    name = getattr(src, "name", None)
+    return str(name) if isinstance(name, str | os.PathLike) else "<stream>"
+
+
+def _decrypt(
+    src: Readable,
+    sink: Callable[[bytes], object] | None,
+    keys: KeyRing | BackupKey,
+    name: str,
+    context: bytes,
+) -> StreamInfo:
+    with _worker() as pool:
+        stored_digest, plain_digest = _Digest(pool), _Digest()
+        raw = _read_exact(src, HEADER_SIZE)
+        stored_digest.update(raw)
+        header = _parse_header(raw, name)
+        key = _pick_key(keys, header.key_id, name)
+        chunks = _Chunks(key, header.raw, header.salt, context)
+        full = header.chunk_size + TAG_SIZE
+        index = 0
+        while True:
+            stored = _read_exact(src, full)
+            stored_digest.update(stored)
+            if not stored:
+                raise CorruptBackup(
+                    name, "ends without its final chunk: the object is truncated", index
+                )
+            if len(stored) < TAG_SIZE:
+                raise CorruptBackup(name, "ends inside a chunk: the object is truncated", index)
+            final = len(stored) < full
+            try:
+                plain = chunks.open(index, stored, final=final)
+            except InvalidTag:
+                raise CorruptBackup(
+                    name,
+                    "fails authentication: the chunk was altered, moved, duplicated or cut short",
+                    index,
+                ) from None
+            plain_digest.update(plain)
+            if sink is not None:
+                sink(plain)
+            if final:
+                break
+            index += 1
+        if src.read(1):
+            raise CorruptBackup(name, "has data after its final chunk", index)
+        return StreamInfo(
+            plain_bytes=plain_digest.size,
+            stored_bytes=stored_digest.size,
+            plain_sha256=plain_digest.hexdigest(),
+            stored_sha256=stored_digest.hexdigest(),
+            key_id=header.key_id,
+            chunk_size=header.chunk_size,
+        )
+
+
+def decrypt_stream(
+    src: Readable,
+    dst: Writable,
+    keys: KeyRing | BackupKey,
+    *,
+    object_name: str | None = None,
+    context: bytes = b"",
+) -> StreamInfo:
+    """Decrypt a stream into ``dst``, authenticating every chunk before writing it.
+
+    On an error ``dst`` may already hold a prefix of the plaintext (authenticated, never
+    garbage). A restore must not leave that behind: use :func:`decrypt_to_path`, or
+    :func:`verify_stream` first.
+
+    :param src: the stored form.
+    :param dst: receives the plaintext.
+    :param keys: the key, or a key ring from which the key named in the header is taken.
+    :param object_name: names the object in errors; ``src.name`` or ``<stream>`` if unset.
+    :param context: the bytes the stream was bound to when encrypted.
+    :returns: sizes and digests of both forms.
+    :raises CorruptBackup: when anything in the stream is altered, missing or extra.
+    :raises WrongKey: when ``keys`` is one key and not the one the stream needs.
+    :raises UnknownKey: when the ring lacks the key the stream needs.
+
+    .. versionadded:: 0.3
+    """
+    return _decrypt(src, dst.write, keys, _object_name(src, object_name), context)
+
+
+def verify_stream(
+    src: Readable,
+    keys: KeyRing | BackupKey,
+    *,
+    object_name: str | None = None,
+    context: bytes = b"",
+) -> StreamInfo:
+    """Check a whole stream (header, every chunk, the end) without writing the plaintext.
+
+    :param src: the stored form.
+    :param keys: the key, or a key ring.
+    :param object_name: names the object in errors.
+    :param context: the bytes the stream was bound to when encrypted.
+    :returns: sizes and digests of both forms.
+    :raises CorruptBackup: when anything in the stream is altered, missing or extra.
+    :raises WrongKey: when ``keys`` is one key and not the one the stream needs.
+    :raises UnknownKey: when the ring lacks the key the stream needs.
+
+    .. versionadded:: 0.3
+    """
+    return _decrypt(src, None, keys, _object_name(src, object_name), context)
+
+
+def _check_expected(info: StreamInfo, expect: BackupFile, name: str) -> None:
+    for what, got, wanted in (
+        ("stored size", info.stored_bytes, expect.stored_size),
+        ("stored sha256", info.stored_sha256, expect.stored_sha256),
+        ("size", info.plain_bytes, expect.size),
+        ("sha256", info.plain_sha256, expect.sha256),
+    ):
+        if got != wanted:
+            raise CorruptBackup(
+                name, f"does not match its manifest: {what} is {got}, the manifest says {wanted}"
+            )
+
+
+def decrypt_to_path(
+    src: Readable,
+    path: Path,
+    keys: KeyRing | BackupKey,
+    *,
+    object_name: str | None = None,
+    context: bytes = b"",
+    expect: BackupFile | None = None,
+    fsync: bool = True,
+) -> StreamInfo:
+    """Decrypt a stream to ``path``, which is replaced only once everything verified.
+
+    The plaintext goes to a temporary file (mode 0600) next to ``path``; it is renamed
+    over ``path`` only after the whole stream authenticated and, with ``expect``, its
+    sizes and digests matched the manifest. On any failure the temporary file is removed
+    and ``path`` is left as it was.
+
+    :param src: the stored form.
+    :param path: the file to create or replace.
+    :param keys: the key, or a key ring.
+    :param object_name: names the object in errors.
+    :param context: the bytes the stream was bound to when encrypted.
+    :param expect: the manifest's record of the file, to compare sizes and digests with.
+    :param fsync: flush the file to disk before the rename, so a crash leaves old or new.
+    :returns: sizes and digests of both forms.
+    :raises CorruptBackup: when the stream or its manifest record does not check out.
+    :raises WrongKey: when ``keys`` is one key and not the one the stream needs.
+    :raises UnknownKey: when the ring lacks the key the stream needs.
+
+    .. versionadded:: 0.3
+    """
+    name = _object_name(src, object_name)
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with open(fd, "wb", buffering=0) as out:
+            info = _decrypt(src, out.write, keys, name, context)
+            if expect is not None:
+                _check_expected(info, expect, name)
+            if fsync:
+                os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return info
+
+
+def copy_stream(
+    src: Readable, dst: Writable, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> StreamInfo:
+    """Copy ``src`` to ``dst`` unencrypted, with its SHA-256: the benchmark's baseline.
+
+    :param src: read to its end.
+    :param dst: receives the same bytes.
+    :param chunk_size: bytes per read.
+    :returns: the size and digest, equal for the plain and stored form.
+
+    .. versionadded:: 0.3
+    """
+    _check_chunk_size(chunk_size)
+    digest = hashlib.sha256()
+    size = 0
+    while data := src.read(chunk_size):
+        digest.update(data)
+        dst.write(data)
+        size += len(data)
+    hexdigest = digest.hexdigest()
+    return StreamInfo(
+        plain_bytes=size, stored_bytes=size, plain_sha256=hexdigest, stored_sha256=hexdigest
+    )
