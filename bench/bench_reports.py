@@ -50,7 +50,7 @@ def _with_timelines(document: dict) -> dict:
     return document
 
 
-def _time(label: str, runs: int, call) -> list[float]:
+def _time(runs: int, call) -> list[float]:
     took = []
     for _ in range(runs):
         start = timing.monotonic()
@@ -77,12 +77,12 @@ def main() -> None:
         out = Path(tmp)
         write_html(out, document, trend=trend(history))  # warm-up: imports, font cache
         results = {
-            "drill.json (baseline)": _time("json", args.runs, lambda: write_document(out, document)),
+            "drill.json (baseline)": _time(args.runs, lambda: write_document(out, document)),
             "report.html": _time(
-                "html", args.runs, lambda: write_html(out, document, trend=trend(history))
+                args.runs, lambda: write_html(out, document, trend=trend(history))
             ),
             "mtd-justification": _time(
-                "mtd", args.runs, lambda: write_mtd(out, document, targets, history=history)
+                args.runs, lambda: write_mtd(out, document, targets, history=history)
             ),
         }
         tracemalloc.start()
