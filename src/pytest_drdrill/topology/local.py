@@ -77,6 +77,8 @@ class LocalTopology:
         self._links: list[Link] = []
         self.replicator: Replicator | None = None
         self.sentinel: LocalSentinel | None = None
+        #: Where every PostgreSQL node archives its finished WAL segments.
+        self.wal_spool: Path | None = None
         self.timings: dict[str, float] = {}
 
     @classmethod
@@ -187,8 +189,17 @@ class LocalTopology:
             )
 
         primary, sync, dr = make(PRIMARY, "primary"), make(SYNC, "primary"), make(DR, "dr")
+        # Every node archives finished WAL segments into one spool, the cluster's WAL
+        # repository: after a failover the new primary goes on archiving into it. Backup
+        # drills ship the spool, encrypted, to object storage (backup/postgres.py).
+        self.wal_spool = data / "wal-spool"
+        self.wal_spool.mkdir(mode=0o700)
+        if run_as is not None:
+            run_as.own(self.wal_spool)
+        archiving = archive_settings(self.wal_spool)
         for node in (primary, sync, dr):
             self.pg_nodes[node.name] = node
+            node.settings.update(archiving)
         self._sync_names = (SYNC,)
         primary.init_from_template(template)
         primary.start(extra={"synchronous_standby_names": f'FIRST 1 ("{SYNC}")'})
@@ -409,6 +420,19 @@ class LocalTopology:
 
 
 DATAROOT_PREFIX = "drdrill-"
+
+
+def archive_settings(spool: Path) -> dict[str, str]:
+    """Server settings that archive each finished WAL segment into ``spool``.
+
+    The copy goes to a hidden name first and is renamed, so a reader of the spool never
+    sees half a segment; an existing segment is never overwritten.
+    """
+    part = f"{spool}/.%f.part"
+    return {
+        "archive_mode": "on",
+        "archive_command": f"test ! -f {spool}/%f && cp %p {part} && mv {part} {spool}/%f",
+    }
 
 
 def make_dataroot() -> Path:
