@@ -72,6 +72,11 @@ _help_notify_approval = (
     "recorded as such) | never (withheld: the drill shows the deadline missed) (default: auto)"
 )
 APPROVALS = ("auto", "never")
+_help_backup_key_file = (
+    "file with the base64 AES-256 key(s) that encrypt drill backups, current key first "
+    "(default: the DRDRILL_BACKUP_KEY environment variable; without either, each run makes "
+    "a throwaway key and says so)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +119,7 @@ OPTIONS = (
     _Option("drill_notify", "--drill-notify", _help_notify, None),
     _Option("drill_notify_templates", "--drill-notify-templates", _help_notify_templates, None),
     _Option("drill_notify_approval", "--drill-notify-approval", _help_notify_approval, "auto"),
+    _Option("drill_backup_key_file", "--drill-backup-key-file", _help_backup_key_file, None),
 )
 
 
@@ -164,6 +170,7 @@ class DrillConfig:
     notify: tuple[str, ...] = ()
     notify_templates: Path | None = None
     notify_approval: str = "auto"
+    backup_key_file: Path | None = None
 
 
 def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:
@@ -240,6 +247,9 @@ def get_config(config: pytest.Config) -> DrillConfig:
     templates = None
     if _raw(config, opts["drill_notify_templates"])[0]:
         templates, _ = _path(config, opts["drill_notify_templates"], Path)
+    key_file = None
+    if _raw(config, opts["drill_backup_key_file"])[0]:
+        key_file, _ = _path(config, opts["drill_backup_key_file"], Path)
     pg_bin, _ = _raw(config, opts["drill_pg_bin"])
     run_as, _ = _raw(config, opts["drill_run_as"])
     redis_bin, _ = _raw(config, opts["drill_redis_bin"])
@@ -264,6 +274,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
         notify=notify,
         notify_templates=templates,
         notify_approval=_choice(config, opts["drill_notify_approval"], APPROVALS) or "auto",
+        backup_key_file=key_file,
     )
 
 

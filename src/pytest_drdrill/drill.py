@@ -30,11 +30,13 @@ from pytest_drdrill.verdict import judge
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
+    from pytest_drdrill.backup.pitr import RestoreResult
     from pytest_drdrill.faults import FaultInjector
     from pytest_drdrill.measure.history import History
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.results import NodeResources, RpoResult, ServiceTimeline, Target
     from pytest_drdrill.targets import Targets
+    from pytest_drdrill.timing import Anchor
     from pytest_drdrill.topology._protocol import Topology
 
 
@@ -381,6 +383,91 @@ class Drill:
         """
         return self._raise_on(self.measure_no_failover(min_added_ms=min_added_ms))
 
+    def declare_incident(self, detail: str) -> None:
+        """Record that people decided to recover by hand (e.g. restore), as a detection.
+
+        For incidents no health check sees, such as a dropped table: it marks when the
+        decision was taken, and the communication plan's alerts go out from there.
+
+        .. versionadded:: 0.3
+        """
+        now = timing.monotonic()
+        self.record.add_phase(Phase("detection", now, now, ok=True, detail=detail))
+
+    def conclude_restore(
+        self, restored: RestoreResult, *, target: float, incident: float, anchor: Anchor
+    ) -> DrillResult:
+        """Judge a point-in-time restore: RTO is its duration by phase, RPO what it lost.
+
+        The restored server's ledger is read (the ``validate`` phase) and compared with the
+        drill service's history (:func:`~pytest_drdrill.measure.restore.check_restore`).
+        A restore that lacks writes acknowledged before its target, or holds writes
+        started after it, fails whatever its timing.
+
+        :param restored: what :func:`~pytest_drdrill.backup.pitr.restore_to_time` returned.
+        :param target: the restore's target, epoch seconds.
+        :param incident: when the incident happened, epoch seconds.
+        :param anchor: the clock anchor the two epoch times were read with.
+        :raises TargetMissed: on a failing verdict.
+
+        .. versionadded:: 0.3
+        """
+        from pytest_drdrill.measure.postgres import read_present_ids
+        from pytest_drdrill.measure.restore import check_restore
+        from pytest_drdrill.results import RtoResult
+
+        for phase in restored.phases:
+            self.record.add_phase(phase)
+        with self.record.phase("validate") as note:
+            present = read_present_ids(restored.node.dsn(app="drdrill-validate"))
+            note.detail = f"{len(present)} ledger rows read from {restored.node.name}"
+        validated = self.record.phases[-1].ended
+        result = self._evaluate(None)
+        history = self.workloads[self.service].history
+        check = check_restore(history, present, anchor=anchor, target=target, incident=incident)
+        started = restored.phases[0].started
+        rto = RtoResult(validated - started, started, validated, effect_seen=True)
+        described = (
+            f"restore to {_iso(target)} of base backup {restored.base.backup_id} and "
+            f"{restored.segments} WAL segments"
+        )
+        if self.record.target is None:
+            verdict, reason = Verdict.INCONCLUSIVE, "no target: name a tier in the marker"
+        else:
+            verdict, reason = judge(
+                self.record.target, rto, check.rpo, observation_seconds=rto.seconds or 0.0,
+                fault=described,
+            )  # fmt: skip
+        if not check.correct:
+            verdict = Verdict.FAIL
+            reason = (
+                f"the restore is not the state at {_iso(target)}: "
+                f"{len(check.missing_before_target)} write(s) acknowledged before it missing "
+                f"{list(check.missing_before_target[:10])}, {len(check.present_after_target)} "
+                f"started after it present {list(check.present_after_target[:10])}; " + reason
+            )
+        reason += (
+            f"; restored {restored.stored_bytes / 1e6:.1f} MB fetched, "
+            f"{restored.plain_bytes / 1e6:.1f} MB decrypted"
+        )
+        self.result = dataclasses.replace(
+            self._with_notifications(result),
+            phases=tuple(sorted(self.record.phases, key=lambda p: p.started)),
+            verdict=verdict,
+            reason=reason,
+            rto=rto,
+            rpo=check.rpo,
+            services=tuple(
+                dataclasses.replace(s, rto=rto, rpo=check.rpo, verdict=verdict, reason=reason)
+                if s.service == self.service
+                else s
+                for s in result.services
+            ),
+            functions=(),
+        )
+        self._on_result(self.result)
+        return self._raise_on(self.result)
+
     def conclude(self, *, fault_at: float | None = None) -> DrillResult:
         """Measure, judge, and fail the test if the drill is red or inconclusive.
 
@@ -417,6 +504,12 @@ class Drill:
         if result.verdict is Verdict.WARN:
             warnings.warn(TargetWarning(f"drill {result.scenario}: {result.reason}"), stacklevel=3)
         return result
+
+
+def _iso(epoch: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _described(result: DrillResult) -> str:

@@ -8,6 +8,7 @@ that use them.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from pytest_drdrill.config import (
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
 
+    from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.drill import Drill
     from pytest_drdrill.faults import FaultInjector
     from pytest_drdrill.measure.workload import Workload
@@ -106,6 +108,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if drill_config.cadence is None:
         return
     config.stash[targets_key] = _load_targets(drill_config)
+    if drill_config.backup_key_file is not None or os.environ.get("DRDRILL_BACKUP_KEY"):
+        _backup_keys(config)  # a configured key must be usable before any server starts
 
     from pytest_drdrill.recovery.failover import ReferenceFailover
     from pytest_drdrill.reporting.collector import DrillReporter
@@ -331,6 +335,30 @@ def drdrill_backend(
 
 
 notify_key: pytest.StashKey[tuple[Any, Any, Any]] = pytest.StashKey()
+backup_keys_key: pytest.StashKey[tuple[Any, bool]] = pytest.StashKey()
+
+
+def _backup_keys(config: pytest.Config) -> tuple[Any, bool]:
+    """The backup key ring, and whether it is a throwaway key made for this run.
+
+    A key file or ``DRDRILL_BACKUP_KEY`` that is set but unusable is a usage error; with
+    neither, a drill run makes a throwaway key, so the main job works on a fresh machine,
+    and its backups can only be restored within the run (which is all a drill needs).
+    """
+    if backup_keys_key in config.stash:
+        return config.stash[backup_keys_key]
+    from pytest_drdrill.backup.errors import InvalidKey, KeyNotConfigured
+    from pytest_drdrill.backup.keys import KeyRing, generate_key, load_keyring
+
+    drill_config = config.stash[config_key]
+    try:
+        keys, throwaway = load_keyring(key_file=drill_config.backup_key_file), False
+    except KeyNotConfigured:
+        keys, throwaway = KeyRing.of(generate_key()), True
+    except InvalidKey as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[backup_keys_key] = (keys, throwaway)
+    return keys, throwaway
 
 
 def _notify_setup(config: pytest.Config, drill_config: DrillConfig) -> None:
@@ -487,6 +515,36 @@ def drdrill_faults(
         yield injector
     finally:
         injector.heal()
+
+
+@pytest.fixture
+def drdrill_backups(
+    request: pytest.FixtureRequest, drdrill_topology: LocalTopology, drdrill_record: DrillRecord
+) -> Iterator[BackupSite]:
+    """Backups of this drill's topology: a catalog in each region, WAL shipped as it is archived.
+
+    Keys come from ``--drill-backup-key-file`` / ``drill_backup_key_file`` or the
+    ``DRDRILL_BACKUP_KEY`` environment variable; without either the run uses a throwaway
+    key and the drill's notes say so.
+
+    .. versionadded:: 0.3
+    """
+    from pytest_drdrill.backup.site import BackupSite
+
+    keys, throwaway = _backup_keys(request.config)
+    if throwaway:
+        drdrill_record.note(
+            "backups encrypted with a throwaway key made for this run (no DRDRILL_BACKUP_KEY "
+            "or --drill-backup-key-file given)"
+        )
+    backend: LocalBackend = request.getfixturevalue("drdrill_backend")
+    assert backend.dataroot is not None
+    workdir = backend.dataroot / f"backups-{drdrill_topology.id}"
+    site = BackupSite(drdrill_topology, keys, workdir).start()
+    try:
+        yield site
+    finally:
+        site.close()
 
 
 @pytest.fixture

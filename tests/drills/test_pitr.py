@@ -11,7 +11,7 @@ import pytest
 
 from pytest_drdrill import timing
 from pytest_drdrill.backup.catalog import Catalog
-from pytest_drdrill.backup.errors import CorruptBackup, NoSuchBackup
+from pytest_drdrill.backup.errors import CorruptBackup, MissingWalSegment, NoSuchBackup
 from pytest_drdrill.backup.keys import KeyRing, generate_key
 from pytest_drdrill.backup.pitr import restore_to_time
 from pytest_drdrill.backup.postgres import WalShipper, take_base_backup
@@ -118,3 +118,20 @@ def test_target_before_any_base_backup_is_refused(incident, tmp_path: Path):
             catalog, KEY, dt.datetime(2000, 1, 1, tzinfo=dt.UTC), install=backend.install,
             run_as=backend.run_as, workdir=tmp_path,
         )  # fmt: skip
+
+
+def test_missing_wal_segment_is_named(incident):
+    """A segment gone from the archive stops the restore, naming the segment and the store."""
+    backend, catalog, history, anchor, target = incident
+    wal = catalog.list_backups("postgres-wal")[0]
+    entry = catalog.entry_key(wal.backup_id)
+    saved = catalog.client.get_object(Bucket=catalog.bucket, Key=entry)["Body"].read()
+    catalog.client.delete_object(Bucket=catalog.bucket, Key=entry)
+    try:
+        with pytest.raises(MissingWalSegment, match=wal.files[0].name):
+            restore_to_time(
+                catalog, KEY, target, install=backend.install, run_as=backend.run_as,
+                workdir=backend.dataroot / "restore-missing",
+            )  # fmt: skip
+    finally:
+        catalog.client.put_object(Bucket=catalog.bucket, Key=entry, Body=saved)

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from pytest_drdrill import timing
-from pytest_drdrill.backup.errors import CorruptBackup, NoSuchBackup
+from pytest_drdrill.backup.errors import CorruptBackup, MissingWalSegment, NoSuchBackup
 from pytest_drdrill.backup.keys import KeyRing
 from pytest_drdrill.backup.stream import decrypt_stream, verify_stream
+from pytest_drdrill.backup.wal import segment_name
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.results import Phase
 from pytest_drdrill.topology.postgres import LocalPostgresNode
@@ -78,15 +79,32 @@ def choose_base(catalog: Catalog, target: dt.datetime) -> Manifest:
     return usable[0]
 
 
-def _wal_chain(catalog: Catalog, base: Manifest) -> list[tuple[Manifest, BackupFile]]:
-    """Every shipped segment from the base backup's start, as far as the archive goes."""
+def _wal_chain(
+    catalog: Catalog, base: Manifest, target: dt.datetime
+) -> list[tuple[Manifest, BackupFile]]:
+    """Every shipped segment from the base backup's start, as far as the archive goes.
+
+    :raises MissingWalSegment: for a gap in the chain, or when the newest shipped segment
+        was stored before ``target``, so the archive cannot reach it; either way the
+        first segment that is missing is named.
+    """
     assert base.wal_start is not None and base.wal_end is not None
     wal = catalog.list_backups("postgres-wal")
     ends = [m.wal_end for m in wal if m.wal_end is not None]
     last = max(ends, key=_lsn_value, default=base.wal_end)
     # The chain must reach at least the base backup's end point, or it is not consistent.
     last = max(last, base.wal_end, key=_lsn_value)
-    return catalog.find_wal(base.wal_start, last)
+    chain = catalog.find_wal(base.wal_start, last)
+    newest = max((dt.datetime.fromisoformat(m.created_at) for m, _ in chain), default=None)
+    if newest is None or newest < target:
+        following = segment_name(1, _lsn_value(last) + 1)
+        raise MissingWalSegment(
+            following,
+            f"WAL up to {target.isoformat()} (the newest segment stored, ending at {last}, "
+            f"was stored at {newest.isoformat() if newest else 'never'})",
+            catalog.location,
+        )
+    return chain
 
 
 def _lsn_value(lsn: str) -> int:
@@ -159,7 +177,7 @@ def restore_to_time(
         phases.append(Phase(phase, started, timing.monotonic(), ok=True, detail=detail))
 
     base = choose_base(catalog, target)
-    chain = _wal_chain(catalog, base)
+    chain = _wal_chain(catalog, base, target)
     items = [(base.backup_id, f) for f in base.files] + [(m.backup_id, f) for m, f in chain]
     staging = workdir / "staging"
     staging.mkdir(parents=True)

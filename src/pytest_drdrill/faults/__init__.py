@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pytest_drdrill.faults._protocol import Fault
+from pytest_drdrill.faults.data import DropTable
 from pytest_drdrill.faults.injector import FaultInjector
 from pytest_drdrill.faults.network import LinkCut, Partition, Toxic
 from pytest_drdrill.faults.process import Crash, Freeze, Stop
@@ -10,6 +11,7 @@ from pytest_drdrill.faults.region import RegionOutage, StorageLoss
 
 __all__ = [
     "Crash",
+    "DropTable",
     "Fault",
     "FaultInjector",
     "Freeze",

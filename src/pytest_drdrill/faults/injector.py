@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from pytest_drdrill.faults._protocol import Fault
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.topology._protocol import ServiceNode, Topology
+    from pytest_drdrill.topology._protocol import PostgresNode, ServiceNode, Topology
     from pytest_drdrill.topology.links import Link
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,12 @@ class FaultInjector:
         if not stores:
             raise FaultError(f"no object store in region {region!r}")
         return self.inject(StorageLoss(stores[0]))
+
+    def drop_table(self, node: PostgresNode | None = None, table: str = "drdrill_ledger") -> float:
+        """Drop ``table`` on the primary (default: the drill's ledger), as an operator might."""
+        from pytest_drdrill.faults.data import DropTable
+
+        return self.inject(DropTable(node or self.topology.primary, table))
 
     def heal(self, fault_or_target: Fault | str | None = None) -> None:
         """Heal active faults: one (by object or target name) or, with no argument, all."""

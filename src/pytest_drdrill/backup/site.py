@@ -1,0 +1,105 @@
+"""The backup side of a drill topology: a catalog per region, WAL shipping, base backups.
+
+Backups of the primary region go to a bucket of its object store; a cross-region copy
+goes to the same bucket in the DR region's store, so either region can restore alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from pytest_drdrill import timing
+from pytest_drdrill.backup.catalog import Catalog
+from pytest_drdrill.backup.postgres import WalShipper, take_base_backup
+from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_drdrill.backup.catalog import VerifyReport
+    from pytest_drdrill.backup.keys import KeyRing
+    from pytest_drdrill.backup.manifest import Manifest
+    from pytest_drdrill.topology.local import LocalTopology
+
+#: The bucket backups are kept in, in each region's object store.
+BACKUP_BUCKET = "drdrill-backups"
+
+
+class BackupSite:
+    """Backups of one drill topology, in both regions.
+
+    :param topology: the running topology (its WAL spool and object stores).
+    :param keys: the key ring; its current key encrypts.
+    :param workdir: scratch space the server account can reach (under the data root).
+
+    .. versionadded:: 0.3
+    """
+
+    def __init__(self, topology: LocalTopology, keys: KeyRing, workdir: Path) -> None:
+        self.topology = topology
+        self.keys = keys
+        self.workdir = workdir
+        primary, dr = topology.s3_nodes["s3-primary"], topology.s3_nodes["s3-dr"]
+        self.catalog = self._catalog(primary.endpoint_url)
+        self.dr_catalog = self._catalog(dr.endpoint_url)
+        if topology.wal_spool is None:
+            raise ValueError(f"{topology!r} archives no WAL: it was built without a WAL spool")
+        self.shipper = WalShipper(
+            topology.wal_spool, self.catalog, keys.current, source="postgres cluster (primary)"
+        )
+        self._bases = 0
+
+    @staticmethod
+    def _catalog(endpoint_url: str) -> Catalog:
+        client = s3_client(endpoint_url, timeout=30.0)
+        ensure_bucket(client, BACKUP_BUCKET)
+        return Catalog(client, BACKUP_BUCKET)
+
+    def start(self) -> BackupSite:
+        """Start shipping WAL."""
+        self.shipper.start()
+        return self
+
+    def close(self) -> None:
+        """Stop shipping WAL (idempotent)."""
+        self.shipper.stop()
+
+    def base_backup(self) -> Manifest:
+        """Take and store a base backup of the current primary."""
+        self._bases += 1
+        workdir = self.workdir / f"base-{self._bases}"
+        return take_base_backup(self.topology.primary, self.catalog, self.keys.current, workdir)  # type: ignore[arg-type]
+
+    def archive_now(self, timeout: float = 60.0) -> str:
+        """Close the current WAL segment and wait until it is shipped; return its name."""
+        with psycopg.connect(self.topology.primary.dsn(app="drdrill-backup"), autocommit=True) as c:
+            row = c.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+        assert row is not None
+        segment = str(row[0])
+        if not self.shipper.wait_for(segment, timeout=timeout):
+            raise TimeoutError(
+                f"WAL segment {segment} was not shipped to {self.catalog.location} within "
+                f"{timeout:.0f}s; shipping errors: {self.shipper.errors or 'none'}"
+            )
+        return segment
+
+    def replicate(self) -> list[VerifyReport]:
+        """Copy every backup to the DR region's store and verify it there."""
+        return self.catalog.copy_to(self.dr_catalog, self.keys)
+
+    def newest_restorable(self, catalog: Catalog | None = None) -> dt.datetime | None:
+        """When the newest stored backup or WAL segment was written, or ``None`` for none."""
+        stamps = [
+            dt.datetime.fromisoformat(m.created_at)
+            for m in (catalog or self.catalog).list_backups()
+            if m.kind in ("postgres-base", "postgres-wal")
+        ]
+        return max(stamps, default=None)
+
+    def staleness(self) -> float | None:
+        """Seconds since the newest restorable point; ``None`` when there is none."""
+        newest = self.newest_restorable()
+        return None if newest is None else timing.wall() - newest.timestamp()
