@@ -108,8 +108,13 @@ def test_checklist_marks_evidence_and_its_absence(document, targets):
     assert any("storage-loss-primary-region" in e for e in storage.evidence)
     assert any("primary-region-outage" in e for e in items[
         "Multi-region deployment architecture implemented"].evidence)  # fmt: skip
-    backups = items["Automated backup systems operational"]
-    assert not backups.evidenced and "backup" in backups.why_not
+    backups = items["Point-in-time recovery capabilities tested"]
+    assert not backups.evidenced and "restore drill" in backups.why_not
+    document["drills"][0]["phases"].append(
+        {"name": "replay", "started_offset_seconds": 1.0, "seconds": 0.1, "ok": True, "detail": ""}
+    )
+    restored = {i.text: i for i in checklist(document)}[backups.text]
+    assert any("primary-crash" in e for e in restored.evidence)
     document["drills"] = [d for d in document["drills"] if "s3" not in str(d["services"])]
     assert not {i.text: i for i in checklist(document)}[storage.text].evidenced
 

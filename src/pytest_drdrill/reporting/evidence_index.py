@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 GOOD = ("pass", "warn")
 
 #: The recovery phases the MTD budget is split into, in the order they happen.
-BUDGET_PHASES = ("detection", "fencing", "catch-up", "selection", "promotion", "repoint",
-                 "validation", "restore")  # fmt: skip
+BUDGET_PHASES = (
+    "detection", "fencing", "catch-up", "selection", "promotion", "repoint", "validation",
+    "fetch", "verify", "decrypt", "start", "replay", "validate",
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +100,11 @@ class DrillView:
         for phase in self.raw.get("phases") or []:
             spent[phase["name"]] = spent.get(phase["name"], 0.0) + float(phase["seconds"])
         return spent
+
+    @property
+    def restored(self) -> bool:
+        """Whether the drill recovered by a point-in-time restore from backups."""
+        return "replay" in self.phase_seconds()
 
     def label(self) -> str:
         """``scenario (verdict, RTO x)`` for evidence lists."""
