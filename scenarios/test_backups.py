@@ -23,7 +23,7 @@ from pytest_drdrill.backup.pitr import restore_to_time
     scenario="pitr-dropped-table",
 )
 def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups, drdrill_backend):
-    """The ledger table is dropped; a restore to the second before brings back every write before it.
+    """The ledger table is dropped; a restore to the second before brings back all before it.
 
     Writes acknowledged between the target and the drop are the restore's data loss,
     counted and judged against the category's RPO; a write acknowledged before the target
