@@ -188,11 +188,12 @@ class DrillReporter:
         run = self.run_info()
         document = run_to_dict(run, self.results)
         document["run"]["config_hash"] = self.config_hash()
-        document["run"]["versions"].update(
-            evidence.package_versions(
-                ["pluggy", "redis", "boto3", "moto", "junit-xml", "jinja2", "matplotlib"]
-            )
+        packages = evidence.package_versions(
+            ["pluggy", "redis", "boto3", "moto", "junit-xml", "jinja2", "matplotlib"]
         )
+        # "redis" already names the Redis server's version; the client library is redis-py.
+        packages["redis-py"] = packages.pop("redis")
+        document["run"]["versions"].update(packages)
         document["run"]["repeat"] = self.drill_config.repeat
         self.written = [
             ("json", write_document(directory, document)),
