@@ -77,6 +77,12 @@ def test_monthly_drill_writes_every_report(pytester, drill_args, webhook):
     crash = "[crash]"
     rto = next(v for k, v in properties.items() if crash in k and k.endswith("].rto_seconds"))
     document = json.loads((run_dir / "drill.json").read_text())
+    versions = document["run"]["versions"]
+    from importlib import metadata
+
+    assert versions["redis-py"] == metadata.version("redis")
+    assert versions["redis"] != versions["redis-py"]  # the server's own version
+    assert len(document["run"]["config_hash"]) == 64
     measured = next(d for d in document["drills"] if d["name"].endswith(crash))
     assert float(rto) == pytest.approx(measured["rto_seconds"], abs=1e-6)
     lost = next(v for k, v in properties.items() if crash in k and k.endswith("].rpo_lost_writes"))

@@ -231,7 +231,14 @@ class Catalog:
             raise
         return True
 
-    def _entry_ids(self) -> list[str]:
+    def backup_ids(self) -> list[str]:
+        """The id of every backup listed in the catalog, read from the entries alone.
+
+        Unlike :meth:`list_backups` it reads no manifest, so one damaged backup does not
+        hide the others (the verification checks go through them one by one).
+
+        .. versionadded:: 0.3
+        """
         ids = []
         paginator = self.client.get_paginator("list_objects_v2")
         start = f"{self.prefix}catalog/"
@@ -249,7 +256,7 @@ class Catalog:
         except botocore.exceptions.ClientError as exc:
             if _error_code(exc) in ("NoSuchKey", "404"):
                 raise NoSuchBackup(
-                    f"backup {backup_id}", self.location, self._entry_ids()
+                    f"backup {backup_id}", self.location, self.backup_ids()
                 ) from None
             raise
         try:
@@ -391,7 +398,7 @@ class Catalog:
         .. versionadded:: 0.3
         """
         manifests = []
-        for backup_id in self._entry_ids():
+        for backup_id in self.backup_ids():
             if kind is not None and self._read_entry(backup_id)["kind"] != kind:
                 continue
             manifests.append(self._load(backup_id, None)[0])
@@ -557,8 +564,8 @@ class Catalog:
         .. versionadded:: 0.3
         """
         ring = KeyRing.of(keys)
-        wanted = list(backup_ids) if backup_ids is not None else self._entry_ids()
-        present = set(other._entry_ids())
+        wanted = list(backup_ids) if backup_ids is not None else self.backup_ids()
+        present = set(other.backup_ids())
         reports = []
         for backup_id in wanted:
             if backup_id in present:
