@@ -40,6 +40,20 @@ if TYPE_CHECKING:
     from pytest_drdrill.topology._protocol import Topology
 
 
+class CheckOutcome(Protocol):
+    """What a verification check returns, e.g. ``backup.verification.CheckResult``."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the check passed."""
+        ...
+
+    @property
+    def detail(self) -> str:
+        """What was checked and found."""
+        ...
+
+
 class DrillNotifier(Protocol):
     """What a drill needs of the communication-plan notifier (:mod:`pytest_drdrill.notify`)."""
 
@@ -464,6 +478,62 @@ class Drill:
                 for s in result.services
             ),
             functions=(),
+        )
+        self._on_result(self.result)
+        return self._raise_on(self.result)
+
+    def check(self, name: str, run: Callable[[], CheckOutcome]) -> CheckOutcome:
+        """Run one verification check and record it as a phase (ok or failed, with detail).
+
+        .. versionadded:: 0.3
+        """
+        started = timing.monotonic()
+        outcome = run()
+        self.record.add_phase(
+            Phase(name, started, timing.monotonic(), ok=outcome.ok, detail=outcome.detail)
+        )
+        return outcome
+
+    def conclude_checks(self) -> DrillResult:
+        """Judge a verification drill: it passes when every check recorded with :meth:`check` did.
+
+        There is no fault and no RTO: the drill shows that backups are intact, fresh and
+        restorable before they are needed.
+
+        :raises TargetMissed: when a check failed, naming each failure.
+
+        .. versionadded:: 0.3
+        """
+        self.stop()
+        record = self.record
+        phases = tuple(sorted(record.phases, key=lambda p: p.started))
+        failed = [p for p in phases if not p.ok]
+        if not phases:
+            verdict, reason = Verdict.INCONCLUSIVE, "no check ran: record them with drdrill.check()"
+        elif failed:
+            verdict = Verdict.FAIL
+            reason = "; ".join(f"{p.name} failed: {p.detail}" for p in failed)
+        else:
+            verdict = Verdict.PASS
+            reason = f"{len(phases)} checks passed: " + ", ".join(p.name for p in phases)
+        self.result = DrillResult(
+            name=record.name,
+            scenario=record.scenario,
+            backend=record.backend,
+            cadence=record.cadence,
+            fault=None,
+            phases=phases,
+            verdict=verdict,
+            reason=reason,
+            rto=None,
+            rpo=None,
+            target=record.target,
+            negative_control=record.negative_control,
+            started_at=record.started_at,
+            ended_at=timing.monotonic(),
+            notes=tuple(record.notes),
+            resources=self._resources,
+            topology=self._facts,
         )
         self._on_result(self.result)
         return self._raise_on(self.result)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pytest_drdrill.topology import _process
+from pytest_drdrill.topology.local import LocalBackend, LocalTopology
 from pytest_drdrill.topology.postgres import PostgresInstall
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +45,22 @@ def drill_args(pytester: pytest.Pytester) -> list[str]:
         "no:cacheprovider",
         "-rA",
     ]
+
+
+@pytest.fixture(scope="module")
+def topology(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalBackend, LocalTopology]]:
+    """A local backend and one two-region topology, shared by a module's tests."""
+    backend = LocalBackend(tmp_path_factory.mktemp("backend")).start()
+    try:
+        topo = backend.topology(tmp_path_factory.mktemp("topology"))
+        try:
+            yield backend, topo
+        finally:
+            topo.close()
+    finally:
+        backend.close()
 
 
 def tagged_processes(tag: str) -> list[str]:

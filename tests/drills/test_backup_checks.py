@@ -26,27 +26,11 @@ from pytest_drdrill.backup.verification import (
     check_freshness,
 )
 from pytest_drdrill.targets import load_targets
-from pytest_drdrill.topology.local import LocalBackend, LocalTopology
 from pytest_drdrill.topology.postgres import LocalPostgresNode
 from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
 
 RING = KeyRing.of(generate_key())
 TARGETS = load_targets(ROOT / "fixtures" / "targets.yaml")
-
-
-@pytest.fixture(scope="module")
-def topology(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[LocalBackend, LocalTopology]]:
-    backend = LocalBackend(tmp_path_factory.mktemp("checks")).start()
-    try:
-        topo = backend.topology(tmp_path_factory.mktemp("checks-topology"))
-        try:
-            yield backend, topo
-        finally:
-            topo.close()
-    finally:
-        backend.close()
 
 
 @pytest.fixture(scope="module")

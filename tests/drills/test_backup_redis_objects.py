@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -16,26 +15,10 @@ from pytest_drdrill.backup.keys import KeyRing, generate_key
 from pytest_drdrill.backup.objects import backup_objects, restore_objects
 from pytest_drdrill.backup.redis import restore_redis_snapshot, take_redis_snapshot
 from pytest_drdrill.topology import _process
-from pytest_drdrill.topology.local import LocalBackend, LocalTopology
 from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
 
 KEY = generate_key()
 RING = KeyRing.of([KEY, generate_key()])
-
-
-@pytest.fixture(scope="module")
-def topology(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[LocalBackend, LocalTopology]]:
-    backend = LocalBackend(tmp_path_factory.mktemp("bro")).start()
-    try:
-        topo = backend.topology(tmp_path_factory.mktemp("bro-topology"))
-        try:
-            yield backend, topo
-        finally:
-            topo.close()
-    finally:
-        backend.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -18,25 +17,9 @@ from pytest_drdrill.backup.postgres import WalShipper, take_base_backup
 from pytest_drdrill.measure.history import History
 from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.workload import Workload
-from pytest_drdrill.topology.local import LocalBackend, LocalTopology
 from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
 
 KEY = generate_key()
-
-
-@pytest.fixture(scope="module")
-def topology(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[LocalBackend, LocalTopology]]:
-    backend = LocalBackend(tmp_path_factory.mktemp("pitr")).start()
-    try:
-        topo = backend.topology(tmp_path_factory.mktemp("pitr-topology"))
-        try:
-            yield backend, topo
-        finally:
-            topo.close()
-    finally:
-        backend.close()
 
 
 @pytest.fixture(scope="module")

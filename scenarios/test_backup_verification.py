@@ -1,0 +1,126 @@
+"""Backup verification on the requirements' schedule: daily and weekly drills.
+
+Daily: the database's integrity (pg_amcheck), every stored backup's checksums and
+authentication, and each data category's newest restorable point against its RPO target.
+Weekly: a sample restore of each kind of backup into isolated servers, and the backups
+copied to the DR region and verified there (available, intact, restorable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from pytest_drdrill import timing
+from pytest_drdrill.backup import verification
+from pytest_drdrill.backup.objects import backup_objects, restore_objects
+from pytest_drdrill.backup.pitr import restore_to_time
+from pytest_drdrill.backup.redis import restore_redis_snapshot, take_redis_snapshot
+from pytest_drdrill.measure.postgres import read_present_ids
+from pytest_drdrill.measure.restore import check_restore
+from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+
+
+def _backed_up(drdrill, drdrill_backups):
+    """Take every kind of backup while the workloads write; return the ledger's target time."""
+    topology = drdrill.topology
+    site = drdrill_backups
+    site.base_backup()
+    assert drdrill.workload.wait_for_acks(60)
+    workdir = site.workdir / "redis"
+    take_redis_snapshot(topology.redis_nodes["redis-primary"], site.catalog, site.keys.current,
+                        workdir)  # fmt: skip
+    client = s3_client(topology.s3_nodes["s3-primary"].endpoint_url, timeout=30.0)
+    backup_objects(client, topology.bucket, site.catalog, site.keys.current, source="s3-primary")
+    target = timing.wall()
+    site.archive_now()
+    return target
+
+
+@pytest.mark.drdrill(cadence="daily", tier="tier_1_critical", scenario="backup-verification-daily")
+def test_daily_backup_verification(drdrill, drdrill_backups):
+    """Integrity, checksums and freshness of today's backups all hold."""
+    site = drdrill_backups
+    with drdrill.running():
+        _backed_up(drdrill, site)
+        drdrill.check(
+            "database-integrity",
+            lambda: verification.check_database_integrity(drdrill.topology.primary),
+        )
+        drdrill.check(
+            "backup-checksums", lambda: verification.check_backup_checksums(site.catalog, site.keys)
+        )
+        drdrill.check(
+            "backup-freshness", lambda: verification.check_freshness(site.catalog, drdrill.targets)
+        )
+    drdrill.conclude_checks()
+
+
+@pytest.mark.drdrill(
+    cadence="weekly", tier="tier_1_critical", scenario="backup-verification-weekly"
+)
+def test_weekly_sample_restore_and_cross_region(drdrill, drdrill_backups, drdrill_backend):
+    """Each kind of backup restores into an isolated server; the DR region holds good copies."""
+    site = drdrill_backups
+    history = drdrill.workload.history
+    with drdrill.running():
+        anchor = timing.anchor()
+        target = _backed_up(drdrill, site)
+    drdrill.check(
+        "cross-region",
+        lambda: verification.check_cross_region(site.catalog, site.dr_catalog, site.keys),
+    )
+
+    def sample_postgres() -> verification.CheckResult:
+        started = timing.monotonic()
+        restored = restore_to_time(
+            site.dr_catalog, site.keys, dt.datetime.fromtimestamp(target, tz=dt.UTC),
+            install=drdrill_backend.install, run_as=drdrill_backend.run_as,
+            workdir=site.workdir / "sample-restore",
+        )  # fmt: skip
+        try:
+            present = read_present_ids(restored.node.dsn())
+        finally:
+            restored.node.cleanup()
+        check = check_restore(history, present, anchor=anchor, target=target, incident=target)
+        detail = (
+            f"restored from the DR region's copy to {restored.node.name}: {len(present)} rows, "
+            f"{len(check.missing_before_target)} acknowledged before the target missing, "
+            f"{len(check.present_after_target)} started after it present"
+        )
+        return verification.CheckResult(
+            "sample-restore-postgres", check.correct, timing.monotonic() - started, detail
+        )
+
+    def sample_redis() -> verification.CheckResult:
+        started = timing.monotonic()
+        (snapshot,) = site.dr_catalog.list_backups("redis-snapshot")
+        node = restore_redis_snapshot(
+            site.dr_catalog, site.keys, snapshot.backup_id,
+            install=drdrill_backend.redis_install, workdir=site.workdir / "sample-redis",
+            name="redis-restored",
+        )  # fmt: skip
+        node.cleanup()
+        detail = f"snapshot {snapshot.backup_id} loaded into a new server, keys checked"
+        return verification.CheckResult(
+            "sample-restore-redis", True, timing.monotonic() - started, detail
+        )
+
+    def sample_objects() -> verification.CheckResult:
+        started = timing.monotonic()
+        (backup,) = site.dr_catalog.list_backups("objects")
+        client = s3_client(drdrill.topology.s3_nodes["s3-dr"].endpoint_url, timeout=30.0)
+        bucket = f"restore-{uuid.uuid4().hex[:8]}"
+        ensure_bucket(client, bucket)
+        keys = restore_objects(site.dr_catalog, site.keys, backup.backup_id, client, bucket)
+        detail = f"{len(keys)} objects restored into {bucket} in the DR region"
+        return verification.CheckResult(
+            "sample-restore-objects", bool(keys), timing.monotonic() - started, detail
+        )
+
+    drdrill.check("sample-restore-postgres", sample_postgres)
+    drdrill.check("sample-restore-redis", sample_redis)
+    drdrill.check("sample-restore-objects", sample_objects)
+    drdrill.conclude_checks()
