@@ -233,7 +233,16 @@ def restore_to_time(
     started = timing.monotonic()
     try:
         node.start(timeout=timeout, extra=settings)
-    except TopologyError:
+    except TopologyError as exc:
+        if "recovery ended before configured recovery target" in "\n".join(
+            getattr(exc, "__notes__", [])
+        ):
+            exc.add_note(
+                f"the archive holds no commit after {target.isoformat()}: PostgreSQL stops "
+                "a time-targeted recovery only at the first commit past the target. Ship WAL "
+                "written after the target (BackupSite.archive_now commits a marker first) or "
+                "choose an earlier target."
+            )
         node.cleanup()
         raise
     timed("start", started, f"{name} accepting connections in archive recovery")

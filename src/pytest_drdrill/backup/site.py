@@ -74,8 +74,16 @@ class BackupSite:
         return take_base_backup(self.topology.primary, self.catalog, self.keys.current, workdir)  # type: ignore[arg-type]
 
     def archive_now(self, timeout: float = 60.0) -> str:
-        """Close the current WAL segment and wait until it is shipped; return its name."""
+        """Commit a marker, close the current WAL segment, wait until it is shipped.
+
+        Afterwards every time up to the call can be restored to.
+
+        :returns: the segment's name.
+        """
         with psycopg.connect(self.topology.primary.dsn(app="drdrill-backup"), autocommit=True) as c:
+            # A commit stamped now: recovery to any earlier time ends only when it reads a
+            # commit past its target, and an idle moment would leave the archive without one.
+            c.execute("SELECT txid_current()")
             row = c.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
         assert row is not None
         segment = str(row[0])
