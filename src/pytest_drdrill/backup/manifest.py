@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
 from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import InvalidManifest
+from pytest_drdrill.backup.wal import parse_lsn
 
 if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import BackupKey
@@ -233,11 +234,6 @@ class _Reader:
         return None if self.document[key] is None else self.time(key)
 
 
-def _lsn_value(lsn: str) -> int:
-    high, low = lsn.split("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
 def from_dict(document: object, *, object_name: str = "<manifest>") -> Manifest:
     """Build a manifest from its JSON document, validating every key.
 
@@ -288,7 +284,7 @@ def from_dict(document: object, *, object_name: str = "<manifest>") -> Manifest:
     wal_end = top.maybe_text("wal_end", _LSN)
     if (wal_start is None) != (wal_end is None):
         top.fail("wal_end", "wal_start and wal_end are both set or both null")
-    if wal_start and wal_end and _lsn_value(wal_start) > _lsn_value(wal_end):
+    if wal_start and wal_end and parse_lsn(wal_start) > parse_lsn(wal_end):
         top.fail("wal_end", f"{wal_end} is before wal_start {wal_start}")
     time_start = top.maybe_time("time_start")
     time_end = top.maybe_time("time_end")

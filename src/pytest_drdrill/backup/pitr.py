@@ -24,7 +24,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import CorruptBackup, MissingWalSegment, NoSuchBackup
 from pytest_drdrill.backup.keys import KeyRing
 from pytest_drdrill.backup.stream import decrypt_stream, verify_stream
-from pytest_drdrill.backup.wal import segment_name
+from pytest_drdrill.backup.wal import parse_lsn, segment_name
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.results import Phase
 from pytest_drdrill.topology.postgres import LocalPostgresNode
@@ -91,13 +91,13 @@ def _wal_chain(
     assert base.wal_start is not None and base.wal_end is not None
     wal = catalog.list_backups("postgres-wal")
     ends = [m.wal_end for m in wal if m.wal_end is not None]
-    last = max(ends, key=_lsn_value, default=base.wal_end)
+    last = max(ends, key=parse_lsn, default=base.wal_end)
     # The chain must reach at least the base backup's end point, or it is not consistent.
-    last = max(last, base.wal_end, key=_lsn_value)
+    last = max(last, base.wal_end, key=parse_lsn)
     chain = catalog.find_wal(base.wal_start, last)
     newest = max((dt.datetime.fromisoformat(m.created_at) for m, _ in chain), default=None)
     if newest is None or newest < target:
-        following = segment_name(1, _lsn_value(last) + 1)
+        following = segment_name(1, parse_lsn(last) + 1)
         raise MissingWalSegment(
             following,
             f"WAL up to {target.isoformat()} (the newest segment stored, ending at {last}, "
@@ -105,11 +105,6 @@ def _wal_chain(
             catalog.location,
         )
     return chain
-
-
-def _lsn_value(lsn: str) -> int:
-    high, low = lsn.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
 
 
 def _fetch(catalog: Catalog, backup_id: str, record: BackupFile, staging: Path) -> Path:

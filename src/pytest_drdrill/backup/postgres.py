@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from pytest_drdrill import timing
 from pytest_drdrill.backup.manifest import Manifest, utc_now
+from pytest_drdrill.backup.wal import parse_lsn
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.topology import _process
 
@@ -55,11 +56,6 @@ def segment_range(name: str) -> tuple[str, str]:
     start = log * 2**32 + seg * SEGMENT_SIZE
     end = start + SEGMENT_SIZE - 1
     return _lsn(start), _lsn(end)
-
-
-def _lsn_value(lsn: str) -> int:
-    high, low = lsn.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
 
 
 def _lsn(value: int) -> str:
@@ -193,7 +189,7 @@ def take_base_backup(
         )
     # With -X none pg_basebackup does not print where the backup ended; the server's
     # backup history file (pg_wal/<segment>.<offset>.backup) says so.
-    offset = _lsn_value(start.group(1)) % SEGMENT_SIZE
+    offset = parse_lsn(start.group(1)) % SEGMENT_SIZE
     history_file = node.datadir / "pg_wal" / f"{start.group(2)}.{offset:08X}.backup"
     try:
         stop = _STOP.search(history_file.read_text())
