@@ -8,12 +8,9 @@ own history of acknowledged writes.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from pytest_drdrill import timing
-from pytest_drdrill.backup.pitr import restore_to_time
 
 
 @pytest.mark.drdrill(
@@ -22,7 +19,7 @@ from pytest_drdrill.backup.pitr import restore_to_time
     data="critical_user_data",
     scenario="pitr-dropped-table",
 )
-def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups, drdrill_backend):
+def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups):
     """The ledger table is dropped; a restore to the second before brings back all before it.
 
     Writes acknowledged between the target and the drop are the restore's data loss,
@@ -40,14 +37,7 @@ def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups, d
             "ledger table dropped on the primary: restore to the moment before"
         )
         drdrill_backups.archive_now()
-    restored = restore_to_time(
-        drdrill_backups.catalog,
-        drdrill_backups.keys,
-        dt.datetime.fromtimestamp(target, tz=dt.UTC),
-        install=drdrill_backend.install,
-        run_as=drdrill_backend.run_as,
-        workdir=drdrill_backups.workdir / "restore",
-    )
+    restored = drdrill.restore(drdrill_backups, target)
     try:
         drdrill.conclude_restore(restored, target=target, incident=incident, anchor=anchor)
     finally:

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+import pytest_drdrill.backup.pitr  # noqa: F401
+import pytest_drdrill.backup.site  # noqa: F401
 import pytest_drdrill.notify  # noqa: F401
 
 # pytester's in-process runs drop every module first imported during a run, so the modules
 # that the plugin (and hypothesis's plugin, at terminal summary) import lazily would be
-# imported again by every run: about a second each time. Importing them here keeps them.
+# imported again by every run: about a second each time, and for cryptography's hash
+# classes a second copy that its compiled core rejects. Importing them here keeps them.
 import pytest_drdrill.recovery.failover  # noqa: F401
 import pytest_drdrill.reporting.collector  # noqa: F401
 import pytest_drdrill.reporting.html  # noqa: F401

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from pytest_drdrill.backup.pitr import RestoreResult
+    from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.faults import FaultInjector
     from pytest_drdrill.measure.history import History
     from pytest_drdrill.record import DrillRecord
@@ -95,6 +96,7 @@ class Drill:
     :param service: the service the drill is about; its RTO and RPO are the drill's own.
     :param sentinel: a Sentinel follower started and stopped with the drill, when Redis
         Sentinel decides Redis failovers.
+    :param restore_hook: the ``pytest_drdrill_restore`` hook relay, for :meth:`restore`.
     :param notifier: rehearses the communication plan: told of the first fault, the
         first failover decision and the measured recovery; ``None`` to send nothing.
 
@@ -120,6 +122,7 @@ class Drill:
         service: str = "postgres",
         sentinel: object | None = None,
         notifier: DrillNotifier | None = None,
+        restore_hook: Callable[..., object] | None = None,
     ) -> None:
         self.topology = topology
         self.faults = faults
@@ -140,6 +143,8 @@ class Drill:
         self._on_result = on_result
         self.result: DrillResult | None = None
         self.notifier = notifier
+        self.restore_hook = restore_hook
+        self._restores = 0
         self._resources: tuple[NodeResources, ...] = ()
         self._facts: dict[str, Any] | None = None
         if notifier is not None:
@@ -396,6 +401,35 @@ class Drill:
         :raises DrillInconclusive: when the fault never slowed the client.
         """
         return self._raise_on(self.measure_no_failover(min_added_ms=min_added_ms))
+
+    def restore(self, backups: BackupSite, target: float) -> RestoreResult:
+        """Restore to epoch time ``target`` through the ``pytest_drdrill_restore`` hook.
+
+        The reference implementation, or the team's own from a conftest, brings up a new
+        server; judge it with :meth:`conclude_restore`.
+
+        :raises RuntimeError: when no implementation returned a result.
+
+        .. versionadded:: 0.3
+        """
+        import datetime as dt
+
+        if self.restore_hook is None:
+            raise RuntimeError("this drill has no restore hook; use the drdrill fixture")
+        self._restores += 1
+        workdir = backups.workdir / f"restore-{self._restores}"
+        result = self.restore_hook(
+            backups=backups,
+            target=dt.datetime.fromtimestamp(target, tz=dt.UTC),
+            workdir=workdir,
+            record=self.record,
+        )
+        if result is None:
+            raise RuntimeError(
+                "no pytest_drdrill_restore implementation returned a result; the reference "
+                "one is registered unless -p no:drdrill-reference-restore removed it"
+            )
+        return result  # type: ignore[return-value]
 
     def declare_incident(self, detail: str) -> None:
         """Record that people decided to recover by hand (e.g. restore), as a detection.

@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from pathlib import Path
+
+    from pytest_drdrill.backup.pitr import RestoreResult
+    from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.recovery.orchestrator import Detection
     from pytest_drdrill.results import DrillResult, FaultRecord
@@ -43,6 +48,38 @@ def pytest_drdrill_failover(
 
     Any conftest file can implement this hook to test its own failover code; return a
     non-``None`` value (e.g. the promoted node's name) to replace the reference one.
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_drdrill_restore(
+    backups: BackupSite, target: dt.datetime, workdir: Path, record: DrillRecord
+) -> RestoreResult | None:
+    """Restore the database from backups to the state at ``target``, as a new server.
+
+    Called by a restore drill after its incident. The reference implementation restores
+    the newest base backup before ``target`` and replays the shipped WAL up to it
+    (:func:`pytest_drdrill.backup.pitr.restore_to_time`), in timed phases.
+
+    Stops at the first non-``None`` result. The drill then reads the restored server's
+    ledger and judges it against the client's history: writes acknowledged before
+    ``target`` must be there, writes started after it must not. Nothing the
+    implementation says about itself is taken on trust.
+
+    :param backups: the drill's backups: catalogs in both regions, the key ring.
+    :param target: the point in time to restore to (timezone-aware).
+    :param workdir: an empty directory the server account can use.
+    :param record: the drill record, for notes.
+    :returns: a :class:`~pytest_drdrill.backup.pitr.RestoreResult` with the running
+        server and the timed phases.
+
+    .. versionadded:: 0.3
+
+    Use in conftest plugins
+    =======================
+
+    Implement it to drill your own restore code (pgBackRest, a runbook script); return
+    a ``RestoreResult`` naming the server you brought up.
     """
 
 

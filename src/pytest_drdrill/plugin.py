@@ -115,6 +115,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_drdrill.reporting.collector import DrillReporter
 
     config.pluginmanager.register(ReferenceFailover(), "drdrill-reference-failover")
+    from pytest_drdrill.backup.pitr import ReferenceRestore
+
+    config.pluginmanager.register(ReferenceRestore(), "drdrill-reference-restore")
     if not hasattr(config, "workerinput"):
         reporter = DrillReporter(config, drill_config, config.stash[targets_key])
         config.stash[reporter_key] = reporter
@@ -660,6 +663,7 @@ def drdrill(
         service=spec.service,
         sentinel=sentinel,
         notifier=notifier,
+        restore_hook=hook.pytest_drdrill_restore,
     )
     try:
         yield drill

@@ -19,6 +19,7 @@ import tarfile
 from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 
 from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import CorruptBackup, MissingWalSegment, NoSuchBackup
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.catalog import Catalog
     from pytest_drdrill.backup.keys import BackupKey
     from pytest_drdrill.backup.manifest import BackupFile, Manifest
+    from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.topology._process import RunAs
     from pytest_drdrill.topology.postgres import PostgresInstall
 
@@ -256,3 +258,22 @@ def restore_to_time(
     timed("replay", started, f"replayed to {target.isoformat()} and promoted")
     shutil.rmtree(staging, ignore_errors=True)
     return RestoreResult(node, base, len(chain), stored, plain, tuple(phases))
+
+
+class ReferenceRestore:
+    """The built-in point-in-time restore, registered as a plugin (``trylast``).
+
+    .. versionadded:: 0.3
+    """
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_drdrill_restore(
+        self, backups: BackupSite, target: dt.datetime, workdir: Path, record: object
+    ) -> RestoreResult:
+        """Restore with :func:`restore_to_time` from the primary region's catalog."""
+        primary = backups.topology.primary
+        assert isinstance(primary, LocalPostgresNode)
+        return restore_to_time(
+            backups.catalog, backups.keys, target, install=primary.install,
+            run_as=primary.run_as, workdir=workdir,
+        )  # fmt: skip
