@@ -269,6 +269,17 @@ class Orchestrator:
                 if self.record.recovery_errors:
                     return
                 continue
+            if (
+                region_rounds > 0
+                and self.region_failover is not None
+                and self.serving_region == "primary"
+            ):
+                # The region looks lost: a service failover now would race the region
+                # failover that the next rounds decide (both promoting the same replica).
+                await asyncio.sleep(
+                    max(0.0, self.settings.interval - (timing.monotonic() - started))
+                )
+                continue
             for service, checks_failed in failed.items():
                 if len(checks_failed) < threshold:
                     continue

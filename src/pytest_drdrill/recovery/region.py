@@ -60,11 +60,21 @@ def fail_over_region(
         note.detail += postgres.catch_up(chosen)
     with record.phase("promotion") as note:
         postgres.promote(chosen.node)
-        redis_node = redis_candidate(topology)
-        from pytest_drdrill.recovery.redis import promote as promote_redis
+        redis_node = old["redis"]
+        if redis_node.region == serving or redis_node.fenced:
+            redis_node = redis_candidate(topology)
+            from pytest_drdrill.recovery.redis import promote as promote_redis
 
-        promote_redis(redis_node)  # type: ignore[arg-type]
-        note.detail = f"postgres: {chosen.node.name} promoted; redis: {redis_node.name} promoted"
+            promote_redis(redis_node)  # type: ignore[arg-type]
+            note.detail = (
+                f"postgres: {chosen.node.name} promoted; redis: {redis_node.name} promoted"
+            )
+        else:
+            # A service failover already moved Redis out of the lost region: keep it.
+            note.detail = (
+                f"postgres: {chosen.node.name} promoted; redis: {redis_node.name} already "
+                f"serves from region {redis_node.region}"
+            )
     with record.phase("storage-switch") as note:
         store = storage_candidate(topology)
         lag = topology.storage_replication_lag()
