@@ -18,7 +18,7 @@ import pytest
 
 from pytest_drdrill.reporting import plots
 from pytest_drdrill.reporting.html import write_html
-from report_samples import add_timeline, example
+from report_samples import add_timeline, example, trend
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -49,24 +49,7 @@ def document_and_trend() -> tuple[dict[str, Any], dict[str, Any]]:
     document = example()
     for drill in document["drills"][:-1]:
         add_timeline(drill)
-    points = [
-        {
-            "run_id": f"run-{i}",
-            "started_at": f"2026-11-{15 + i}T10:00:00+00:00",
-            "n": 3,
-            "rto_p50": 0.4 + 0.01 * i,
-            "rto_p95": 0.5 + 0.01 * i,
-            "passed": 3,
-            "failed": 0,
-        }
-        for i in range(6)
-    ]
-    points[-1].update(rto_p50=1.9, rto_p95=2.4)
-    trend = {
-        "scenarios": {"primary-crash": points},
-        "regressions": [{"scenario": "primary-crash", "run_id": "run-5", "detail": "slower"}],
-    }
-    return document, trend
+    return document, trend(regressed=True)
 
 
 def rgb(colour: str) -> tuple[int, int, int]:

@@ -15,7 +15,7 @@ import pytest
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.reporting import plots
 from pytest_drdrill.reporting.html import FILENAME, render_html, write_html
-from report_samples import BUCKET, add_timeline, example
+from report_samples import BUCKET, add_timeline, example, trend
 
 ROOT = Path(__file__).resolve().parents[2]
 # Real runs of this checkout, when there are any (reports/ is not committed).
@@ -62,36 +62,6 @@ def full_document(drills: int | None = None) -> dict[str, Any]:
         },
     ]
     return document
-
-
-def trend(*, regressed: bool) -> dict[str, Any]:
-    """A history of six runs of primary-crash; the last one slower when *regressed*."""
-    points = [
-        {
-            "run_id": f"20261115T1000{i:02d}Z-aaaaa{i}",
-            "started_at": f"2026-11-{15 + i}T10:00:00+00:00",
-            "n": 3,
-            "rto_p50": 0.40 + 0.01 * i,
-            "rto_p95": 0.50 + 0.01 * i,
-            "passed": 3,
-            "failed": 0,
-        }
-        for i in range(6)
-    ]
-    regressions = []
-    if regressed:
-        points[-1].update(rto_p50=1.9, rto_p95=2.4)
-        regressions.append(
-            {
-                "scenario": "primary-crash",
-                "run_id": points[-1]["run_id"],
-                "rto_p50": 1.9,
-                "baseline_p50": 0.42,
-                "noise_seconds": 0.08,
-                "detail": "RTO p50 1.90s is 1.48s above the median of the previous 5 runs",
-            }
-        )
-    return {"scenarios": {"primary-crash": points}, "regressions": regressions}
 
 
 @pytest.fixture(scope="module")
