@@ -42,3 +42,71 @@ def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups):
         drdrill.conclude_restore(restored, target=target, incident=incident, anchor=anchor)
     finally:
         restored.node.cleanup()
+
+
+@pytest.mark.drdrill(
+    cadence="monthly",
+    tier="tier_1_critical",
+    data="critical_user_data",
+    scenario="pitr-lost-region-from-dr-copy",
+)
+def test_lost_region_restored_from_the_dr_copy(drdrill, drdrill_backups):
+    """The primary region is lost with its backups, and the DR standby with it.
+
+    What is left is the DR region's copy of the backups. The database is rebuilt from it
+    in the DR region, to the newest point the copy holds; writes acknowledged after that
+    point are the data loss, counted against the category's RPO. Automatic failover is off:
+    the drill proves the backup path, the one left when no standby can be trusted.
+    """
+    topology = drdrill.topology
+    with drdrill.running(failover=False):
+        drdrill_backups.base_backup()
+        assert drdrill.workload.wait_for_acks(100)
+        anchor = timing.anchor()
+        target = timing.wall()
+        drdrill_backups.archive_now()
+        copies = drdrill_backups.replicate()
+        assert all(report.ok for report in copies), [r for r in copies if not r.ok]
+        drdrill.faults.region_outage("primary")
+        drdrill.faults.crash(topology.pg_nodes["pg-dr"])
+        incident = timing.wall()
+        drdrill.declare_incident(
+            "primary region lost with its backups, DR standby lost: restore from the DR copy"
+        )
+    restored = drdrill.restore(drdrill_backups, target)
+    try:
+        assert restored.source == drdrill_backups.dr_catalog.location, restored.source
+        drdrill.conclude_restore(restored, target=target, incident=incident, anchor=anchor)
+    finally:
+        restored.node.cleanup()
+
+
+@pytest.mark.drdrill(
+    cadence="quarterly",
+    tier="tier_1_critical",
+    data="critical_user_data",
+    scenario="pitr-corrupted-data-directory",
+)
+def test_corrupted_data_directory_restored_from_backups(drdrill, drdrill_backups):
+    """The primary's data directory is corrupted under it and it dies; no standby is trusted.
+
+    The ledger's file is overwritten and the server crashed, so its data directory can
+    no longer be trusted. Automatic failover is off: standbys that shared the storage
+    fault are not to be trusted either. The database is restored from the encrypted
+    backups to the last moment archived before the corruption; writes acknowledged after
+    it are the loss, counted against the category's RPO.
+    """
+    with drdrill.running(failover=False):
+        drdrill_backups.base_backup()
+        assert drdrill.workload.wait_for_acks(100)
+        anchor = timing.anchor()
+        target = timing.wall()
+        drdrill_backups.archive_now()
+        drdrill.faults.corrupt_datadir()
+        incident = timing.wall()
+        drdrill.declare_incident("data directory of the primary corrupted: restore from backups")
+    restored = drdrill.restore(drdrill_backups, target)
+    try:
+        drdrill.conclude_restore(restored, target=target, incident=incident, anchor=anchor)
+    finally:
+        restored.node.cleanup()

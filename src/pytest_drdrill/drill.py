@@ -152,10 +152,13 @@ class Drill:
 
     # --- running ----------------------------------------------------------------------------
 
-    def start(self, *, steady_acks: int = 20, timeout: float = 15.0) -> None:
+    def start(self, *, steady_acks: int = 20, timeout: float = 15.0, failover: bool = True) -> None:
         """Start the workloads and the orchestrator; return once the steady state holds.
 
         :param steady_acks: acknowledged writes each service needs before the fault.
+        :param failover: run the orchestrator (and Sentinel following); ``False`` for an
+            incident whose recovery is a restore, where an automatic failover would
+            recover in its place (new in 0.4).
         :raises TopologyError: when a workload cannot write before any fault.
         """
         for workload in self.workloads.values():
@@ -169,6 +172,9 @@ class Drill:
                 )
         self._resources = sample_resources(self.topology.nodes())
         self._facts = describe(self.topology)
+        if not failover:
+            self.record.note("automatic failover off for this drill: recovery is a restore")
+            return
         if self.monitor is not None:
             self.monitor.start()
         if self.sentinel is not None:
@@ -185,9 +191,9 @@ class Drill:
                 workload.stop()
 
     @contextlib.contextmanager
-    def running(self, *, steady_acks: int = 20) -> Iterator[Drill]:
+    def running(self, *, steady_acks: int = 20, failover: bool = True) -> Iterator[Drill]:
         """``start()`` on entry, ``stop()`` on exit, whatever happens inside."""
-        self.start(steady_acks=steady_acks)
+        self.start(steady_acks=steady_acks, failover=failover)
         try:
             yield self
         finally:
@@ -478,6 +484,7 @@ class Drill:
         described = (
             f"restore to {_iso(target)} of base backup {restored.base.backup_id} and "
             f"{restored.segments} WAL segments"
+            + (f" from {restored.source}" if getattr(restored, "source", "") else "")
         )
         if self.record.target is None:
             verdict, reason = Verdict.INCONCLUSIVE, "no target: name a tier in the marker"
@@ -505,11 +512,12 @@ class Drill:
             reason=reason,
             rto=rto,
             rpo=check.rpo,
+            # A restore drill judges the service it restores; the others may be down on
+            # purpose (a lost region with failover off) and are not its subject.
             services=tuple(
                 dataclasses.replace(s, rto=rto, rpo=check.rpo, verdict=verdict, reason=reason)
-                if s.service == self.service
-                else s
                 for s in result.services
+                if s.service == self.service
             ),
             functions=(),
         )

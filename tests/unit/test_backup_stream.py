@@ -19,6 +19,7 @@ from pytest_drdrill.backup.stream import (
     TAG_SIZE,
     EncryptingReader,
     copy_stream,
+    copy_to_path,
     decrypt_stream,
     decrypt_to_path,
     encrypt_stream,
@@ -306,3 +307,43 @@ def test_memory_is_bounded_by_a_few_chunks():
         tracemalloc.stop()
     assert info.plain_bytes == size and sink.size == stored_size(size, chunk)
     assert encrypt_peak < 4 * chunk, f"peak {encrypt_peak} bytes"
+
+
+def test_copy_to_path_restores_a_plain_object(tmp_path: Path):
+    """The unencrypted baseline lands the bytes and reports their digest."""
+    import hashlib
+
+    digest = hashlib.sha256(SAMPLE).hexdigest()
+    info = copy_to_path(
+        io.BytesIO(SAMPLE), tmp_path / "f", expect_size=len(SAMPLE), expect_sha256=digest,
+        chunk_size=CHUNK,
+    )  # fmt: skip
+    assert (tmp_path / "f").read_bytes() == SAMPLE
+    assert info.plain_sha256 == digest
+
+
+def test_copy_to_path_refuses_a_changed_object(tmp_path: Path):
+    """A flipped byte fails the digest check and leaves the target as it was."""
+    import hashlib
+
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    damaged = bytearray(SAMPLE)
+    damaged[len(SAMPLE) // 2] ^= 1
+    with pytest.raises(CorruptBackup, match="sha256"):
+        copy_to_path(
+            io.BytesIO(bytes(damaged)), target, expect_size=len(SAMPLE),
+            expect_sha256=hashlib.sha256(SAMPLE).hexdigest(), object_name="obj",
+        )  # fmt: skip
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["f"]
+
+
+def test_restore_against_a_manifest_skips_only_the_stored_digest(tmp_path: Path):
+    """With a manifest record the stored digest is not computed; the plaintext one is."""
+    info = verify_stream(io.BytesIO(SEALED), KEY)
+    record = BackupFile("f", info.plain_bytes, info.plain_sha256, info.stored_bytes, "0" * 64)
+    restored = decrypt_to_path(io.BytesIO(SEALED), tmp_path / "f", KEY, expect=record)
+    assert restored.stored_sha256 is None
+    assert restored.plain_sha256 == info.plain_sha256
+    assert restored.stored_bytes == info.stored_bytes

@@ -351,6 +351,7 @@ class Catalog:
                 info.plain_bytes,
                 info.stored_bytes,
             )
+            assert info.stored_sha256 is not None  # encrypting always hashes the stored form
             records.append(
                 BackupFile(
                     name=name,

@@ -51,6 +51,8 @@ class RestoreResult:
     :param stored_bytes: bytes fetched from object storage.
     :param plain_bytes: bytes after decryption.
     :param phases: fetch, verify, decrypt, start and replay, timed.
+    :param source: where the backups came from (``s3://bucket/prefix`` of the catalog);
+        new in 0.4.
 
     .. versionadded:: 0.3
     """
@@ -61,6 +63,7 @@ class RestoreResult:
     stored_bytes: int
     plain_bytes: int
     phases: tuple[Phase, ...]
+    source: str = ""
 
 
 def choose_base(catalog: Catalog, target: dt.datetime) -> Manifest:
@@ -257,7 +260,9 @@ def restore_to_time(
         timing.sleep(0.02)
     timed("replay", started, f"replayed to {target.isoformat()} and promoted")
     shutil.rmtree(staging, ignore_errors=True)
-    return RestoreResult(node, base, len(chain), stored, plain, tuple(phases))
+    return RestoreResult(
+        node, base, len(chain), stored, plain, tuple(phases), source=catalog.location
+    )
 
 
 class ReferenceRestore:
@@ -270,10 +275,14 @@ class ReferenceRestore:
     def pytest_drdrill_restore(
         self, backups: BackupSite, target: dt.datetime, workdir: Path, record: object
     ) -> RestoreResult:
-        """Restore with :func:`restore_to_time` from the primary region's catalog."""
+        """Restore with :func:`restore_to_time` from the primary region's catalog.
+
+        When the primary region's object store does not answer, the DR region's copy is
+        used instead (:meth:`BackupSite.restore_catalog`).
+        """
         primary = backups.topology.primary
         assert isinstance(primary, LocalPostgresNode)
         return restore_to_time(
-            backups.catalog, backups.keys, target, install=primary.install,
+            backups.restore_catalog(), backups.keys, target, install=primary.install,
             run_as=primary.run_as, workdir=workdir,
         )  # fmt: skip

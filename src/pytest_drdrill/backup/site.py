@@ -94,6 +94,22 @@ class BackupSite:
             )
         return segment
 
+    def restore_catalog(self) -> Catalog:
+        """The catalog a restore reads: the primary region's, or the DR copy when it is gone.
+
+        The primary region's object store is asked for the bucket (one try, 2 s); when it
+        does not answer, as after a region outage or a storage loss, the DR region's copy
+        is used, so the restore depends on nothing in the lost region.
+
+        .. versionadded:: 0.4
+        """
+        probe = s3_client(self.topology.s3_nodes["s3-primary"].endpoint_url, timeout=2.0)
+        try:
+            probe.head_bucket(Bucket=BACKUP_BUCKET)
+        except Exception:  # refused, timed out, or the bucket is gone with the store's data
+            return self.dr_catalog
+        return self.catalog
+
     def replicate(self) -> list[VerifyReport]:
         """Copy every backup to the DR region's store and verify it there."""
         return self.catalog.copy_to(self.dr_catalog, self.keys)

@@ -44,9 +44,12 @@ duplicated or dropped chunks, a stream cut at any byte (the missing final chunk 
 noticed), bytes appended after the final chunk and any change to the header all fail.
 The stored size is ``70 + (n // C) * (C + 16) + (n % C) + 16`` for ``n`` plaintext bytes.
 
-Speed: chunks are large (1 MiB by default), the cipher runs in OpenSSL, and one SHA-256
-(of the plaintext when writing, of the stored bytes when reading) runs on a worker
-thread, since hashlib releases the GIL. Memory stays at a few chunks whatever the size.
+Speed: chunks are large (1 MiB by default) and the cipher runs in OpenSSL. The reading
+or writing thread only moves bytes and runs the cipher; the digests and the file writes
+run on worker threads, one piece in flight each (hashlib, the cipher and file writes all
+release the GIL), so memory stays at a few chunks whatever the size. A restore against a
+manifest skips the stored digest, which authentication makes redundant (see
+:func:`decrypt_to_path`).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ import struct
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -113,7 +116,9 @@ class StreamInfo:
     :param plain_bytes: plaintext length.
     :param stored_bytes: length of the stored (encrypted) form.
     :param plain_sha256: hex SHA-256 of the plaintext.
-    :param stored_sha256: hex SHA-256 of the stored form.
+    :param stored_sha256: hex SHA-256 of the stored form; ``None`` when a restore did not
+        compute it (:func:`decrypt_to_path` with ``expect``: every chunk authenticated
+        and the plaintext digest matched the manifest, which says more).
     :param key_id: the key that encrypted it; ``None`` for :func:`copy_stream`.
     :param chunk_size: plaintext bytes per chunk; ``None`` for :func:`copy_stream`.
 
@@ -123,7 +128,7 @@ class StreamInfo:
     plain_bytes: int
     stored_bytes: int
     plain_sha256: str
-    stored_sha256: str
+    stored_sha256: str | None
     key_id: str | None = None
     chunk_size: int | None = None
 
@@ -156,35 +161,52 @@ def _read_exact(src: Readable, size: int) -> bytes:
     return b"".join(parts)
 
 
+class _Background:
+    """Calls ``fn(data)`` for each piece on a worker thread, one call in flight at most.
+
+    One call in flight keeps the pieces in order and memory at a chunk; hashing and
+    writing release the GIL, so they overlap with reading and decrypting the next chunk.
+    An exception raised by ``fn`` surfaces at the next :meth:`submit` or at :meth:`drain`.
+    """
+
+    def __init__(self, fn: Callable[[Any], object], pool: ThreadPoolExecutor | None) -> None:
+        self._fn = fn
+        self._pool = pool
+        self._pending: Future[object] | None = None
+
+    def submit(self, data: Any) -> None:
+        if self._pool is None:
+            self._fn(data)
+            return
+        self.drain()
+        self._pending = self._pool.submit(self._fn, data)
+
+    def drain(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+
 class _Digest:
     """SHA-256 and a byte count, fed on a worker thread when a pool is given."""
 
     def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
         self._hash = hashlib.sha256()
-        self._pool = pool
-        self._pending: Future[None] | None = None
+        self._feed = _Background(self._hash.update, pool)
         self.size = 0
 
     def update(self, data: bytes) -> None:
         self.size += len(data)
-        if self._pool is None:
-            self._hash.update(data)
-            return
-        # One update in flight at most: it keeps the order and bounds memory.
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._pool.submit(self._hash.update, data)
+        self._feed.submit(data)
 
     def hexdigest(self) -> str:
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
+        self._feed.drain()
         return self._hash.hexdigest()
 
 
 @contextlib.contextmanager
-def _worker() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drdrill-sha256")
+def _worker(threads: int = 1) -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drdrill-stream")
     try:
         yield pool
     finally:
@@ -242,8 +264,8 @@ class _Encryption:
 
     def pieces(self) -> Iterator[bytes]:
         with contextlib.ExitStack() as stack:
-            pool = stack.enter_context(_worker()) if self.parallel else None
-            plain_digest, stored_digest = _Digest(pool), _Digest()
+            pool = stack.enter_context(_worker(2)) if self.parallel else None
+            plain_digest, stored_digest = _Digest(pool), _Digest(pool)
             salt = os.urandom(_SALT_SIZE)
             header = _header(self.key.key_id, self.chunk_size, salt)
             chunks = _Chunks(self.key, header, salt, self.context)
@@ -428,26 +450,28 @@ def _decrypt(
     keys: KeyRing | BackupKey,
     name: str,
     context: bytes,
+    *,
+    hash_stored: bool = True,
 ) -> StreamInfo:
-    with _worker() as pool:
-        stored_digest, plain_digest = _Digest(pool), _Digest()
+    # The calling thread only reads. Decryption runs on a worker, and the plaintext
+    # digest, the stored digest and the sink each on their own: while chunk i is hashed
+    # and written, chunk i+1 is decrypted and chunk i+2 read. Each stage keeps one piece
+    # in flight, so the order holds and memory stays at a few chunks.
+    with _worker(4) as pool:
+        stored_digest = _Digest(pool) if hash_stored else None
+        plain_digest = _Digest(pool)
+        out = _Background(sink, pool) if sink is not None else None
+        stored_size = 0
         raw = _read_exact(src, HEADER_SIZE)
-        stored_digest.update(raw)
+        stored_size += len(raw)
+        if stored_digest is not None:
+            stored_digest.update(raw)
         header = _parse_header(raw, name)
         key = _pick_key(keys, header.key_id, name)
         chunks = _Chunks(key, header.raw, header.salt, context)
-        full = header.chunk_size + TAG_SIZE
-        index = 0
-        while True:
-            stored = _read_exact(src, full)
-            stored_digest.update(stored)
-            if not stored:
-                raise CorruptBackup(
-                    name, "ends without its final chunk: the object is truncated", index
-                )
-            if len(stored) < TAG_SIZE:
-                raise CorruptBackup(name, "ends inside a chunk: the object is truncated", index)
-            final = len(stored) < full
+
+        def open_chunk(piece: tuple[int, bytes, bool]) -> None:
+            index, stored, final = piece
             try:
                 plain = chunks.open(index, stored, final=final)
             except InvalidTag:
@@ -457,18 +481,40 @@ def _decrypt(
                     index,
                 ) from None
             plain_digest.update(plain)
-            if sink is not None:
-                sink(plain)
+            if out is not None:
+                out.submit(plain)
+
+        opener = _Background(open_chunk, pool)
+        full = header.chunk_size + TAG_SIZE
+        index = 0
+        while True:
+            stored = _read_exact(src, full)
+            stored_size += len(stored)
+            if stored_digest is not None:
+                stored_digest.update(stored)
+            if not stored:
+                opener.drain()
+                raise CorruptBackup(
+                    name, "ends without its final chunk: the object is truncated", index
+                )
+            if len(stored) < TAG_SIZE:
+                opener.drain()
+                raise CorruptBackup(name, "ends inside a chunk: the object is truncated", index)
+            final = len(stored) < full
+            opener.submit((index, stored, final))
             if final:
                 break
             index += 1
+        opener.drain()
         if src.read(1):
             raise CorruptBackup(name, "has data after its final chunk", index)
+        if out is not None:
+            out.drain()
         return StreamInfo(
             plain_bytes=plain_digest.size,
-            stored_bytes=stored_digest.size,
+            stored_bytes=stored_size,
             plain_sha256=plain_digest.hexdigest(),
-            stored_sha256=stored_digest.hexdigest(),
+            stored_sha256=stored_digest.hexdigest() if stored_digest is not None else None,
             key_id=header.key_id,
             chunk_size=header.chunk_size,
         )
@@ -533,10 +579,27 @@ def _check_expected(info: StreamInfo, expect: BackupFile, name: str) -> None:
         ("size", info.plain_bytes, expect.size),
         ("sha256", info.plain_sha256, expect.sha256),
     ):
-        if got != wanted:
+        if got is not None and got != wanted:
             raise CorruptBackup(
                 name, f"does not match its manifest: {what} is {got}, the manifest says {wanted}"
             )
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, *, fsync: bool) -> Iterator[io.FileIO]:
+    """A temporary file beside ``path``, renamed over it only when the block succeeds."""
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with open(fd, "wb", buffering=0) as out:
+            yield out
+            if fsync:
+                os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
 
 
 def decrypt_to_path(
@@ -556,6 +619,12 @@ def decrypt_to_path(
     sizes and digests matched the manifest. On any failure the temporary file is removed
     and ``path`` is left as it was.
 
+    With ``expect``, the stored form's digest is not computed (``stored_sha256`` is
+    ``None``): every chunk is authenticated under a key only the writer had, bound to
+    its index, the end of the stream and ``context``, so the stored bytes cannot differ
+    unnoticed; the stored size and the plaintext's size and digest are still compared
+    with the (authenticated) manifest. :func:`verify_stream` computes both digests.
+
     :param src: the stored form.
     :param path: the file to create or replace.
     :param keys: the key, or a key ring.
@@ -571,20 +640,57 @@ def decrypt_to_path(
     .. versionadded:: 0.3
     """
     name = _object_name(src, object_name)
-    path = Path(path)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with open(fd, "wb", buffering=0) as out:
-            info = _decrypt(src, out.write, keys, name, context)
-            if expect is not None:
-                _check_expected(info, expect, name)
-            if fsync:
-                os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    with _replacing(path, fsync=fsync) as out:
+        info = _decrypt(src, out.write, keys, name, context, hash_stored=expect is None)
+        if expect is not None:
+            _check_expected(info, expect, name)
+    return info
+
+
+def copy_to_path(
+    src: Readable,
+    path: Path,
+    *,
+    expect_size: int,
+    expect_sha256: str,
+    object_name: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    fsync: bool = True,
+) -> StreamInfo:
+    """Restore an unencrypted object the way :func:`decrypt_to_path` restores an encrypted one.
+
+    The same pipeline without the cipher: read in chunks, hash and write on worker
+    threads, compare size and SHA-256 with what the backup recorded, flush, rename. It
+    is the baseline the restore benchmark compares encryption against.
+
+    :param src: the object's bytes.
+    :param path: the file to create or replace.
+    :param expect_size: the size the backup recorded.
+    :param expect_sha256: the digest the backup recorded.
+    :param object_name: names the object in errors.
+    :param chunk_size: bytes per read.
+    :param fsync: flush the file to disk before the rename.
+    :returns: the size and digest, equal for the plain and stored form.
+    :raises CorruptBackup: when the size or digest differ (``path`` is left as it was).
+
+    .. versionadded:: 0.4
+    """
+    _check_chunk_size(chunk_size)
+    name = _object_name(src, object_name)
+    with _worker(2) as pool, _replacing(path, fsync=fsync) as out:
+        digest = _Digest(pool)
+        sink = _Background(out.write, pool)
+        while data := _read_exact(src, chunk_size):
+            digest.update(data)
+            sink.submit(data)
+        sink.drain()
+        info = StreamInfo(digest.size, digest.size, digest.hexdigest(), digest.hexdigest())
+        for what, got, wanted in (
+            ("size", info.plain_bytes, expect_size),
+            ("sha256", info.plain_sha256, expect_sha256),
+        ):
+            if got != wanted:
+                raise CorruptBackup(name, f"has {what} {got}; the backup recorded {wanted}")
     return info
 
 

@@ -42,3 +42,54 @@ class DropTable:
 
     def heal(self) -> None:
         """Nothing to undo in place; see the class docstring."""
+
+
+class CorruptDataDirectory:
+    """Storage corruption under a PostgreSQL server: a table's file is overwritten, then it dies.
+
+    The server itself overwrites the table's first segment file (``COPY ... TO`` the path the
+    server reports for it, so this works wherever the server runs, local
+    or in a container), and is then crashed: the file on disk no longer holds the table,
+    and the pages it kept in memory are gone. What remains is a data directory that
+    cannot be trusted; the recovery is a restore from backups.
+
+    Healing does nothing: the damage is to data, not to a path or a process.
+
+    :param node: the server whose data directory is damaged.
+    :param table: the table whose file is overwritten.
+
+    .. versionadded:: 0.4
+    """
+
+    kind = "corrupt-datadir"
+
+    def __init__(self, node: PostgresNode, table: str = "drdrill_ledger") -> None:
+        if not _IDENTIFIER.fullmatch(table):
+            raise ValueError(f"table {table!r} is not a plain SQL identifier")
+        self.node = node
+        self.table = table
+        self.target = f"data directory of {node.name} ({table})"
+        self.damaged: str | None = None
+
+    def inject(self) -> None:
+        """Overwrite the table's file through the server, then crash the server."""
+        with psycopg.connect(self.node.dsn(app="drdrill-fault"), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT current_setting('data_directory') || '/' || pg_relation_filepath(%s)",
+                [self.table],
+            ).fetchone()
+            if row is None or row[0] is None:
+                raise ValueError(f"table {self.table!r} has no file on {self.node.name}")
+            self.damaged = str(row[0])
+            # Whole pages of text: every page header is invalid, so reading the table
+            # fails loudly instead of finding a short file that looks like an empty table.
+            conn.execute(
+                sql.SQL("COPY (SELECT repeat({}, 2048)) TO {}").format(
+                    sql.Literal("drdrill corruption fault "),
+                    sql.Literal(self.damaged),
+                )
+            )
+        self.node.crash()
+
+    def heal(self) -> None:
+        """Nothing to undo in place; see the class docstring."""

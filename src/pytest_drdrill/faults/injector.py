@@ -133,6 +133,17 @@ class FaultInjector:
 
         return self.inject(DropTable(node or self.topology.primary, table))
 
+    def corrupt_datadir(
+        self, node: PostgresNode | None = None, table: str = "drdrill_ledger"
+    ) -> float:
+        """Overwrite ``table``'s file under the primary (default) and crash it.
+
+        .. versionadded:: 0.4
+        """
+        from pytest_drdrill.faults.data import CorruptDataDirectory
+
+        return self.inject(CorruptDataDirectory(node or self.topology.primary, table))
+
     def heal(self, fault_or_target: Fault | str | None = None) -> None:
         """Heal active faults: one (by object or target name) or, with no argument, all."""
         for index, fault in list(self._active):
