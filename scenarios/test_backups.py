@@ -13,6 +13,16 @@ import pytest
 from pytest_drdrill import timing
 
 
+def restore_and_judge(drdrill, backups, target, incident, anchor):
+    """Restore to ``target`` through the restore hook, judge it, and remove the server."""
+    restored = drdrill.restore(backups, target)
+    try:
+        drdrill.conclude_restore(restored, target=target, incident=incident, anchor=anchor)
+    finally:
+        restored.node.cleanup()
+    return restored
+
+
 @pytest.mark.drdrill(
     cadence="monthly",
     tier="tier_1_critical",
@@ -37,11 +47,7 @@ def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups):
             "ledger table dropped on the primary: restore to the moment before"
         )
         drdrill_backups.archive_now()
-    restored = drdrill.restore(drdrill_backups, target)
-    try:
-        drdrill.conclude_restore(restored, target=target, incident=incident, anchor=anchor)
-    finally:
-        restored.node.cleanup()
+    restore_and_judge(drdrill, drdrill_backups, target, incident, anchor)
 
 
 @pytest.mark.drdrill(
@@ -73,12 +79,8 @@ def test_lost_region_restored_from_the_dr_copy(drdrill, drdrill_backups):
         drdrill.declare_incident(
             "primary region lost with its backups, DR standby lost: restore from the DR copy"
         )
-    restored = drdrill.restore(drdrill_backups, target)
-    try:
-        assert restored.source == drdrill_backups.dr_catalog.location, restored.source
-        drdrill.conclude_restore(restored, target=target, incident=incident, anchor=anchor)
-    finally:
-        restored.node.cleanup()
+    restored = restore_and_judge(drdrill, drdrill_backups, target, incident, anchor)
+    assert restored.source == drdrill_backups.dr_catalog.location, restored.source
 
 
 @pytest.mark.drdrill(
@@ -105,8 +107,4 @@ def test_corrupted_data_directory_restored_from_backups(drdrill, drdrill_backups
         drdrill.faults.corrupt_datadir()
         incident = timing.wall()
         drdrill.declare_incident("data directory of the primary corrupted: restore from backups")
-    restored = drdrill.restore(drdrill_backups, target)
-    try:
-        drdrill.conclude_restore(restored, target=target, incident=incident, anchor=anchor)
-    finally:
-        restored.node.cleanup()
+    restore_and_judge(drdrill, drdrill_backups, target, incident, anchor)
