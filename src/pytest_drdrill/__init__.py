@@ -59,7 +59,21 @@ __all__ = [
     "TopologyError",
     "Verdict",
     "__version__",
+    "discover",
 ]
+
+
+def discover(discover_system: bool = True) -> dict[str, Any]:  # noqa: FBT001, FBT002
+    """Chaos Toolkit's entry point for ``chaos discover pytest-drdrill``.
+
+    chaoslib looks for a function named ``discover`` in the package itself; the work is
+    done, importing chaoslib only then, by :mod:`pytest_drdrill.chaostoolkit.discovery`.
+
+    .. versionadded:: 0.4
+    """
+    from pytest_drdrill.chaostoolkit.discovery import discover as discover_activities
+
+    return discover_activities(discover_system=discover_system)
 
 
 def __getattr__(name: str) -> Any:

@@ -19,14 +19,26 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 CADENCES = ("daily", "weekly", "monthly", "quarterly")
-BACKENDS = ("auto", "local")
+BACKENDS = ("auto", "local", "docker", "stack")
 
 _help_drill = (
     "run disaster-recovery drills of this cadence and the more frequent ones: "
     "daily | weekly | monthly | quarterly (monthly runs monthly, weekly and daily drills). "
     "Without it, drills are skipped."
 )
-_help_backend = "where the topology runs: auto | local (default: auto, which picks local)"
+_help_backend = (
+    "where the topology runs: local | docker | stack | auto (default: local, the embedded "
+    "processes; auto picks docker when a Docker daemon answers and has the images, else "
+    "local; stack drills an already running stack described by --drill-stack)"
+)
+_help_docker_images = (
+    "images of the docker backend, comma-separated service=image for postgres, redis, s3, "
+    "proxy (default: drdrill/<service>, built by scripts/build-images)"
+)
+_help_stack = (
+    "YAML file describing a running stack (endpoints, fault proxy, allowed faults) that "
+    "--drill-backend=stack drills; it starts and stops nothing"
+)
 _help_targets = "YAML file with RTO/RPO targets (default: fixtures/targets.yaml under the rootdir)"
 _help_report_dir = "directory for drill reports; each run writes <dir>/<run-id>/ (default: reports)"
 _help_observe = (
@@ -90,7 +102,7 @@ class _Option:
 
 OPTIONS = (
     _Option("drill", "--drill", _help_drill, None),
-    _Option("drill_backend", "--drill-backend", _help_backend, "auto"),
+    _Option("drill_backend", "--drill-backend", _help_backend, "local"),
     _Option("drill_targets", "--drill-targets", _help_targets, None),
     _Option("drill_report_dir", "--drill-report-dir", _help_report_dir, None),
     _Option("drill_observe", "--drill-observe", _help_observe, "60s"),
@@ -120,6 +132,8 @@ OPTIONS = (
     _Option("drill_notify_templates", "--drill-notify-templates", _help_notify_templates, None),
     _Option("drill_notify_approval", "--drill-notify-approval", _help_notify_approval, "auto"),
     _Option("drill_backup_key_file", "--drill-backup-key-file", _help_backup_key_file, None),
+    _Option("drill_docker_images", "--drill-docker-images", _help_docker_images, None),
+    _Option("drill_stack", "--drill-stack", _help_stack, None),
 )
 
 
@@ -171,6 +185,12 @@ class DrillConfig:
     notify_templates: Path | None = None
     notify_approval: str = "auto"
     backup_key_file: Path | None = None
+    #: ``service=image`` overrides of the docker backend, validated.
+    docker_images: tuple[tuple[str, str], ...] = ()
+    stack_file: Path | None = None
+    #: The backend ``auto`` chose at configure time, and why (empty when one was named).
+    backend_choice: str = ""
+    backend_reason: str = ""
 
 
 def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:
@@ -232,7 +252,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
     """
     opts = {o.name: o for o in OPTIONS}
     cadence = _choice(config, opts["drill"], CADENCES)
-    backend = _choice(config, opts["drill_backend"], BACKENDS) or "auto"
+    backend = _choice(config, opts["drill_backend"], BACKENDS) or "local"
     targets, explicit = _path(
         config, opts["drill_targets"], lambda: config.rootpath / "fixtures" / "targets.yaml"
     )
@@ -254,6 +274,14 @@ def get_config(config: pytest.Config) -> DrillConfig:
     run_as, _ = _raw(config, opts["drill_run_as"])
     redis_bin, _ = _raw(config, opts["drill_redis_bin"])
     redis_failover = _choice(config, opts["drill_redis_failover"], REDIS_FAILOVERS)
+    stack_file = None
+    if _raw(config, opts["drill_stack"])[0]:
+        stack_file, _ = _path(config, opts["drill_stack"], Path)
+    elif backend == "stack":
+        raise pytest.UsageError(
+            "--drill-backend=stack needs the stack's description: pass --drill-stack=FILE / "
+            "ini drill_stack (fixtures/stack-compose.yaml describes docker-compose.yml's stack)"
+        )
     return DrillConfig(
         cadence=cadence,
         backend=backend,
@@ -275,7 +303,20 @@ def get_config(config: pytest.Config) -> DrillConfig:
         notify_templates=templates,
         notify_approval=_choice(config, opts["drill_notify_approval"], APPROVALS) or "auto",
         backup_key_file=key_file,
+        docker_images=_images(config, opts["drill_docker_images"]),
+        stack_file=stack_file,
     )
+
+
+def _images(config: pytest.Config, opt: _Option) -> tuple[tuple[str, str], ...]:
+    raw, source = _raw(config, opt)
+    from pytest_drdrill.topology.docker_engine import Images
+
+    try:
+        images = Images.parse(str(raw) if raw else None, where=source)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{exc} (set with {_where(opt)})") from None
+    return tuple(images.as_dict().items())
 
 
 def _flag(config: pytest.Config, name: str) -> bool:
@@ -298,8 +339,10 @@ def _whole(config: pytest.Config, opt: _Option, what: str) -> int:
 
 
 def backend_name(drill_config: DrillConfig) -> str:
-    """The backend drills run on: ``auto`` resolves to ``local`` in this release."""
-    return "local" if drill_config.backend == "auto" else drill_config.backend
+    """The backend drills run on: the one named, or the one ``auto`` chose (local if none)."""
+    if drill_config.backend != "auto":
+        return drill_config.backend
+    return drill_config.backend_choice or "local"
 
 
 def includes(selected: str, cadence: str) -> bool:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.reporting.collector import DrillReporter
     from pytest_drdrill.results import Target
+    from pytest_drdrill.schedules import FaultSchedules
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology.local import LocalBackend, LocalTopology
 
@@ -107,6 +108,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[config_key] = drill_config
     if drill_config.cadence is None:
         return
+    if drill_config.backend == "auto":
+        drill_config = config.stash[config_key] = _resolve_auto(drill_config)
     config.stash[targets_key] = _load_targets(drill_config)
     if drill_config.backup_key_file is not None or os.environ.get("DRDRILL_BACKUP_KEY"):
         _backup_keys(config)  # a configured key must be usable before any server starts
@@ -151,6 +154,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # --- collection: which drills run ---------------------------------------------------------------
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect Chaos Toolkit experiments (``experiment-*.json|yaml|yml``) as drills."""
+    if not file_path.name.startswith("experiment-"):
+        return None  # chaoslib is imported only for experiment files
+    from pytest_drdrill.chaostoolkit.collect import pytest_collect_file as collect_experiment
+
+    return collect_experiment(file_path, parent)
+
 
 _REPEAT_FIXTURE = "drdrill_repeat"
 
@@ -310,14 +323,8 @@ def drdrill_backend(
     .. versionadded:: 0.1
     """
     from pytest_drdrill.errors import DrillError
-    from pytest_drdrill.topology.local import LocalBackend
 
-    backend = LocalBackend(
-        tmp_path_factory.mktemp("drdrill"),
-        pg_bin=drdrill_config.pg_bin,
-        run_as=drdrill_config.run_as,
-        redis_bin=drdrill_config.redis_bin,
-    )
+    backend = _make_backend(pytestconfig, drdrill_config, tmp_path_factory.mktemp("drdrill"))
     failure: str | None = None
     try:
         backend.start()
@@ -328,13 +335,66 @@ def drdrill_backend(
         pytest.fail(failure, pytrace=False)
     reporter = pytestconfig.stash.get(reporter_key, None)
     if reporter is not None:
-        reporter.versions["postgresql"] = backend.install.version
-        reporter.versions["redis"] = backend.redis_install.version
+        if backend.name == "local":
+            reporter.versions["postgresql"] = backend.install.version
+            reporter.versions["redis"] = backend.redis_install.version
+        else:  # servers in containers or elsewhere: their own versions, not the host's
+            reporter.versions.update(getattr(backend, "versions", {}))
         reporter.reaped.extend(backend.reaped)
     try:
         yield backend
     finally:
         backend.close()
+
+
+def _resolve_auto(drill_config: DrillConfig) -> DrillConfig:
+    """Resolve ``--drill-backend=auto`` once per run: Docker when it can run, else local."""
+    from pytest_drdrill.topology.docker_engine import Images, choose_backend
+
+    choice = choose_backend(Images(**dict(drill_config.docker_images)))
+    return dataclasses.replace(
+        drill_config, backend_choice=choice.name, backend_reason=choice.reason
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say which backend drills run on, and why when ``auto`` chose it."""
+    drill_config = config.stash.get(config_key, None)
+    if drill_config is None or drill_config.cadence is None:
+        return None
+    reason = f" ({drill_config.backend_reason})" if drill_config.backend_reason else ""
+    return f"drdrill: backend {backend_name(drill_config)}{reason}"
+
+
+def _make_backend(config: pytest.Config, drill_config: DrillConfig, basedir: Path) -> Any:
+    """The session backend ``--drill-backend`` names, not yet started."""
+    chosen = backend_name(drill_config)
+    if chosen == "docker":
+        from pytest_drdrill.topology.docker import DockerBackend
+        from pytest_drdrill.topology.docker_engine import Images
+
+        reporter = config.stash.get(reporter_key, None)
+        return DockerBackend(
+            basedir,
+            images=Images(**dict(drill_config.docker_images)),
+            run_id=reporter.run_id if reporter is not None else None,
+            pg_bin=drill_config.pg_bin,
+            run_as=drill_config.run_as,
+            redis_bin=drill_config.redis_bin,
+        )
+    if chosen == "stack":
+        from pytest_drdrill.topology.stack import StackBackend
+
+        assert drill_config.stack_file is not None
+        return StackBackend(drill_config.stack_file, basedir)
+    from pytest_drdrill.topology.local import LocalBackend
+
+    return LocalBackend(
+        basedir,
+        pg_bin=drill_config.pg_bin,
+        run_as=drill_config.run_as,
+        redis_bin=drill_config.redis_bin,
+    )
 
 
 notify_key: pytest.StashKey[tuple[Any, Any, Any]] = pytest.StashKey()
@@ -594,6 +654,32 @@ def drdrill_workload(drdrill_workloads: dict[str, Workload]) -> Workload:
     .. versionadded:: 0.1
     """
     return drdrill_workloads["postgres"]
+
+
+@pytest.fixture
+def drdrill_schedules(
+    request: pytest.FixtureRequest, drdrill_config: DrillConfig, tmp_path: Path
+) -> FaultSchedules:
+    """Hypothesis-drawn fault schedules, each against a fresh topology, invariants checked.
+
+    .. versionadded:: 0.4
+    """
+    from pytest_drdrill.schedules import schedule_drill
+
+    spec = _spec(request)  # an unmarked test must not start servers: it would never be skipped
+    record: DrillRecord = request.getfixturevalue("drdrill_record")
+    backend: LocalBackend = request.getfixturevalue("drdrill_backend")
+    reporter = request.config.stash.get(reporter_key, None)
+
+    def on_result(result: Any) -> None:
+        if reporter is not None:
+            reporter.add(result)
+        _junitxml_properties(request, result)
+        request.config.hook.pytest_drdrill_measured(result=result)
+
+    return schedule_drill(
+        request.config, drdrill_config, backend, record, spec.observe, tmp_path, on_result
+    )
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ def drill_args(pytester: pytest.Pytester) -> list[str]:
     shutil.copy(ROOT / "fixtures" / "targets.yaml", pytester.path / "targets.yaml")
     return [
         "--drill=monthly",
+        "--drill-backend=local",
         f"--drill-targets={pytester.path / 'targets.yaml'}",
         f"--drill-report-dir={pytester.path / 'reports'}",
         "-p",

@@ -15,7 +15,11 @@ def test_missing_postgresql_binaries_name_the_flag_and_the_package(pytester, tar
         """
     )
     result = pytester.runpytest(
-        "--drill=daily", f"--drill-pg-bin={pytester.path / 'nowhere'}", "-p", "no:cacheprovider"
+        "--drill=daily",
+        "--drill-backend=local",
+        f"--drill-pg-bin={pytester.path / 'nowhere'}",
+        "-p",
+        "no:cacheprovider",
     )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(

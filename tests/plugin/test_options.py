@@ -55,7 +55,7 @@ def test_defaults(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "DRDRILL cadence=None",
-            "DRDRILL backend='auto'",
+            "DRDRILL backend='local'",
             f"DRDRILL targets={pytester.path / 'fixtures' / 'targets.yaml'}",
             "DRDRILL targets_explicit=False",
             f"DRDRILL report_dir={pytester.path / 'reports'}",
@@ -304,9 +304,9 @@ def test_targets_not_loaded_without_drill(pytester: pytest.Pytester) -> None:
             id="drill",
         ),
         pytest.param(
-            "--drill-backend=docker",
-            "ERROR: --drill-backend: invalid value 'docker'; valid values are auto, local "
-            "(set with --drill-backend / ini drill_backend)",
+            "--drill-backend=k8s",
+            "ERROR: --drill-backend: invalid value 'k8s'; valid values are auto, local, "
+            "docker, stack (set with --drill-backend / ini drill_backend)",
             id="backend",
         ),
         pytest.param(

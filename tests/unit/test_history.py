@@ -349,6 +349,16 @@ def test_clear_jump_is_a_regression() -> None:
     assert trend(entries)["regressions"] == [regression]
 
 
+def test_each_backend_has_its_own_series() -> None:
+    """A slower Docker run after local ones is its own series, not a local regression."""
+    entries = rto_history([0.40, 0.41, 0.42, 0.41, 0.43, 2.2])
+    entries[-1]["backend"] = "docker"
+    assert find_regressions(entries) == []
+    series = trend(entries)["scenarios"]
+    assert [p["rto_p50"] for p in series["primary-crash (docker)"]] == [pytest.approx(2.2)]
+    assert len(series["primary-crash"]) == 5
+
+
 def test_rise_inside_noise_of_a_noisy_history_is_not_a_regression() -> None:
     """The same rise is flagged after a steady history but not after a noisy one."""
     noisy = [0.3, 1.2, 0.5, 1.4, 0.4]

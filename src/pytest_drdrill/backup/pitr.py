@@ -280,8 +280,11 @@ class ReferenceRestore:
         When the primary region's object store does not answer, the DR region's copy is
         used instead (:meth:`BackupSite.restore_catalog`).
         """
+        from pytest_drdrill.topology.docker_nodes import DockerPostgresNode
+
         primary = backups.topology.primary
-        assert isinstance(primary, LocalPostgresNode)
+        # Both run restores with the host's binaries, as the account named by --drill-run-as.
+        assert isinstance(primary, LocalPostgresNode | DockerPostgresNode)
         return restore_to_time(
             backups.restore_catalog(), backups.keys, target, install=primary.install,
             run_as=primary.run_as, workdir=workdir,

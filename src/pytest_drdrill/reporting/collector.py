@@ -119,6 +119,8 @@ class DrillReporter:
         self.regressions: list[dict[str, object]] = []
         self.history_problems: list[str] = []
         self.cadence_problems: list[str] = []
+        #: Chaos Toolkit journals of experiment drills, by drill name.
+        self.journals: dict[str, dict[str, object]] = {}
 
     @functools.cached_property
     def live(self) -> LiveProgress | None:
@@ -153,6 +155,10 @@ class DrillReporter:
     def add(self, result: DrillResult) -> None:
         """Add one drill's result to the run."""
         self.results.append(result)
+
+    def add_journal(self, name: str, journal: dict[str, object]) -> None:
+        """Keep an experiment drill's Chaos Toolkit journal for ``journals/<name>.json``."""
+        self.journals[name] = journal
 
     def run_info(self) -> RunInfo:
         """The run's metadata for reports."""
@@ -199,6 +205,11 @@ class DrillReporter:
             ("json", write_document(directory, document)),
             ("junit", write_junit(directory, run, self.results)),
         ]
+        if self.journals:
+            from pytest_drdrill.chaostoolkit.journals import write_journals
+
+            written = write_journals(directory, self.journals)
+            self.written += [("Chaos Toolkit journal", path) for path in written]
         history_path = self.drill_config.report_dir / history.HISTORY_FILENAME
         earlier = history.load_history(history_path)
         self.history_problems = list(earlier.problems)
@@ -224,7 +235,11 @@ class DrillReporter:
             self.written.append(("notifications", notices))
         history.append_run(history_path, document)
         self.written.append(("history", history_path))
-        names = [path.name for _, path in self.written if path.parent == directory]
+        names = [
+            path.relative_to(directory).as_posix()
+            for _, path in self.written
+            if path.is_relative_to(directory)
+        ]
         self.written.append(("checksums", evidence.write_checksums(directory, names)))
         if self.drill_config.enforce_cadence:
             self._check_cadence(session, entries)

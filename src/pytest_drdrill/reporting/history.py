@@ -291,6 +291,7 @@ def trend(
     :param entries: history entries, e.g. a :class:`History`; any order.
     :param scenarios: only these scenarios (default: every scenario in the history).
     :returns: ``{"scenarios": {scenario: [point, ...]}, "regressions": [...]}``, each
+        scenario of a backend other than local under ``"<scenario> (<backend>)"``, each
         point ``{"run_id", "started_at", "n", "rto_p50", "rto_p95", "passed",
         "failed"}`` and the regressions as :func:`find_regressions` returns them.
     """
@@ -314,8 +315,13 @@ def _series(
             if scenarios is not None and scenario not in scenarios:
                 continue
             by_scenario.setdefault(scenario, []).append(drill)
+        # Backends differ in their RTOs by design (a killed container times out where a
+        # killed process refuses): each backend gets its own series, so a Docker run is
+        # never taken for a regression of the local ones.
+        backend = entry.get("backend")
+        suffix = "" if backend in (None, "local") else f" ({backend})"
         for scenario, drills in by_scenario.items():
-            series.setdefault(scenario, []).append(_point(entry, drills))
+            series.setdefault(scenario + suffix, []).append(_point(entry, drills))
     return series
 
 

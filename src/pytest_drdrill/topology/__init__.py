@@ -1,3 +1,3 @@
-"""Topologies: where the system under test runs (local processes; Docker in a later release)."""
+"""Topologies: where the system under test runs (local processes, Docker, a running stack)."""
 
 from __future__ import annotations

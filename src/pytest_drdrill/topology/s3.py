@@ -77,6 +77,25 @@ class S3Credentials:
         return f"S3Credentials(access_key={self.access_key!r}, secret_key=***)"
 
 
+#: Environment variables naming the credentials of a real store (MinIO of docker-compose.yml).
+ACCESS_KEY_ENV, SECRET_KEY_ENV = "DRDRILL_S3_ACCESS_KEY", "DRDRILL_S3_SECRET_KEY"
+
+
+def default_credentials() -> S3Credentials:
+    """Credentials every client uses unless given others.
+
+    ``DRDRILL_S3_ACCESS_KEY`` and ``DRDRILL_S3_SECRET_KEY`` when both are set (a MinIO
+    stack), else dummy ones, which moto accepts. Only these two variables are read,
+    never ``AWS_*`` nor ``~/.aws``: a drill must not pick up the operator's own account.
+
+    .. versionadded:: 0.4
+    """
+    access, secret = os.environ.get(ACCESS_KEY_ENV), os.environ.get(SECRET_KEY_ENV)
+    if access and secret:
+        return S3Credentials(access, secret)
+    return S3Credentials(DUMMY_KEY, DUMMY_KEY)
+
+
 def moto_command() -> list[str]:
     """Return the command that runs moto's server with this interpreter's packages.
 
@@ -285,7 +304,7 @@ def s3_client(
 
     .. versionadded:: 0.2
     """
-    creds = credentials or S3Credentials(DUMMY_KEY, DUMMY_KEY)
+    creds = credentials or default_credentials()
     host = urllib.parse.urlsplit(endpoint_url).hostname or ""
     config = Config(
         connect_timeout=timeout,

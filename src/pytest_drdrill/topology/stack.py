@@ -1,0 +1,569 @@
+"""The running-stack backend (``--drill-backend=stack``): drills on a stack started by others.
+
+A YAML file (``--drill-stack`` / ``drill_stack``) describes the stack: where each node
+answers, the fault proxy (Toxiproxy's API) that carries every path, the names of the
+proxies that are the paths, and the faults the stack's owners allow. The backend starts
+and stops nothing. It reads the stack's current shape (which node each endpoint leads
+to) from the proxy, empties the drills' own ledgers, and injects only what the file
+allows: any other fault is refused with an error naming the file, the fault and the key
+to add. ``fixtures/stack-compose.yaml`` describes the stack of ``docker-compose.yml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import yaml
+
+from pytest_drdrill.errors import FaultError, TopologyError
+from pytest_drdrill.proxy import ProxyClient
+from pytest_drdrill.proxy.client import split_address
+from pytest_drdrill.topology.links import Link
+from pytest_drdrill.topology.local import LocalTopology
+from pytest_drdrill.topology.postgres import LEDGER_DDL, conninfo
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import redis
+
+    from pytest_drdrill.proxy import ProxyInfo, ToxicInfo
+    from pytest_drdrill.topology._protocol import ServiceNode
+
+logger = logging.getLogger(__name__)
+
+#: What a stack file may allow: fault-proxy operations and node operations.
+OPERATIONS = {
+    "cut": "disable a proxied path (link cuts, partitions, region outages)",
+    "latency": "latency toxic",
+    "bandwidth": "bandwidth toxic",
+    "timeout": "timeout toxic (blackholes, one-way partitions)",
+    "reset_peer": "reset_peer toxic",
+    "slow_close": "slow_close toxic",
+    "limit_data": "limit_data toxic",
+    "slicer": "slicer toxic",
+    "crash": "docker kill of the node's container",
+    "freeze": "docker pause of the node's container",
+    "stop": "docker stop of the node's container",
+}
+SERVICES = ("postgres", "redis", "s3")
+_TOP_KEYS = {"name", "proxy", "bucket", "nodes", "paths", "sync_standbys", "allowed_faults"}
+_NODE_KEYS = {"service", "region", "address", "upstream", "container"}
+_PATH_KEYS = {"endpoints", "client_paths", "replication"}
+
+
+class StackFileError(TopologyError, ValueError):
+    """The stack file is missing, malformed, or names something that does not exist.
+
+    .. versionadded:: 0.4
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class StackNodeSpec:
+    """One node of the stack file.
+
+    :param name: e.g. ``pg-primary``.
+    :param service: ``postgres``, ``redis`` or ``s3``.
+    :param region: ``primary`` or ``dr``.
+    :param address: ``host:port`` where pytest reaches the node directly.
+    :param upstream: ``host:port`` where the fault proxy reaches it.
+    :param container: its Docker container, for node faults; ``None`` when it has none.
+    """
+
+    name: str
+    service: str
+    region: str
+    address: str
+    upstream: str
+    container: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StackSpec:
+    """A validated stack file.
+
+    .. versionadded:: 0.4
+    """
+
+    source: Path
+    name: str
+    proxy_api: str
+    proxy_host: str
+    bucket: str
+    nodes: dict[str, StackNodeSpec]
+    endpoints: dict[str, str]
+    client_paths: dict[str, str]
+    replication: dict[str, str]
+    sync_standbys: tuple[str, ...]
+    allowed: frozenset[str]
+
+    @classmethod
+    def load(cls, path: Path) -> StackSpec:
+        """Read and check a stack file.
+
+        :raises StackFileError: naming the file, the key and the fix.
+        """
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise StackFileError(
+                f"stack file {path} cannot be read ({exc.strerror}); point --drill-stack / "
+                f"ini drill_stack at the stack's description (fixtures/stack-compose.yaml "
+                f"describes docker-compose.yml's)"
+            ) from None
+        except yaml.YAMLError as exc:
+            raise StackFileError(f"stack file {path} is not valid YAML: {exc}") from None
+        return cls._check(path, data)
+
+    @classmethod
+    def _check(cls, path: Path, data: object) -> StackSpec:
+        def fail(key: str, problem: str) -> StackFileError:
+            return StackFileError(f"stack file {path}, key {key}: {problem}")
+
+        top = _mapping(data, "(top level)", fail)
+        _known(top, _TOP_KEYS, "(top level)", fail)
+        proxy = _mapping(top.get("proxy"), "proxy", fail)
+        _known(proxy, {"api", "host"}, "proxy", fail)
+        if not isinstance(proxy.get("api"), str):
+            raise fail("proxy.api", "give the fault proxy's API URL, e.g. http://127.0.0.1:8474")
+        nodes: dict[str, StackNodeSpec] = {}
+        for name, raw in _mapping(top.get("nodes"), "nodes", fail).items():
+            where = f"nodes.{name}"
+            node = _mapping(raw, where, fail)
+            _known(node, _NODE_KEYS, where, fail)
+            if node.get("service") not in SERVICES:
+                raise fail(f"{where}.service", f"give one of {', '.join(SERVICES)}")
+            if node.get("region") not in ("primary", "dr"):
+                raise fail(f"{where}.region", "give primary or dr")
+            for key in ("address", "upstream"):
+                try:
+                    split_address(str(node.get(key)))
+                except ValueError:
+                    raise fail(f"{where}.{key}", "give host:port") from None
+            nodes[str(name)] = StackNodeSpec(
+                str(name), node["service"], node["region"], str(node["address"]),
+                str(node["upstream"]), node.get("container"),
+            )  # fmt: skip
+        paths = _mapping(top.get("paths"), "paths", fail)
+        _known(paths, _PATH_KEYS, "paths", fail)
+        groups: dict[str, dict[str, str]] = {}
+        for group in sorted(_PATH_KEYS):
+            named = _mapping(paths.get(group), f"paths.{group}", fail)
+            known = set(SERVICES) if group == "endpoints" else set(nodes)
+            for key in named:
+                if key not in known:
+                    raise fail(
+                        f"paths.{group}.{key}",
+                        f"not a {'service' if group == 'endpoints' else 'node'} of this file; "
+                        f"known: {', '.join(sorted(known))}",
+                    )
+            groups[group] = {str(k): str(v) for k, v in named.items()}
+        missing = sorted(set(nodes) - set(groups["client_paths"]))
+        if missing:
+            raise fail("paths.client_paths", f"no client path for {', '.join(missing)}")
+        allowed = top.get("allowed_faults") or []
+        if not isinstance(allowed, list) or not all(a in OPERATIONS for a in allowed):
+            raise fail(
+                "allowed_faults",
+                f"give a list of: {', '.join(OPERATIONS)} (got {allowed!r})",
+            )
+        return cls(
+            source=path,
+            name=str(top.get("name") or path.stem),
+            proxy_api=proxy["api"],
+            proxy_host=str(proxy.get("host") or "127.0.0.1"),
+            bucket=str(top.get("bucket") or "drdrill-objects"),
+            nodes=nodes,
+            endpoints=groups["endpoints"],
+            client_paths=groups["client_paths"],
+            replication=groups["replication"],
+            sync_standbys=tuple(top.get("sync_standbys") or ()),
+            allowed=frozenset(allowed),
+        )
+
+    def require(self, operation: str, what: str) -> None:
+        """Refuse ``operation`` unless the file allows it.
+
+        :raises FaultError: naming the file, the operation and the key to add.
+        """
+        if operation not in self.allowed:
+            raise FaultError(
+                f"{what} needs '{operation}' ({OPERATIONS.get(operation, operation)}), which "
+                f"stack file {self.source} does not allow; add {operation} to its "
+                f"allowed_faults if the stack's owners agree"
+            )
+
+
+def _mapping(value: object, key: str, fail: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise fail(key, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _known(value: Mapping[str, object], known: set[str], key: str, fail: Any) -> None:
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise fail(key, f"unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+
+
+class _GuardedProxy(ProxyClient):
+    """The stack's fault proxy, refusing what the stack file does not allow.
+
+    Healing (enabling a path, removing a toxic) and repointing (failover) always pass.
+    """
+
+    def __init__(self, spec: StackSpec) -> None:
+        super().__init__(spec.proxy_api)
+        self.spec = spec
+
+    def update(
+        self,
+        name: str,
+        *,
+        listen: str | None = None,
+        upstream: str | None = None,
+        enabled: bool | None = None,
+    ) -> ProxyInfo:
+        """Update a proxy; disabling it needs ``cut``."""
+        if enabled is False:
+            self.spec.require("cut", f"cutting path {name!r}")
+        return super().update(name, listen=listen, upstream=upstream, enabled=enabled)
+
+    def add_toxic(self, proxy: str, type: str, **options: Any) -> ToxicInfo:  # noqa: A002
+        """Add a toxic; its type must be allowed."""
+        self.spec.require(type, f"a {type} toxic on path {proxy!r}")
+        return super().add_toxic(proxy, type, **options)
+
+
+class StackLink(Link):
+    """A path of the stack: an existing proxy, read, never created nor deleted.
+
+    :param host: where pytest reaches the proxy's listeners.
+    """
+
+    def __init__(
+        self,
+        client: ProxyClient,
+        proxy_name: str,
+        target: ServiceNode,
+        label: str,
+        *,
+        host: str,
+        source: str,
+        upstream_of: Any,
+        kind: str,
+    ) -> None:
+        self.client = client
+        self.kind = kind
+        self.proxy_name = proxy_name
+        self.label = label
+        self.source = source
+        self.target = target
+        self._upstream_of = upstream_of or (lambda node: node.address)
+        info = client.get(proxy_name)
+        self.upstream = info.upstream
+        self.host = host
+        self.port = info.port
+
+    def remove(self) -> None:
+        """Nothing: the stack's proxies are its own."""
+
+
+class StackNode:
+    """A node of the stack; faults on it need its container and the file's permission.
+
+    :param spec: the node's entry in the stack file.
+    :param stack: the whole file, for permissions.
+
+    .. versionadded:: 0.4
+    """
+
+    def __init__(self, spec: StackNodeSpec, stack: StackSpec) -> None:
+        self.spec = spec
+        self.stack = stack
+        self.name = spec.name
+        self.region = spec.region
+        self.host, self.port = split_address(spec.address)
+        self.fenced = False
+        self._container: Any = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.host}:{self.port}>"
+
+    @property
+    def address(self) -> str:
+        """``host:port`` where the fault proxy reaches this node (its upstream)."""
+        return self.spec.upstream
+
+    def _docker(self, operation: str) -> Any:
+        self.stack.require(operation, f"{operation} of {self.name}")
+        if self.spec.container is None:
+            raise FaultError(
+                f"{operation} of {self.name} needs its container; stack file "
+                f"{self.stack.source} names none: add nodes.{self.name}.container"
+            )
+        if self._container is None:
+            from pytest_drdrill.topology.docker_engine import connect
+
+            self._container = connect().containers.get(self.spec.container)
+        self._container.reload()
+        return self._container
+
+    def crash(self) -> None:
+        """``docker kill`` of the node's container, when the file allows ``crash``."""
+        container = self._docker("crash")
+        if container.status in ("running", "paused"):
+            container.kill()
+
+    def freeze(self) -> None:
+        """``docker pause``, when the file allows ``freeze``."""
+        container = self._docker("freeze")
+        if container.status == "running":
+            container.pause()
+
+    def thaw(self) -> None:
+        """Undo :meth:`freeze` (healing is always allowed)."""
+        if self._container is not None:
+            self._container.reload()
+            if self._container.status == "paused":
+                self._container.unpause()
+
+    def stop(self) -> None:
+        """``docker stop``, when the file allows ``stop``."""
+        self._docker("stop").stop(timeout=10)
+
+    def fence(self) -> None:
+        """Failover's fencing: the container is killed when the file allows ``crash``.
+
+        Otherwise every path to the node is cut at the fault proxy, so nothing reaches it
+        any more (a fence at the network, for stacks whose servers may not be killed).
+        """
+        self.fenced = True
+        if self.spec.container is not None and "crash" in self.stack.allowed:
+            self.crash()
+
+    def is_running(self) -> bool:
+        """Whether its container runs; a node without a container counts as running."""
+        if self.spec.container is None or self._container is None:
+            return not self.fenced
+        self._container.reload()
+        return bool(self._container.status in ("running", "paused"))
+
+    def pids(self) -> list[int]:
+        """None: the stack's processes are not this machine's to account for."""
+        return []
+
+
+class StackPostgresNode(StackNode):
+    """A PostgreSQL node of the stack."""
+
+    def dsn(self, *, app: str = "drdrill") -> str:
+        """Connection string to this node directly."""
+        return conninfo(self.host, self.port, app=app)
+
+
+class StackRedisNode(StackNode):
+    """A Redis node of the stack."""
+
+    def url(self) -> str:
+        """A ``redis://`` URL straight to this node."""
+        return f"redis://{self.host}:{self.port}/0"
+
+    def client(self, *, timeout: float = 2.0) -> redis.Redis:
+        """A blocking client straight to this node; close it after use."""
+        from pytest_drdrill.topology.redis import sync_client
+
+        return sync_client(self.url(), timeout=timeout)
+
+
+class StackS3Node(StackNode):
+    """An object store of the stack."""
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://host:port`` straight to this store."""
+        return f"http://{self.host}:{self.port}"
+
+
+class StackTopology(LocalTopology):
+    """The running stack, as a :class:`~pytest_drdrill.topology._protocol.Topology`.
+
+    .. versionadded:: 0.4
+    """
+
+    backend = "stack"
+
+    def __init__(self, workdir: Path, dataroot: Path, proxy: _GuardedProxy) -> None:
+        super().__init__(workdir, dataroot, proxy)
+        self.spec = proxy.spec
+        self.bucket = self.spec.bucket
+
+    @classmethod
+    def attach(cls, spec: StackSpec, workdir: Path, dataroot: Path) -> StackTopology:
+        """Read the stack's current shape from its proxy and get it ready for one drill.
+
+        :raises TopologyError: when a path or node of the file does not answer.
+        """
+        topo = cls(workdir, dataroot, _GuardedProxy(spec))
+        try:
+            topo._attach()
+        except BaseException:
+            topo.close()
+            raise
+        return topo
+
+    def _stack_link(self, proxy: str, target: ServiceNode, label: str, **kw: Any) -> Link:
+        link = StackLink(self.proxy, proxy, target, label, host=self.spec.proxy_host, **kw)
+        self._links.append(link)
+        return link
+
+    def _attach(self) -> None:
+        spec = self.spec
+        (self.dataroot / self.id).mkdir(parents=True, exist_ok=True)
+        for name, node_spec in spec.nodes.items():
+            if node_spec.service == "postgres":
+                self.pg_nodes[name] = StackPostgresNode(node_spec, spec)
+            elif node_spec.service == "redis":
+                self.redis_nodes[name] = StackRedisNode(node_spec, spec)
+            else:
+                self.s3_nodes[name] = StackS3Node(node_spec, spec)
+        self._sync_names = spec.sync_standbys
+        nodes = self.nodes()
+        for name, proxy in spec.client_paths.items():
+            self.client_paths[name] = self._stack_link(
+                proxy, nodes[name], f"clients -> {name}", source="clients", upstream_of=None,
+                kind="path",
+            )  # fmt: skip
+        for service, proxy in spec.endpoints.items():
+            serving = self._serving(self.proxy.get(proxy).upstream)
+            if serving is None:
+                raise StackFileError(
+                    f"stack file {spec.source}: the {service} endpoint {proxy!r} leads to "
+                    f"{self.proxy.get(proxy).upstream}, which is neither a client path's "
+                    f"listener nor a node's upstream of the file"
+                )
+            link = self._stack_link(
+                proxy, nodes[serving], f"clients -> {service} (service endpoint)",
+                source="clients", kind="endpoint",
+                upstream_of=lambda n: f"127.0.0.1:{self.client_paths[n.name].port}",
+            )  # fmt: skip
+            if service == "postgres":
+                self.pg_endpoint = link
+            elif service == "redis":
+                self.redis_endpoint = link
+            else:
+                self.s3_endpoint = link
+        for name, proxy in spec.replication.items():
+            service = spec.nodes[name].service
+            primary = self.endpoint(service).target
+            link = self._stack_link(
+                proxy, primary, f"{name} -> {primary.name} (replication)", source=name,
+                kind="replication", upstream_of=None,
+            )  # fmt: skip
+            if service == "postgres":
+                self.replication_links[name] = link
+            elif service == "redis":
+                self.redis_links[name] = link
+            else:
+                self.storage_link = link
+        self._prepare_ledgers()
+
+    def _serving(self, upstream: str) -> str | None:
+        """The node an endpoint's upstream leads to: through its client path, or directly."""
+        port = split_address(upstream)[1]
+        for name, link in self.client_paths.items():
+            if link.port == port and split_address(upstream)[0] in ("127.0.0.1", "localhost"):
+                return name
+        return next((n for n, s in self.spec.nodes.items() if s.upstream == upstream), None)
+
+    def _prepare_ledgers(self) -> None:
+        """Create the drill tables if missing; empty every drill ledger through the endpoints."""
+        from pytest_drdrill.measure.redis import LEDGER_KEY
+        from pytest_drdrill.topology.redis import sync_client
+        from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+
+        with psycopg.connect(self.pg_endpoint.dsn(app="drdrill-stack"), autocommit=True) as conn:
+            row = conn.execute("SELECT to_regclass('drdrill_ledger') IS NULL").fetchone()
+            if row is not None and row[0]:
+                conn.execute(LEDGER_DDL)
+            conn.execute("TRUNCATE drdrill_ledger, drdrill_validation")
+        with sync_client(self.redis_endpoint.url(), timeout=5.0) as client:
+            client.delete(LEDGER_KEY)
+        for node in self.s3_nodes.values():
+            client = s3_client(node.endpoint_url, timeout=10.0)
+            ensure_bucket(client, self.bucket, versioned=True)
+            for page in client.get_paginator("list_object_versions").paginate(Bucket=self.bucket):
+                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    client.delete_object(
+                        Bucket=self.bucket, Key=item["Key"], VersionId=item["VersionId"]
+                    )
+        replicated = [n for n in self.spec.replication if self.spec.nodes[n].service == "s3"]
+        if replicated:
+            from pytest_drdrill.topology.s3_replication import Replicator
+
+            dr = self.s3_nodes[replicated[0]]
+            self.replicator = Replicator(
+                self.storage_link.endpoint_url, dr.endpoint_url, self.bucket
+            )
+            self.replicator.start()
+
+
+class StackBackend:
+    """Session resources of the running-stack backend: its file and its fault proxy.
+
+    :param stack_file: the stack's description (``--drill-stack`` / ``drill_stack``).
+    :param basedir: a session temp directory.
+
+    .. versionadded:: 0.4
+    """
+
+    name = "stack"
+
+    def __init__(self, stack_file: Path, basedir: Path) -> None:
+        self.stack_file = stack_file
+        self.basedir = basedir
+        self.reaped: list[str] = []
+        self.versions: dict[str, str] = {}
+        self.dataroot: Path | None = None
+
+    def start(self) -> StackBackend:
+        """Read the stack file and check that the fault proxy answers.
+
+        :raises StackFileError: when the file is bad.
+        :raises ProxyError: when the fault proxy does not answer.
+        """
+        self.spec = StackSpec.load(self.stack_file)
+        self.proxy = _GuardedProxy(self.spec)
+        self.versions["fault proxy"] = self.proxy.version()
+        self.dataroot = Path(tempfile.mkdtemp(prefix=f"drdrill-stack-{uuid.uuid4().hex[:6]}-"))
+        return self
+
+    def topology(self, workdir: Path, *, sentinel: bool = False) -> StackTopology:
+        """The stack, ready for one drill: ledgers emptied, current primaries read.
+
+        :raises TopologyError: with ``sentinel`` (the stack decides its own failover).
+        """
+        if self.dataroot is None:
+            raise TopologyError("the stack backend is not started: call start() first")
+        if sentinel:
+            raise TopologyError(
+                "--drill-redis-failover=sentinel does not apply to the stack backend: the "
+                "stack runs its own failover, or the reference orchestrator does"
+            )
+        workdir.mkdir(parents=True, exist_ok=True)
+        return StackTopology.attach(self.spec, workdir, self.dataroot)
+
+    def close(self) -> None:
+        """Nothing of the stack is stopped; only the scratch directory goes."""
+        import shutil
+
+        if self.dataroot is not None:
+            shutil.rmtree(self.dataroot, ignore_errors=True)
+            self.dataroot = None

@@ -1,0 +1,203 @@
+"""The schedule drill's state machine and runner, driving a simulated system (no servers).
+
+The simulated system has the bug the real drill must catch: its failover skips fencing,
+so an old primary that was frozen long enough to be failed over comes back writable
+when it is thawed. These tests check what the runner does with that: shrinking to one
+step, printing it, the seed that replays it, and the drill's result.
+"""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from pytest_drdrill.record import DrillRecord
+from pytest_drdrill.recovery.orchestrator import MonitorSettings
+from pytest_drdrill.results import Verdict
+from pytest_drdrill.schedules import (
+    FaultSchedules,
+    Finding,
+    ScheduleFailed,
+    ScheduleSettings,
+    schedule_drill,
+)
+from pytest_drdrill.schedules.example import ExampleContext, ExampleOutcome
+
+NODEID = "scenarios/test_fault_schedules.py::test_fault_schedules_keep_the_invariants"
+
+
+class UnfencedFailover:
+    """A simulated topology whose failover forgets to fence the old primary.
+
+    ``settle`` lets the simulated monitor fail over from a frozen primary; healing then
+    thaws the old primary beside the new one.
+    """
+
+    def __init__(self, context: ExampleContext, log: list[list[str]], *, broken: bool) -> None:
+        self.context = context
+        self.broken = broken
+        self.steps: list[str] = []
+        log.append(self.steps)
+        self.frozen = set()
+        self.primary = "pg-primary"
+        self.writable = {"pg-primary"}
+
+    def _server(self, role):
+        return self.primary if role == "primary" else f"a {role}"
+
+    def crash(self, node):
+        self.steps.append(f"crash {node}")
+
+    def freeze(self, node):
+        self.steps.append(f"freeze {node}")
+        self.frozen.add(self._server(node))
+
+    def partition(self, node, side):
+        self.steps.append(f"partition {node} {side}")
+
+    def latency(self, node, ms, side):
+        self.steps.append(f"latency {node} {ms} {side}")
+
+    def heal(self):
+        self.steps.append("heal")
+        self._thaw()
+
+    def _thaw(self):
+        if self.broken:
+            self.writable |= self.frozen & {"pg-primary"}
+        self.frozen.clear()
+
+    def settle(self):
+        self.steps.append("settle")
+        if self.primary in self.frozen:
+            self.writable.discard(self.primary)
+            self.primary = "pg-sync"
+            self.writable.add("pg-sync")
+
+    def abandon(self):
+        pass
+
+    def finish(self):
+        self._thaw()
+        self.context.on_outcome(
+            ExampleOutcome(self.context.examples, 0.0, 1.0, len(self.writable) == 1, (), ())
+        )
+        self.context.examples += 1
+        if len(self.writable) > 1:
+            found = Finding("split brain", f"{' and '.join(sorted(self.writable))} writable")
+            raise ScheduleFailed([found], self.steps)
+
+
+def _schedules(tmp_path, *, seed, broken=False, log=None):
+    log = [] if log is None else log
+    context = ExampleContext(
+        build=lambda _: pytest.fail("the simulated system starts no topology"),
+        workdir=tmp_path,
+        hook=None,
+        name=NODEID,
+        scenario="fault-schedules",
+        cadence="quarterly",
+        backend="local",
+        target=None,
+        monitor=MonitorSettings(),
+        observe=60.0,
+        settle_timeout=1.0,
+        on_outcome=lambda outcome: None,
+    )
+    record = DrillRecord(
+        NODEID, scenario="fault-schedules", cadence="quarterly", target=None, backend="local"
+    )
+    results = []
+    schedules = FaultSchedules(
+        context,
+        record,
+        seed=seed,
+        on_result=results.append,
+        subject=lambda ctx: UnfencedFailover(ctx, log, broken=broken),
+    )
+    return schedules, results, log
+
+
+def test_a_split_brain_schedule_shrinks_to_one_step_printed_with_its_seed(tmp_path):
+    """Shrunk to: freeze the primary and let recovery act (the end heals); with its replay."""
+    schedules, results, _ = _schedules(tmp_path, seed=20261122, broken=True)
+    with pytest.raises(ScheduleFailed) as caught:
+        schedules.run(max_examples=200, steps=5)
+    notes = "\n".join(caught.value.__notes__)
+    steps = [line for line in notes.splitlines() if line.startswith("state.")]
+    assert steps == ["state.freeze(node='primary', settle=True)", "state.teardown()"]
+    assert f"pytest '{NODEID}' --drill=quarterly --hypothesis-seed=20261122" in notes, (
+        "the failure must say how to replay it"
+    )
+    (result,) = results
+    assert result.verdict is Verdict.FAIL
+    assert result.reason.startswith("SPLIT BRAIN: pg-primary and pg-sync writable")
+    assert "minimal schedule: state.freeze(node='primary', settle=True);" in result.reason
+
+
+def test_the_same_seed_draws_the_same_schedules(tmp_path):
+    """Replay: one seed gives the same schedules in the same order; another seed others."""
+    first = _schedules(tmp_path, seed=7)
+    first[0].run(max_examples=15, steps=4)
+    again = _schedules(tmp_path, seed=7)
+    again[0].run(max_examples=15, steps=4)
+    other = _schedules(tmp_path, seed=8)
+    other[0].run(max_examples=15, steps=4)
+    assert first[2] == again[2]
+    assert first[2] != other[2]
+
+
+def test_schedules_heal_only_after_a_fault_and_stay_within_the_step_bound(tmp_path):
+    """No schedule starts with a heal or heals twice in a row, and none exceeds ``steps``."""
+    schedules, _, log = _schedules(tmp_path, seed=3)
+    schedules.run(max_examples=40, steps=4)
+    for steps in log:
+        kinds = [s.split()[0] for s in steps if s != "settle"]
+        assert len(kinds) <= 4
+        assert not kinds or kinds[0] != "heal"
+        assert all(not (a == b == "heal") for a, b in zip(kinds, kinds[1:], strict=False))
+    assert any("settle" in steps for steps in log), "schedules let recovery act"
+
+
+def test_a_passing_run_is_reported_as_one_drill_with_a_phase_per_schedule(tmp_path):
+    """Without the bug every schedule passes: one result, seed and schedules in its notes."""
+    schedules, results, _ = _schedules(tmp_path, seed=11)
+    result = schedules.run(max_examples=10, steps=3)
+    assert results == [result]
+    assert result.verdict is Verdict.PASS
+    # Each distinct schedule is played once, however often hypothesis draws it.
+    played = [steps for steps in schedules.played if steps]
+    assert len(result.phases) == len(schedules.outcomes) == len(played) >= 5
+    assert all(p.name.startswith("schedule ") and p.ok for p in result.phases)
+    assert result.notes[0] == "schedule seed 11: up to 10 schedules of up to 3 steps"
+
+
+@pytest.mark.parametrize("bad", [{"max_examples": 0}, {"steps": True}, {"settle_timeout": 0}])
+def test_bad_settings_name_the_argument(bad):
+    """A bad bound is refused naming the argument of run() and what to give."""
+    (name,) = bad
+    with pytest.raises(ValueError, match=rf"drdrill_schedules.run\({name}="):
+        ScheduleSettings(**bad)
+
+
+@pytest.mark.parametrize(("given", "seed"), [("123", 123), ("release-7", "release-7")])
+def test_hypothesis_seed_option_is_the_schedule_seed(tmp_path, given, seed):
+    """``--hypothesis-seed`` chooses the schedules, as hypothesis's own plugin does."""
+
+    def getoption(name, default=None):
+        return given if name == "hypothesis_seed" else default
+
+    config = types.SimpleNamespace(hook=None, getoption=getoption)
+    drill_config = types.SimpleNamespace(
+        backend="local", health_interval=0.1, health_timeout=1.0, failure_threshold=3, observe=60.0
+    )
+    backend = types.SimpleNamespace(topology=lambda workdir: None)
+    record = DrillRecord(
+        NODEID, scenario="fault-schedules", cadence="quarterly", target=None, backend="local"
+    )
+    schedules = schedule_drill(
+        config, drill_config, backend, record, None, tmp_path, lambda result: None
+    )
+    assert schedules.seed == seed
+    assert f"--hypothesis-seed={seed}" in schedules.replay_hint()
