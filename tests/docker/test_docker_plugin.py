@@ -12,7 +12,7 @@ def test_auto_picks_docker_when_the_daemon_has_the_images(pytester: pytest.Pytes
     """--drill-backend=auto says it chose Docker, and why, in the terminal header."""
     pytester.makepyfile(NO_DRILL)
     result = pytester.runpytest(
-        "--drill=daily", f"--drill-targets={ROOT / 'fixtures/targets.yaml'}"
+        "--drill=daily", "--drill-backend=auto", f"--drill-targets={ROOT / 'fixtures/targets.yaml'}"
     )
     result.stdout.fnmatch_lines(
         ["drdrill: backend docker (auto: Docker * answers and has drdrill/postgres, *)"]
@@ -24,6 +24,7 @@ def test_auto_picks_local_when_an_image_is_missing(pytester: pytest.Pytester) ->
     pytester.makeini(
         f"[pytest]\ndrill_targets = {ROOT / 'fixtures/targets.yaml'}\n"
         "drill_docker_images = redis=drdrill/no-such-image\n"
+        "drill_backend = auto\n"
     )
     pytester.makepyfile(NO_DRILL)
     result = pytester.runpytest("--drill=daily")

@@ -201,3 +201,50 @@ def test_hypothesis_seed_option_is_the_schedule_seed(tmp_path, given, seed):
     )
     assert schedules.seed == seed
     assert f"--hypothesis-seed={seed}" in schedules.replay_hint()
+
+
+def test_a_step_that_errors_removes_the_system_and_its_error_is_reported(tmp_path):
+    """An injection error is the failure reported; the system is removed, not judged."""
+    from pytest_drdrill.errors import FaultError
+    from pytest_drdrill.schedules.machine import Step, play
+
+    class Broken(UnfencedFailover):
+        abandoned = finished = False
+
+        def crash(self, node):
+            raise FaultError("the fault proxy refused")
+
+        def abandon(self):
+            self.abandoned = True
+
+        def finish(self):
+            self.finished = True
+
+    context = _schedules(tmp_path, seed=1)[0].context
+    system = Broken(context, [], broken=False)
+    with pytest.raises(FaultError, match="the fault proxy refused"):
+        play(system, (Step("freeze", True, "primary"), Step("crash", False, "standby")))
+    assert system.abandoned and not system.finished
+    assert system.steps == ["freeze primary", "settle"]
+
+
+def test_the_story_tells_steps_servers_and_recovery_apart():
+    """Steps, [servers] and [recovery] lines, merged in time order from the schedule's start."""
+    from pytest_drdrill.results import Phase
+    from pytest_drdrill.schedules.invariants import Span, SplitBrain
+    from pytest_drdrill.schedules.steplog import StepLog
+
+    log = StepLog(100.0)
+    log.add("freeze pg-primary (primary)", at=100.3)
+    log.add("settle: writes succeed again 4.07s after the last change", at=104.7)
+    old, new = Span("pg-primary", 104.8, 105.2, 5), Span("pg-sync", 104.4, 105.3, 9)
+    fencing = Phase("fencing", 104.2, 104.21, detail="pg-primary killed and barred")
+    lines = log.lines([old, new], [SplitBrain(new, old, 104.8, 105.2)], [fencing])
+    assert lines == [
+        "+   0.30s  freeze pg-primary (primary)",
+        "+   4.20s  [recovery] fencing (10 ms): pg-primary killed and barred",
+        "+   4.40s  [servers] pg-sync writable +4.40s .. +5.30s (9 answers)",
+        "+   4.70s  settle: writes succeed again 4.07s after the last change",
+        "+   4.80s  [servers] pg-primary writable +4.80s .. +5.20s (5 answers)",
+        "+   4.80s  [servers] SPLIT BRAIN: pg-sync and pg-primary both writable +4.80s .. +5.20s",
+    ]

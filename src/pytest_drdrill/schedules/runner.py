@@ -141,7 +141,8 @@ class FaultSchedules:
     ) -> DrillResult:
         """Run the schedules; fail the test with a minimal schedule when one breaks an invariant.
 
-        :param max_examples: schedules to run (default 8).
+        :param max_examples: schedules hypothesis draws (default 8); one drawn again is
+            played once, so fewer topologies may start; shrinking a failure draws more.
         :param steps: steps per schedule at most (default 5).
         :param settle_timeout: seconds a ``settle`` step waits at most (default 8).
         :raises ScheduleFailed: naming each broken invariant, with the shrunk schedule.
