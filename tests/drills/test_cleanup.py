@@ -52,6 +52,13 @@ def test_killed(drdrill):
 """
 
 
+def _interruptible() -> None:
+    # A shell without job control starts background jobs with SIGINT ignored, and Python
+    # keeps an inherited SIG_IGN: the child would sleep through the test's Ctrl-C. A
+    # terminal's pytest never starts that way, so the child gets the default back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_sleeping_drill(pytester, drill_args) -> tuple[subprocess.Popen[bytes], str]:
     pytester.makepyfile(test_sleeper=SLEEPER)
     run = subprocess.Popen(
@@ -59,6 +66,7 @@ def _start_sleeping_drill(pytester, drill_args) -> tuple[subprocess.Popen[bytes]
         cwd=pytester.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_interruptible,
     )
     deadline = time.monotonic() + 60
     while not (pytester.path / "UP").exists():
