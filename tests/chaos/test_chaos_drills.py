@@ -9,6 +9,7 @@ import json
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -238,6 +239,23 @@ def test_chaos_run_exits_non_zero_when_the_drill_measured_nothing(
     assert leftovers(process.pid) == []
 
 
+def _wait_until_logged(log: Path, text: str, timeout: float = 10.0) -> None:
+    """Wait until chaos's log file holds ``text``, and a moment more.
+
+    chaoslib's SIGTERM handler logs before it raises. A signal that lands while the main
+    thread is still writing the same line to ``chaos.log`` makes that write re-entrant;
+    logging reports the error and swallows the handler's exception with it, so the
+    interruption is lost and the run carries on. A user's Ctrl-C is a human's timing; the
+    test waits for the log write to finish so that it sends the signal during the pause.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
 def test_chaos_run_interrupted_still_measures_and_cleans_up(
     tmp_path: Path, chaos_command, leftovers
 ) -> None:
@@ -264,6 +282,7 @@ def test_chaos_run_interrupted_still_measures_and_cleans_up(
         for line in process.stdout:
             lines.append(line)
             if "Pausing after activity" in line:
+                _wait_until_logged(tmp_path / "chaos.log", "Pausing after activity")
                 process.send_signal(signal.SIGTERM)
                 break
         output, _ = process.communicate(timeout=120)

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_drdrill.topology import _process
+from drill_helpers import ROOT
 from pytest_drdrill.topology.local import LocalBackend, LocalTopology
 from pytest_drdrill.topology.postgres import PostgresInstall
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _postgres_missing() -> str | None:
@@ -62,35 +60,3 @@ def topology(
             topo.close()
     finally:
         backend.close()
-
-
-def tagged_processes(tag: str) -> list[str]:
-    """Processes whose DRDRILL_OWNER equals ``tag`` (what a run started and did not stop)."""
-    found = []
-    marker = f"{_process.OWNER_ENV}={tag}".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = Path(entry.path, "environ").read_bytes().split(b"\0")
-            cmd = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in environ:
-            found.append(f"{entry.name} {cmd[:100]}")
-    return found
-
-
-def own_dataroots() -> list[Path]:
-    """Data roots this process created and did not remove."""
-    import tempfile
-
-    tag = _process.owner_tag()
-    roots = []
-    for root in Path(tempfile.gettempdir()).glob("drdrill-*"):
-        try:
-            if (root / "owner").read_text().strip() == tag:
-                roots.append(root)
-        except OSError:
-            continue
-    return roots

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from conftest import ROOT
+from drill_helpers import ROOT
 from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.keys import KeyRing, generate_key
 from pytest_drdrill.backup.manifest import Manifest

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis
 
-from conftest import tagged_processes
+from drill_helpers import tagged_processes
 from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.errors import CorruptBackup, NoSuchBackup
 from pytest_drdrill.backup.keys import KeyRing, generate_key

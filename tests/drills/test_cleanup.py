@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import own_dataroots, tagged_processes
+from drill_helpers import own_dataroots, tagged_processes
 from pytest_drdrill.topology import _process
 
 FAILING = """

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import xmlschema
 
-from conftest import ROOT
+from drill_helpers import ROOT
 
 XSD = ROOT / "tests" / "data" / "junit-xunit2.xsd"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import ROOT
+from drill_helpers import ROOT
 
 
 def _report(result):

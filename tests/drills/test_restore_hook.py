@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import ROOT
+from drill_helpers import ROOT
 
 SCENARIO = (
     f"{ROOT / 'scenarios' / 'test_backups.py'}::test_dropped_table_restored_to_the_moment_before"

@@ -13,7 +13,7 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from conftest import tagged_processes
+from drill_helpers import tagged_processes
 from pytest_drdrill import timing
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
 from pytest_drdrill.measure._protocol import Indeterminate, LedgerClient, NotApplied

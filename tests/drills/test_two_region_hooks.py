@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import ROOT
+from drill_helpers import ROOT
 
 SCENARIOS = ROOT / "scenarios" / "test_two_regions.py"
 

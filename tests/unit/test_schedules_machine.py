@@ -248,3 +248,81 @@ def test_the_story_tells_steps_servers_and_recovery_apart():
         "+   4.80s  [servers] pg-primary writable +4.80s .. +5.20s (5 answers)",
         "+   4.80s  [servers] SPLIT BRAIN: pg-sync and pg-primary both writable +4.80s .. +5.20s",
     ]
+
+
+def test_a_known_schedule_is_played_first_and_its_failure_names_it(tmp_path):
+    """``known=``: played before any drawn schedule; a failure names it, no seed needed."""
+    schedules, results, log = _schedules(tmp_path, seed=5, broken=True)
+    known = [
+        ["state.crash(node='second standby', settle=False)"],
+        ["state.freeze(node='primary', settle=True)", "heal(settle=False)"],
+    ]
+    with pytest.raises(ScheduleFailed) as caught:
+        schedules.run(max_examples=50, steps=3, known=known)
+    assert log == [["crash second standby"], ["freeze primary", "settle", "heal"]]
+    notes = "\n".join(caught.value.__notes__)
+    assert "known schedule 2 of run(known=...):" in notes
+    assert "state.freeze(node='primary', settle=True)\nstate.heal(settle=False)" in notes
+    (result,) = results
+    assert result.verdict is Verdict.FAIL
+    assert result.reason == (
+        "SPLIT BRAIN: pg-primary and pg-sync writable; known schedule 2: "
+        "state.freeze(node='primary', settle=True), state.heal(settle=False)"
+    )
+
+
+def test_known_schedules_that_pass_are_followed_by_the_drawn_ones(tmp_path):
+    """A passing known schedule is one outcome; hypothesis then draws as usual."""
+    schedules, results, log = _schedules(tmp_path, seed=5)
+    step = "state.latency(ms=1500, node='primary', settle=True, side='clients')"
+    result = schedules.run(max_examples=5, steps=2, known=[[step]])
+    assert log[0] == ["latency primary 1500 clients", "settle"]
+    assert len(log) > 1 and result.verdict is Verdict.PASS
+    assert result.notes[0] == "schedule seed 5: up to 5 schedules of up to 2 steps, after 1 known"
+
+
+@pytest.mark.parametrize(
+    ("known", "message"),
+    [
+        ("state.crash(node='primary', settle=True)", "give a list of schedules"),
+        ([["state.frz(node='primary', settle=True)"]], "schedule 1, step 1: .*write one of crash"),
+        ([["state.crash(node='primary'"]], "is not a step; write one as hypothesis prints it"),
+        ([["crash('primary', True)"]], "with keyword arguments"),
+        ([["state.crash(node='leader', settle=True)"]], r"node='leader' is not one of 'primary'"),
+        ([["state.latency(ms=900, node='primary', settle=True, side='peers')"]], "ms=900"),
+        ([["state.crash(node='primary', settle=1)"]], "settle=1 is not one of True, False"),
+        ([["state.heal(settle=True, node='primary')"]], "heal takes settle, not node"),
+        ([["state.partition(node='primary', settle=True)"]], "partition needs side too"),
+        ([["state.heal(settle=True)"]], "schedule 1, step 1: a heal needs a fault before it"),
+        ([[], ["state.crash(node='primary', settle=True)"]], "schedule 1 has no step"),
+    ],
+)
+def test_a_known_step_that_cannot_be_played_is_refused_before_any_server(tmp_path, known, message):
+    """Each mistake names run(known=...), the schedule and step, and what to write."""
+    schedules, results, log = _schedules(tmp_path, seed=1)
+    with pytest.raises(ValueError, match=message) as caught:
+        schedules.run(max_examples=1, known=known)
+    assert str(caught.value).startswith("drdrill_schedules.run(known=...)")
+    assert log == [] and results == []
+
+
+def test_a_printed_step_reads_back_as_the_same_step():
+    """What a failure prints is what ``known=`` reads: every drawable step round-trips."""
+    from pytest_drdrill.schedules.machine import (
+        LATENCIES_MS,
+        SIDES,
+        TARGETS,
+        Step,
+        format_step,
+        parse_step,
+    )
+
+    steps = [Step("heal", True), Step("heal", False)]
+    for node in TARGETS:
+        for settle in (True, False):
+            steps += [Step("crash", settle, node), Step("freeze", settle, node)]
+            for side in SIDES:
+                steps.append(Step("partition", settle, node, side))
+                steps += [Step("latency", settle, node, side, ms) for ms in LATENCIES_MS]
+    for step in steps:
+        assert parse_step(format_step(step)) == step

@@ -18,6 +18,7 @@ schedule however the servers' timing varies.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import sys
 from typing import TYPE_CHECKING, Protocol
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 #: What a fault is aimed at, resolved to a server when the step is played: the server the
 #: service endpoint sends clients to, the standby a failover would promote (synchronous
@@ -60,6 +61,106 @@ class Step:
     node: str | None = None
     side: str | None = None
     ms: int | None = None
+
+
+#: The arguments each action takes, besides ``settle``, and the values each may have.
+_ARGUMENTS: dict[str, dict[str, tuple[object, ...]]] = {
+    "crash": {"node": TARGETS},
+    "freeze": {"node": TARGETS},
+    "partition": {"node": TARGETS, "side": SIDES},
+    "latency": {"node": TARGETS, "side": SIDES, "ms": LATENCIES_MS},
+    "heal": {},
+}
+
+
+def format_step(step: Step) -> str:
+    """``step`` as hypothesis prints it: ``state.freeze(node='primary', settle=True)``.
+
+    .. versionadded:: 0.5
+    """
+    given = {name: getattr(step, name) for name in _ARGUMENTS[step.action]}
+    given["settle"] = step.settle
+    arguments = ", ".join(f"{name}={given[name]!r}" for name in sorted(given))
+    return f"state.{step.action}({arguments})"
+
+
+def parse_step(text: str) -> Step:
+    """Read one step written as hypothesis prints it (the ``state.`` prefix is optional).
+
+    :raises ValueError: naming what is wrong and what the step may say.
+
+    .. versionadded:: 0.5
+    """
+    example = "e.g. \"state.freeze(node='primary', settle=True)\""
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise ValueError(
+            f"{text!r} is not a step; write one as hypothesis prints it, {example}"
+        ) from None
+    function = call.func if isinstance(call, ast.Call) else None
+    if isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name):
+        action = function.attr if function.value.id == "state" else None
+    else:
+        action = function.id if isinstance(function, ast.Name) else None
+    if action not in _ARGUMENTS or not isinstance(call, ast.Call) or call.args:
+        raise ValueError(
+            f"{text!r}: write one of {', '.join(_ARGUMENTS)} with keyword arguments, {example}"
+        )
+    allowed = {**_ARGUMENTS[action], "settle": (True, False)}
+    given: dict[str, object] = {}
+    for keyword in call.keywords:
+        if keyword.arg not in allowed:
+            raise ValueError(
+                f"{text!r}: {action} takes {', '.join(sorted(allowed))}, not {keyword.arg}"
+            )
+        try:
+            value = ast.literal_eval(keyword.value)
+        except ValueError:
+            value = ast.unparse(keyword.value)
+        if value not in allowed[keyword.arg] or type(value) is not type(allowed[keyword.arg][0]):
+            choices = ", ".join(repr(v) for v in allowed[keyword.arg])
+            raise ValueError(f"{text!r}: {keyword.arg}={value!r} is not one of {choices}")
+        given[keyword.arg] = value
+    missing = sorted(set(allowed) - set(given))
+    if missing:
+        raise ValueError(f"{text!r}: {action} needs {', '.join(missing)} too")
+    return Step(action, **given)  # type: ignore[arg-type]
+
+
+def parse_schedules(known: Sequence[Sequence[str | Step]]) -> list[tuple[Step, ...]]:
+    """Read ``run(known=...)``: schedules, each a list of steps (text or :class:`Step`).
+
+    A heal is refused where the drawn schedules could not have one (first, or right after
+    another heal), so a known schedule stays inside the fault model hypothesis explores.
+
+    :raises ValueError: naming the schedule and step, and what to write instead.
+
+    .. versionadded:: 0.5
+    """
+    if isinstance(known, (str, bytes)) or not all(isinstance(s, (list, tuple)) for s in known):
+        raise ValueError(
+            "drdrill_schedules.run(known=...): give a list of schedules, each a list of "
+            "steps, e.g. known=[[\"state.freeze(node='primary', settle=True)\"]]"
+        )
+    schedules: list[tuple[Step, ...]] = []
+    for number, schedule in enumerate(known, 1):
+        steps: list[Step] = []
+        faults_since_heal = 0
+        for index, item in enumerate(schedule, 1):
+            where = f"drdrill_schedules.run(known=...): schedule {number}, step {index}"
+            try:
+                step = item if isinstance(item, Step) else parse_step(str(item))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            if step.action == "heal" and faults_since_heal == 0:
+                raise ValueError(f"{where}: a heal needs a fault before it since the last heal")
+            faults_since_heal = 0 if step.action == "heal" else faults_since_heal + 1
+            steps.append(step)
+        if not steps:
+            raise ValueError(f"drdrill_schedules.run(known=...): schedule {number} has no step")
+        schedules.append(tuple(steps))
+    return schedules
 
 
 class ScheduleSubject(Protocol):

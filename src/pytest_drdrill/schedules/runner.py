@@ -19,7 +19,7 @@ from pytest_drdrill.schedules.example import ExampleContext, ExampleOutcome, Sch
 from pytest_drdrill.schedules.invariants import ScheduleFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     import pytest
@@ -138,6 +138,7 @@ class FaultSchedules:
         max_examples: int | None = None,
         steps: int | None = None,
         settle_timeout: float | None = None,
+        known: Sequence[Sequence[str | Step]] = (),
     ) -> DrillResult:
         """Run the schedules; fail the test with a minimal schedule when one breaks an invariant.
 
@@ -145,14 +146,24 @@ class FaultSchedules:
             played once, so fewer topologies may start; shrinking a failure draws more.
         :param steps: steps per schedule at most (default 5).
         :param settle_timeout: seconds a ``settle`` step waits at most (default 8).
-        :raises ScheduleFailed: naming each broken invariant, with the shrunk schedule.
+        :param known: schedules to play first, in order, before hypothesis draws any: each
+            a list of steps written as a failure printed them, e.g.
+            ``[["state.freeze(node='primary', settle=True)"]]``. Keep the schedules an
+            earlier run found here, so they are played on every run whatever the seed.
+        :raises ScheduleFailed: naming each broken invariant, with the shrunk schedule
+            (or the known schedule that broke it).
+        :raises ValueError: a bound or a known step that cannot be played, before any
+            server starts.
         """
+        from pytest_drdrill.schedules.machine import format_step, parse_schedules
+
         defaults = ScheduleSettings()
         chosen = ScheduleSettings(
             max_examples=defaults.max_examples if max_examples is None else max_examples,
             steps=defaults.steps if steps is None else steps,
             settle_timeout=defaults.settle_timeout if settle_timeout is None else settle_timeout,
         )
+        schedules = parse_schedules(known)
         self.context.settle_timeout = chosen.settle_timeout
         try:
             import hypothesis
@@ -178,8 +189,20 @@ class FaultSchedules:
         )
         self.record.note(
             f"schedule seed {self.seed}: up to {chosen.max_examples} schedules of up to "
-            f"{chosen.steps} steps"
+            f"{chosen.steps} steps" + (f", after {len(schedules)} known" if schedules else "")
         )
+        for number, schedule in enumerate(schedules, 1):
+            try:
+                self._play(schedule)
+            except ScheduleFailed as exc:
+                exc.add_note(f"known schedule {number} of run(known=...):")
+                exc.add_note("\n".join(format_step(step) for step in schedule))
+                self._report(exc, known=number)
+                raise
+            except Exception as exc:
+                exc.add_note(f"while playing known schedule {number} of run(known=...)")
+                self._report(exc)
+                raise
         try:
             run_state_machine_as_test(machine, settings=settings)
         except BaseException as exc:
@@ -189,7 +212,8 @@ class FaultSchedules:
             raise
         return self._report(None)
 
-    def _report(self, failure: Exception | None) -> DrillResult:
+    def _report(self, failure: Exception | None, *, known: int | None = None) -> DrillResult:
+        """Report the drill; ``known``: the number of the known schedule that failed."""
         record = self.record
         for outcome in self.outcomes:
             record.note(outcome.summary)
@@ -210,7 +234,10 @@ class FaultSchedules:
             reason += "".join(f"; {w}" for w in warnings)
         else:
             verdict = Verdict.FAIL
-            reason = _failure_reason(failure) + f"; {self.replay_hint()}"
+            if known is None:
+                reason = f"{_failure_reason(failure, 'minimal schedule')}; {self.replay_hint()}"
+            else:
+                reason = _failure_reason(failure, f"known schedule {known}")
         self.result = DrillResult(
             name=record.name,
             scenario=record.scenario,
@@ -234,8 +261,8 @@ class FaultSchedules:
         return self.result
 
 
-def _failure_reason(failure: BaseException) -> str:
-    """The broken invariants and the minimal schedule hypothesis printed, in one line."""
+def _failure_reason(failure: BaseException, label: str) -> str:
+    """The broken invariants and the schedule that broke them, in one line."""
     found = _schedule_failure(failure)
     if found is None:
         return f"the schedule drill stopped: {type(failure).__name__}: {failure}".splitlines()[0]
@@ -247,8 +274,7 @@ def _failure_reason(failure: BaseException) -> str:
         if line.strip().startswith("state.") and line.strip() != "state.teardown()"
     ]
     return (
-        "; ".join(str(f) for f in found.findings)
-        + f"; minimal schedule: {', '.join(schedule) or 'no step'}"
+        "; ".join(str(f) for f in found.findings) + f"; {label}: {', '.join(schedule) or 'no step'}"
     )
 
 
