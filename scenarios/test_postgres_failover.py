@@ -50,8 +50,9 @@ def test_losing_the_primary_fails_over_to_the_sync_standby(drdrill, fault):
 def test_lagging_dr_standby_promoted_and_loss_counted_exactly(drdrill):
     """With the DR link cut, losing the primary region promotes the lagging DR standby.
 
-    The writes acknowledged after the cut are lost; the drill must count them exactly,
-    which is checked against the old primary's own disk.
+    The writes acknowledged after the cut are lost, but for any already streamed when the
+    link went down; the drill must count them exactly, which is checked against the old
+    primary's own disk.
     """
     topology = drdrill.topology
     with drdrill.running():
@@ -69,7 +70,10 @@ def test_lagging_dr_standby_promoted_and_loss_counted_exactly(drdrill):
     acknowledged = {w.id for w in drdrill.record.history.acknowledged()}
     on_old_primary = topology.ledger_ids_of("pg-primary")
     assert result.rpo is not None
-    assert result.rpo.lost_writes >= 30
+    # Of the 30 writes acknowledged after the cut, a write already streamed when the link
+    # went down reaches the DR standby all the same (29 lost in one CI run): the exact
+    # count is what the next line checks, against the old primary's own disk.
+    assert result.rpo.lost_writes >= 25
     truly_lost = sorted(acknowledged & on_old_primary - _ids_through_endpoint(drdrill))
     assert list(result.rpo.lost_ids) == truly_lost
 

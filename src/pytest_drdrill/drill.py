@@ -326,27 +326,17 @@ class Drill:
                 )
         if record.recovery_errors:
             reason += "; recovery reported: " + "; ".join(record.recovery_errors)
-        return DrillResult(
-            name=record.name,
-            scenario=record.scenario,
-            backend=record.backend,
-            cadence=record.cadence,
+        return record.result(
+            verdict,
+            reason,
+            ended_at=ended_at,
             fault=fault,
-            phases=tuple(sorted(record.phases, key=lambda p: p.started)),
-            verdict=verdict,
-            reason=reason,
             rto=main.rto,
             rpo=main.rpo,
-            target=record.target,
             acknowledged_writes=main.acknowledged_writes,
-            negative_control=record.negative_control,
-            started_at=record.started_at,
-            ended_at=ended_at,
-            faults=record.faults,
             services=tuple(services.values()),
             functions=functions,
             lag=tuple(record.lag_samples),
-            notes=tuple(record.notes),
             timeline=self._timeline(record.started_at, ended_at),
             resources=self._resources,
             topology=self._facts,
@@ -558,22 +548,11 @@ class Drill:
         else:
             verdict = Verdict.PASS
             reason = f"{len(phases)} checks passed: " + ", ".join(p.name for p in phases)
-        self.result = DrillResult(
-            name=record.name,
-            scenario=record.scenario,
-            backend=record.backend,
-            cadence=record.cadence,
-            fault=None,
+        self.result = record.result(
+            verdict,
+            reason,
             phases=phases,
-            verdict=verdict,
-            reason=reason,
-            rto=None,
-            rpo=None,
-            target=record.target,
-            negative_control=record.negative_control,
-            started_at=record.started_at,
-            ended_at=timing.monotonic(),
-            notes=tuple(record.notes),
+            faults=(),
             resources=self._resources,
             topology=self._facts,
         )

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill import timing
 from pytest_drdrill.measure.history import History
-from pytest_drdrill.results import FaultRecord, LagSample, Phase, Target
+from pytest_drdrill.results import DrillResult, FaultRecord, LagSample, Phase, Target, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -160,3 +160,38 @@ class DrillRecord:
         """Add a line to the drill's notes (shown in reports)."""
         with self._lock:
             self.notes.append(text)
+
+    def result(
+        self, verdict: Verdict, reason: str, *, ended_at: float | None = None, **measured: Any
+    ) -> DrillResult:
+        """The drill's result: this record's identity, phases, faults and notes, and ``measured``.
+
+        :param ended_at: monotonic end of the drill; default now.
+        :param measured: the other :class:`~pytest_drdrill.results.DrillResult` fields
+            (``rto``, ``services``, ...); ``phases`` and ``faults`` given here replace the
+            record's.
+
+        .. versionadded:: 0.5
+        """
+        fields: dict[str, Any] = {
+            "fault": None,
+            "rto": None,
+            "rpo": None,
+            "phases": tuple(sorted(self.phases, key=lambda p: p.started)),
+            "faults": self.faults,
+            **measured,
+        }
+        return DrillResult(
+            name=self.name,
+            scenario=self.scenario,
+            backend=self.backend,
+            cadence=self.cadence,
+            verdict=verdict,
+            reason=reason,
+            target=self.target,
+            negative_control=self.negative_control,
+            started_at=self.started_at,
+            ended_at=timing.monotonic() if ended_at is None else ended_at,
+            notes=tuple(self.notes),
+            **fields,
+        )

@@ -13,7 +13,6 @@ import dataclasses
 import secrets
 from typing import TYPE_CHECKING
 
-from pytest_drdrill import timing
 from pytest_drdrill.results import DrillResult, Phase, Verdict
 from pytest_drdrill.schedules.example import ExampleContext, ExampleOutcome, ScheduleExample
 from pytest_drdrill.schedules.invariants import ScheduleFailed
@@ -238,24 +237,8 @@ class FaultSchedules:
                 reason = f"{_failure_reason(failure, 'minimal schedule')}; {self.replay_hint()}"
             else:
                 reason = _failure_reason(failure, f"known schedule {known}")
-        self.result = DrillResult(
-            name=record.name,
-            scenario=record.scenario,
-            backend=record.backend,
-            cadence=record.cadence,
-            fault=None,
-            phases=tuple(sorted(record.phases, key=lambda p: p.started)),
-            verdict=verdict,
-            reason=reason,
-            rto=None,
-            rpo=None,
-            target=record.target,
-            acknowledged_writes=0,
-            negative_control=record.negative_control,
-            started_at=record.started_at,
-            ended_at=timing.monotonic(),
-            faults=tuple(f for o in self.outcomes for f in o.faults),
-            notes=tuple(record.notes),
+        self.result = record.result(
+            verdict, reason, faults=tuple(f for o in self.outcomes for f in o.faults)
         )
         self._on_result(self.result)
         return self.result
