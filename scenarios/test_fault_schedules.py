@@ -22,7 +22,7 @@ import pytest
 )
 def test_fault_schedules_keep_the_invariants(drdrill_schedules):
     """Random schedules never cause split brain, loss across sync handovers, or no recovery."""
-    # About 10 s per schedule on 2 cores, locally or in containers: under 1.5 minutes.
+    # On 2 cores about 7 s a schedule locally and 13 s in containers: one to two minutes.
     result = drdrill_schedules.run(max_examples=8, steps=5)
     assert drdrill_schedules.outcomes, "no schedule was played"
     assert all(outcome.ok for outcome in drdrill_schedules.outcomes), result.reason
