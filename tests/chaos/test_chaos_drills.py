@@ -172,22 +172,39 @@ def test_experiments_run_by_pytest_are_judged_on_measured_rto_and_rpo(
     assert "journals/chaos-primary-crash.json" in sums
 
 
+def _with_control(tmp_path: Path, name: str, document: dict) -> Path:
+    """Write ``document`` as ``experiment-<name>.json`` with the drdrill control added."""
+    control = {"type": "python", "module": "pytest_drdrill.chaostoolkit.control",
+               "arguments": {"targets": str(TARGETS)}}  # fmt: skip
+    document["controls"] = [{"name": "drdrill", "provider": control}]
+    experiment = tmp_path / f"experiment-{name}.json"
+    experiment.write_text(json.dumps(document))
+    return experiment
+
+
+def _chaos_run(
+    tmp_path: Path, chaos_command, experiment: Path
+) -> tuple[subprocess.Popen[str], Path]:
+    """Start ``chaos run`` on ``experiment`` in ``tmp_path``; returns it and its journal path."""
+    journal_path = tmp_path / "journal.json"
+    process = subprocess.Popen(
+        chaos_command("run", "--journal-path", str(journal_path), str(experiment)),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, journal_path
+
+
 def test_chaos_run_injects_our_fault_and_reports_the_measurement(
     tmp_path: Path, chaos_command, leftovers
 ) -> None:
     """`chaos run` on the shipped experiment: the control brings the drill up and down."""
     (tmp_path / "fixtures").mkdir()  # the control's default targets file
     shutil.copy(TARGETS, tmp_path / "fixtures" / "targets.yaml")
-    journal_path = tmp_path / "journal.json"
-    command = chaos_command(
-        "run",
-        "--journal-path",
-        str(journal_path),
-        str(EXPERIMENTS / "experiment-primary-crash.json"),
-    )
-    process = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    experiment = EXPERIMENTS / "experiment-primary-crash.json"
+    process, journal_path = _chaos_run(tmp_path, chaos_command, experiment)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     assert "pytest-drdrill: drill chaos-primary-crash: pass" in output
@@ -214,19 +231,8 @@ def test_chaos_run_exits_non_zero_when_the_drill_measured_nothing(
     slow = activity("action", "slow-the-dr-standby", "add_latency", node="pg-dr", ms=1)
     writes = {**activity("probe", "writes", "writes_acknowledged"), "tolerance": True}
     document = drill("chaos-unseen-latency", [slow], probes=[writes])
-    control = {"type": "python", "module": "pytest_drdrill.chaostoolkit.control",
-               "arguments": {"targets": str(TARGETS)}}  # fmt: skip
-    document["controls"] = [{"name": "drdrill", "provider": control}]
-    experiment = tmp_path / "experiment-unseen.json"
-    experiment.write_text(json.dumps(document))
-    journal_path = tmp_path / "journal.json"
-    process = subprocess.Popen(
-        chaos_command("run", "--journal-path", str(journal_path), str(experiment)),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    experiment = _with_control(tmp_path, "unseen", document)
+    process, journal_path = _chaos_run(tmp_path, chaos_command, experiment)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 1, output
     journal = json.loads(journal_path.read_text())
@@ -263,19 +269,8 @@ def test_chaos_run_interrupted_still_measures_and_cleans_up(
     crash = activity("action", "kill-the-primary", "crash_primary", service="postgres")
     crash["pauses"] = {"after": 60}
     document = drill("chaos-interrupted", [crash])
-    control = {"type": "python", "module": "pytest_drdrill.chaostoolkit.control",
-               "arguments": {"targets": str(TARGETS)}}  # fmt: skip
-    document["controls"] = [{"name": "drdrill", "provider": control}]
-    experiment = tmp_path / "experiment-interrupted.json"
-    experiment.write_text(json.dumps(document))
-    journal_path = tmp_path / "journal.json"
-    process = subprocess.Popen(
-        chaos_command("run", "--journal-path", str(journal_path), str(experiment)),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    experiment = _with_control(tmp_path, "interrupted", document)
+    process, journal_path = _chaos_run(tmp_path, chaos_command, experiment)
     try:
         lines = []
         assert process.stdout is not None
