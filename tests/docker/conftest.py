@@ -38,8 +38,10 @@ def docker_problem() -> str | None:
     return None
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _docker_available() -> None:
+    # Module scope: it must run before the module fixtures that talk to the daemon (the
+    # compose stack, the shared backend), which a function fixture would come after.
     problem = docker_problem()
     if problem is None:
         return

@@ -118,12 +118,13 @@ def test_the_same_known_schedule_passes_with_the_reference_fencing(pytester, qua
     assert (tagged_processes(_process.owner_tag()), own_dataroots()) == before
 
 
-#: A replayed seed keeps this test within a few minutes: in the runs measured here its
-#: third schedule partitions the primary from the clients and lets the failover run, and
-#: random seeds found the split brain at the 3rd to the 28th schedule (2 to 6 minutes).
+#: A replayed seed keeps this test short. Its draws are the same whatever the servers answer:
+#: the second schedule freezes the primary and lets the failover run, so most of the time
+#: goes to shrinking (78 s here; a seed whose first such schedule came 13th took 112-141 s).
+#: Random seeds found the split brain at the 2nd to the 28th schedule (1 to 6 minutes).
 #: The servers' timing decides which schedules fail, so what the search finds first and
 #: what it shrinks to may differ between machines; the test asserts what must not.
-SEED = 1714669446
+SEED = 2051851967
 
 
 def test_schedules_search_finds_and_shrinks_a_failover_that_does_not_fence(
@@ -145,10 +146,14 @@ def test_schedules_search_finds_and_shrinks_a_failover_that_does_not_fence(
             "*[[]servers[]] SPLIT BRAIN: pg-* and pg-* both writable*",
         ]
     )
-    # The minimal schedule, as hypothesis printed it: at most the 4 steps allowed, one of
-    # them a fault on the primary (only that makes the monitor fail over).
-    printed = out.split("state = FaultSchedule()")[-1].split("state.teardown()")[0]
-    steps = re.findall(r"^E\s+(state\.\w+\(.*\))$", printed, re.MULTILINE)
+    result.stdout.fnmatch_lines(["*state = FaultSchedule()", "*state.teardown()"])
+    # The minimal schedule, as the drill record holds it (the terminal's layout of the same
+    # text differs: under CI=1 pytest prints the summary untruncated, without "E" prefixes):
+    # at most the 4 steps allowed, one of them a fault on the primary (only that makes the
+    # monitor fail over).
+    drill = _drill(result)
+    minimal = drill["reason"].split("minimal schedule: ", 1)[-1].split("; Replay", 1)[0]
+    steps = re.findall(r"state\.\w+\([^)]*\)", minimal)
     assert 1 <= len(steps) <= 4, out
     assert any("node='primary'" in s and not s.startswith("state.crash") for s in steps), out
     assert (
@@ -156,7 +161,6 @@ def test_schedules_search_finds_and_shrinks_a_failover_that_does_not_fence(
         f"--hypothesis-seed={SEED}" in out
     ), "the failure must name the seed that replays it"
 
-    drill = _drill(result)
     assert drill["verdict"] == "fail"
     assert "SPLIT BRAIN: " in drill["reason"], drill["reason"]
     assert "minimal schedule: state." in drill["reason"]
