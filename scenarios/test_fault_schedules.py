@@ -23,6 +23,7 @@ import pytest
 def test_fault_schedules_keep_the_invariants(drdrill_schedules):
     """Random schedules never cause split brain, loss across sync handovers, or no recovery."""
     # On 2 cores about 7 s a schedule locally and 13 s in containers: one to two minutes.
-    result = drdrill_schedules.run(max_examples=8, steps=5)
+    # Bounded for CI's 20 minutes; a game day with time to spare raises max_examples.
+    result = drdrill_schedules.run(max_examples=6, steps=5)
     assert drdrill_schedules.outcomes, "no schedule was played"
     assert all(outcome.ok for outcome in drdrill_schedules.outcomes), result.reason
