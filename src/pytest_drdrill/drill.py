@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.faults import FaultInjector
     from pytest_drdrill.measure.history import History
     from pytest_drdrill.record import DrillRecord
+    from pytest_drdrill.recovery.orchestrator import Detection
     from pytest_drdrill.results import NodeResources, RpoResult, ServiceTimeline, Target
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.timing import Anchor
@@ -114,10 +115,10 @@ class Drill:
         workload: Workload | Mapping[str, Workload],
         record: DrillRecord,
         monitor_settings: MonitorSettings,
-        failover: Callable[[object], object] | None,
+        failover: Callable[[Detection], object] | None,
         observe: float,
         on_result: Callable[[DrillResult], None],
-        region_failover: Callable[[object], object] | None = None,
+        region_failover: Callable[[Detection], object] | None = None,
         targets: Targets | None = None,
         service: str = "postgres",
         sentinel: object | None = None,

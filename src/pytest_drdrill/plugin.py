@@ -696,25 +696,13 @@ def drdrill(
     .. versionadded:: 0.1
     """
     from pytest_drdrill.drill import Drill
-    from pytest_drdrill.recovery.orchestrator import MonitorSettings
+    from pytest_drdrill.recovery.orchestrator import MonitorSettings, hook_relays
 
     spec = _spec(request)
     hook = request.config.hook
     reporter = request.config.stash.get(reporter_key, None)
 
-    def failover(detection: Any) -> object:
-        return hook.pytest_drdrill_failover(
-            service=detection.service,
-            topology=drdrill_topology,
-            record=drdrill_record,
-            detection=detection,
-        )
-
-    def region_failover(detection: Any) -> object:
-        return hook.pytest_drdrill_region_failover(
-            topology=drdrill_topology, record=drdrill_record, detection=detection
-        )
-
+    failover, region_failover = hook_relays(hook, drdrill_topology, drdrill_record)
     sentinel = None
     services: tuple[str, ...] = ("postgres", "redis", "s3")
     if drdrill_config.redis_failover == "sentinel":

@@ -97,7 +97,7 @@ class StandaloneDrill:
         from pytest_drdrill.faults import FaultInjector
         from pytest_drdrill.record import DrillRecord
         from pytest_drdrill.recovery.failover import ReferenceFailover
-        from pytest_drdrill.recovery.orchestrator import MonitorSettings
+        from pytest_drdrill.recovery.orchestrator import MonitorSettings, hook_relays
         from pytest_drdrill.topology.local import LocalBackend
 
         settings = self.settings
@@ -123,16 +123,7 @@ class StandaloneDrill:
         )
         faults = FaultInjector(record, hook, topology)
 
-        def failover(detection: Any) -> object:
-            return hook.pytest_drdrill_failover(
-                service=detection.service, topology=topology, record=record, detection=detection
-            )
-
-        def region_failover(detection: Any) -> object:
-            return hook.pytest_drdrill_region_failover(
-                topology=topology, record=record, detection=detection
-            )
-
+        failover, region_failover = hook_relays(hook, topology, record)
         self.drill = drill = Drill(
             topology=topology,
             faults=faults,

@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import FailoverFailed
@@ -71,6 +71,29 @@ class Detection:
     def first_failure(self) -> float:
         """Monotonic stamp of the first failed check of the run."""
         return self.checks[0].started if self.checks else self.decided_at
+
+
+def hook_relays(
+    hook: Any, topology: Topology, record: DrillRecord
+) -> tuple[Callable[[Detection], object], Callable[[Detection], object]]:
+    """The ``failover`` and ``region_failover`` an :class:`Orchestrator` calls.
+
+    They relay to the ``pytest_drdrill_failover`` and ``pytest_drdrill_region_failover``
+    hooks of *hook* (a pluggy hook relay), bound to the drill's topology and record: a
+    team's implementation answers first, the reference one otherwise.
+    """
+
+    def failover(detection: Detection) -> object:
+        return hook.pytest_drdrill_failover(
+            service=detection.service, topology=topology, record=record, detection=detection
+        )
+
+    def region_failover(detection: Detection) -> object:
+        return hook.pytest_drdrill_region_failover(
+            topology=topology, record=record, detection=detection
+        )
+
+    return failover, region_failover
 
 
 @dataclasses.dataclass(frozen=True)

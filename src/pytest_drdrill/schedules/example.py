@@ -26,7 +26,7 @@ from pytest_drdrill.faults import FaultInjector, Partition
 from pytest_drdrill.measure.analysis import measure_rto
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.record import DrillRecord
-from pytest_drdrill.recovery.orchestrator import Orchestrator
+from pytest_drdrill.recovery.orchestrator import Orchestrator, hook_relays
 from pytest_drdrill.schedules.faultmodel import refusal
 from pytest_drdrill.schedules.invariants import (
     Finding,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pytest_drdrill.faults import Fault
-    from pytest_drdrill.recovery.orchestrator import Detection, MonitorSettings
+    from pytest_drdrill.recovery.orchestrator import MonitorSettings
     from pytest_drdrill.results import FaultRecord, Target
     from pytest_drdrill.schedules.invariants import Answer, Handover
     from pytest_drdrill.topology._protocol import Topology
@@ -200,16 +200,7 @@ class ScheduleExample:
                 f"acknowledged through {topo.pg_endpoint} within 15s, before any fault"
             )
 
-        def failover(detection: Detection) -> object:
-            return hook.pytest_drdrill_failover(
-                service=detection.service, topology=topo, record=record, detection=detection
-            )
-
-        def region_failover(detection: Detection) -> object:
-            return hook.pytest_drdrill_region_failover(
-                topology=topo, record=record, detection=detection
-            )
-
+        failover, region_failover = hook_relays(hook, topo, record)
         self._monitor = Orchestrator(
             topo, record, self.context.monitor, failover, region_failover
         ).start()
