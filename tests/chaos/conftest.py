@@ -66,17 +66,11 @@ def leftovers() -> Callable[[int], list[str]]:
 
 def leftovers_of(pid: int) -> list[str]:
     """Processes and data roots that the process ``pid`` started and left behind."""
-    found = []
-    marker = f"{_process.OWNER_ENV}={pid}:".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = Path(entry.path, "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(var.startswith(marker) for var in environ):
-            found.append(f"process {entry.name}")
+    found = [
+        f"process {child}"
+        for child, owner in _process.tagged_processes()
+        if owner.startswith(f"{pid}:")
+    ]
     for root in Path(tempfile.gettempdir()).glob("drdrill-*"):
         try:
             if (root / "owner").read_text().startswith(f"{pid}:"):

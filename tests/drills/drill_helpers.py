@@ -6,7 +6,6 @@ A module of its own, not the conftest: ``from conftest import`` picks whichever
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pytest_drdrill.topology import _process
@@ -16,19 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def tagged_processes(tag: str) -> list[str]:
     """Processes whose DRDRILL_OWNER equals ``tag`` (what a run started and did not stop)."""
-    found = []
-    marker = f"{_process.OWNER_ENV}={tag}".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = Path(entry.path, "environ").read_bytes().split(b"\0")
-            cmd = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in environ:
-            found.append(f"{entry.name} {cmd[:100]}")
-    return found
+    return [
+        f"{pid} {(_process.command_line(pid) or '')[:100]}"
+        for pid, owner in _process.tagged_processes()
+        if owner == tag
+    ]
 
 
 def own_dataroots() -> list[Path]:

@@ -26,7 +26,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -285,32 +285,45 @@ def postmaster_shmid(datadir: Path) -> int | None:
         return None
 
 
+def tagged_processes() -> Iterator[tuple[int, str]]:
+    """``(pid, owner tag)`` of every process carrying ``DRDRILL_OWNER``: what some run started."""
+    marker = f"{OWNER_ENV}=".encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = Path(entry.path, "environ").read_bytes()
+        except OSError:
+            continue
+        tag = next((v for v in environ.split(b"\0") if v.startswith(marker)), None)
+        if tag is not None:
+            yield int(entry.name), tag[len(marker) :].decode(errors="replace")
+
+
+def command_line(pid: int) -> str | None:
+    """The command line of ``pid``, ``None`` once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return None
+
+
 def reap_leftovers() -> list[str]:
     """Kill processes that an earlier, dead pytest run tagged, and free their shared memory.
 
     :returns: one line per process removed, for the log and the terminal.
     """
     removed: list[str] = []
-    marker = f"{OWNER_ENV}=".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            environ = Path(entry.path, "environ").read_bytes()
-        except OSError:
-            continue
-        tag = next((v for v in environ.split(b"\0") if v.startswith(marker)), None)
-        if tag is None:
-            continue
-        owner = tag[len(marker) :].decode(errors="replace")
+    for pid, owner in tagged_processes():
         if owner_alive(owner):
             continue
+        cmd = command_line(pid)
         try:
-            cmd = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
             cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
         except OSError:
-            continue
+            continue  # gone meanwhile
+        if cmd is None:
+            continue  # gone meanwhile
         shmid = postmaster_shmid(cwd) if "postgres" in cmd else None
         kill_tree(pid)
         wait_gone([pid], timeout=2.0)
