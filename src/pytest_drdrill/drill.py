@@ -18,14 +18,21 @@ from pytest_drdrill import timing
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.errors import DrillInconclusive, TargetMissed, TargetWarning, TopologyError
 from pytest_drdrill.measure.analysis import measure_rpo, measure_rto
-from pytest_drdrill.measure.functions import judge_functions, lost_ages
+from pytest_drdrill.measure.functions import lost_ages
 from pytest_drdrill.measure.resources import sample_resources
 from pytest_drdrill.measure.timeline import bucket_seconds, service_timeline
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
 from pytest_drdrill.results import DrillResult, Phase, ServiceResult, Verdict
 from pytest_drdrill.topology.describe import describe
-from pytest_drdrill.verdict import judge
+from pytest_drdrill.verdict import (
+    judge_checks,
+    judge_drill,
+    judge_functions,
+    judge_no_failover,
+    judge_restore,
+    judge_service,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -36,7 +43,13 @@ if TYPE_CHECKING:
     from pytest_drdrill.measure.history import History
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.recovery.orchestrator import Detection
-    from pytest_drdrill.results import NodeResources, RpoResult, ServiceTimeline, Target
+    from pytest_drdrill.results import (
+        NodeResources,
+        RpoResult,
+        RtoResult,
+        ServiceTimeline,
+        Target,
+    )
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.timing import Anchor
     from pytest_drdrill.topology._protocol import Topology
@@ -76,9 +89,6 @@ class DrillNotifier(Protocol):
     def results(self) -> tuple[object, ...]:
         """One record per notification, sent or not."""
         ...
-
-
-_SEVERITY = [Verdict.PASS, Verdict.WARN, Verdict.INCONCLUSIVE, Verdict.FAIL]
 
 
 class Drill:
@@ -239,18 +249,14 @@ class Drill:
                 rpo = measure_rpo(history, present, fault_at)
                 ages = lost_ages(history, rpo.lost_ids, fault_at)
         acked = len(history.acknowledged())
-        if target is None:
-            verdict, reason = (
-                Verdict.INCONCLUSIVE,
-                "no target: name a tier or function in the drdrill marker",
-            )
-        elif service != self.service and (rto is None or not rto.effect_seen):
-            verdict, reason = Verdict.PASS, "unaffected: its client saw no outage"
-        else:
-            if service != self.service and target.max_lost_writes is not None:
-                # The marker's cap on lost writes is about the drill's own service.
-                target = dataclasses.replace(target, max_lost_writes=None)
-            verdict, reason = judge(target, rto, rpo, observation_seconds=self.observe, fault=fault)
+        verdict, reason = judge_service(
+            target,
+            rto,
+            rpo,
+            subject=service == self.service,
+            observation_seconds=self.observe,
+            fault=fault,
+        )
         return ServiceResult(service, rto, rpo, acked, verdict, reason, ages)
 
     def measure(self, *, fault_at: float | None = None) -> DrillResult:
@@ -262,16 +268,23 @@ class Drill:
         self._on_result(self.result)
         return self.result
 
-    def _with_notifications(self, result: DrillResult) -> DrillResult:
-        """Announce the measured recovery, wait for deliveries, keep their records."""
+    def _with_notifications(
+        self, result: DrillResult, seen: Mapping[str, RtoResult | None] | None = None
+    ) -> DrillResult:
+        """Announce the measured recovery, wait for deliveries, keep their records.
+
+        :param seen: each service's RTO as its client saw it; default the result's.
+        """
         notifier = self.notifier
         if notifier is None:
             return result
-        rto = result.rto
+        if seen is None:
+            seen = {s.service: s.rto for s in result.services}
+            rto = result.rto
+        else:
+            rto = seen[self.service] if self.service in seen else seen["postgres"]
         if rto is not None and rto.recovered_at is not None and rto.seconds is not None:
-            affected = [
-                s.service for s in result.services if s.rto is not None and s.rto.effect_seen
-            ]
+            affected = [name for name, r in seen.items() if r is not None and r.effect_seen]
             notifier.recovered(
                 rto.recovered_at,
                 rto_seconds=rto.seconds,
@@ -279,7 +292,7 @@ class Drill:
                 services=affected or [self.service],
             )
         notifier.close(timeout=10.0)
-        outage = any(s.rto is not None and s.rto.effect_seen for s in result.services)
+        outage = any(r is not None and r.effect_seen for r in seen.values())
         detected = any(p.name == "detection" for p in result.phases)
         if not outage and not detected:
             # No client saw an outage and nothing was detected: there was no incident to
@@ -311,22 +324,9 @@ class Drill:
             if self.targets is not None and fault_at is not None
             else ()
         )
-        verdict, reason = main.verdict, main.reason
-        if main.verdict is not Verdict.INCONCLUSIVE:
-            worse_services = [
-                s for s in services.values() if s is not main and s.verdict is not Verdict.PASS
-            ]
-            worse_functions = [f for f in functions if f.verdict is not Verdict.PASS]
-            verdicts = [verdict, *(s.verdict for s in worse_services)]
-            verdicts += [f.verdict for f in worse_functions]
-            verdict = max(verdicts, key=_SEVERITY.index)
-            reason += "".join(f"; {s.service}: {s.reason}" for s in worse_services)
-            if worse_functions:
-                reason += "; business functions not met: " + ", ".join(
-                    f"{f.function} ({f.verdict.value})" for f in worse_functions
-                )
-        if record.recovery_errors:
-            reason += "; recovery reported: " + "; ".join(record.recovery_errors)
+        verdict, reason = judge_drill(
+            main, services.values(), functions, recovery_errors=record.recovery_errors
+        )
         return record.result(
             verdict,
             reason,
@@ -367,24 +367,14 @@ class Drill:
         ended = fault.healed_at if fault is not None and fault.healed_at else result.ended_at
         before = _median_ack_ms(history, result.started_at, fault_at or result.started_at)
         during = _median_ack_ms(history, fault_at or 0.0, ended)
-        detections = [p for p in result.phases if p.name == "detection"]
-        seen = f"median write {during:.0f} ms during the fault against {before:.0f} ms before"
-        outage = [s.service for s in result.services if s.rto is not None and s.rto.effect_seen]
-        if detections or outage:
-            verdict = Verdict.FAIL
-            reason = (
-                f"false failover: {len(detections)} failover decision(s) "
-                f"({'; '.join(p.detail for p in detections) or 'none'}); outage seen by "
-                f"{outage or 'no client'}; {seen}. Raise --drill-health-timeout / "
-                "drill_health_timeout above the slow link's round trip"
-            )
-        elif during - before < min_added_ms:
-            verdict = Verdict.INCONCLUSIVE
-            reason = f"the client saw no slowdown of {min_added_ms:.0f} ms: {seen}"
-        else:
-            verdict, reason = Verdict.PASS, f"no failover and no failed operation; {seen}"
-        if self.record.recovery_errors:
-            reason += "; recovery reported: " + "; ".join(self.record.recovery_errors)
+        verdict, reason = judge_no_failover(
+            detections=[p for p in result.phases if p.name == "detection"],
+            outage=[s.service for s in result.services if s.rto is not None and s.rto.effect_seen],
+            before_ms=before,
+            during_ms=during,
+            min_added_ms=min_added_ms,
+            recovery_errors=self.record.recovery_errors,
+        )
         self.result = self._with_notifications(
             dataclasses.replace(result, verdict=verdict, reason=reason)
         )
@@ -467,51 +457,43 @@ class Drill:
             present = read_present_ids(restored.node.dsn(app="drdrill-validate"))
             note.detail = f"{len(present)} ledger rows read from {restored.node.name}"
         validated = self.record.phases[-1].ended
-        result = self._evaluate(None)
+        self.stop()
+        self.faults.heal()
+        record = self.record
+        ended_at = timing.monotonic()
+        fault_at = self._fault_at()
         history = self.workloads[self.service].history
         check = check_restore(history, present, anchor=anchor, target=target, incident=incident)
         started = restored.phases[0].started
         rto = RtoResult(validated - started, started, validated, effect_seen=True)
-        described = (
-            f"restore to {_iso(target)} of base backup {restored.base.backup_id} and "
-            f"{restored.segments} WAL segments"
-            + (f" from {restored.source}" if getattr(restored, "source", "") else "")
-        )
-        if self.record.target is None:
-            verdict, reason = Verdict.INCONCLUSIVE, "no target: name a tier in the marker"
-        else:
-            verdict, reason = judge(
-                self.record.target, rto, check.rpo, observation_seconds=rto.seconds or 0.0,
-                fault=described,
-            )  # fmt: skip
-        if not check.correct:
-            verdict = Verdict.FAIL
-            reason = (
-                f"the restore is not the state at {_iso(target)}: "
-                f"{len(check.missing_before_target)} write(s) acknowledged before it missing "
-                f"{list(check.missing_before_target[:10])}, {len(check.present_after_target)} "
-                f"started after it present {list(check.present_after_target[:10])}; " + reason
-            )
-        reason += (
-            f"; restored {restored.stored_bytes / 1e6:.1f} MB fetched, "
-            f"{restored.plain_bytes / 1e6:.1f} MB decrypted"
-        )
-        self.result = dataclasses.replace(
-            self._with_notifications(result),
-            phases=tuple(sorted(self.record.phases, key=lambda p: p.started)),
-            verdict=verdict,
-            reason=reason,
+        verdict, reason = judge_restore(record.target, rto, check, restored, restore_target=target)
+        result = record.result(
+            verdict,
+            reason,
+            ended_at=ended_at,
+            fault=next((f for f in record.faults if f.injected_at == fault_at), None),
             rto=rto,
             rpo=check.rpo,
+            acknowledged_writes=len(history.acknowledged()),
             # A restore drill judges the service it restores; the others may be down on
             # purpose (a lost region with failover off) and are not its subject.
-            services=tuple(
-                dataclasses.replace(s, rto=rto, rpo=check.rpo, verdict=verdict, reason=reason)
-                for s in result.services
-                if s.service == self.service
+            services=(
+                ServiceResult(
+                    self.service, rto, check.rpo, len(history.acknowledged()), verdict, reason
+                ),
             ),
             functions=(),
+            lag=tuple(record.lag_samples),
+            timeline=self._timeline(record.started_at, ended_at),
+            resources=self._resources,
+            topology=self._facts,
         )
+        # The communication plan is told what the clients saw, as in any other drill.
+        seen = {
+            name: measure_rto(w.history, fault_at) if fault_at is not None else None
+            for name, w in self.workloads.items()
+        }
+        self.result = self._with_notifications(result, seen)
         self._on_result(self.result)
         return self._raise_on(self.result)
 
@@ -540,15 +522,7 @@ class Drill:
         self.stop()
         record = self.record
         phases = tuple(sorted(record.phases, key=lambda p: p.started))
-        failed = [p for p in phases if not p.ok]
-        if not phases:
-            verdict, reason = Verdict.INCONCLUSIVE, "no check ran: record them with drdrill.check()"
-        elif failed:
-            verdict = Verdict.FAIL
-            reason = "; ".join(f"{p.name} failed: {p.detail}" for p in failed)
-        else:
-            verdict = Verdict.PASS
-            reason = f"{len(phases)} checks passed: " + ", ".join(p.name for p in phases)
+        verdict, reason = judge_checks(phases)
         self.result = record.result(
             verdict,
             reason,
@@ -596,12 +570,6 @@ class Drill:
         if result.verdict is Verdict.WARN:
             warnings.warn(TargetWarning(f"drill {result.scenario}: {result.reason}"), stacklevel=3)
         return result
-
-
-def _iso(epoch: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _described(result: DrillResult) -> str:

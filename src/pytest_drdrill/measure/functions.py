@@ -1,9 +1,9 @@
-"""Per-service and per-business-function results, built from each service's own history.
+"""What a group of services lost together, built from each service's own measurements.
 
 A business function is down while any service it depends on is down, and back when
 all of them are: its RTO is the latest recovery among its affected dependencies, its
-data loss the sum of theirs with the widest window. Each function is judged against its
-own targets from the targets file.
+data loss the sum of theirs with the widest window. Judging it against its own targets
+is :func:`pytest_drdrill.verdict.judge_functions`.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.measure.history import Outcome
-from pytest_drdrill.results import FunctionResult, RpoResult, RtoResult, Verdict
-from pytest_drdrill.verdict import judge
+from pytest_drdrill.results import RpoResult, RtoResult
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
     from pytest_drdrill.measure.history import History
-    from pytest_drdrill.results import ServiceResult
-    from pytest_drdrill.targets import Targets
 
 
 def lost_ages(history: History, lost_ids: Iterable[int], fault_at: float) -> tuple[float, ...]:
@@ -64,46 +61,3 @@ def combine_rpo(results: Iterable[RpoResult | None]) -> RpoResult | None:
         window_seconds=max(r.window_seconds for r in measured),
         unacknowledged_present=sum(r.unacknowledged_present for r in measured),
     )
-
-
-def judge_functions(
-    targets: Targets,
-    services: Mapping[str, ServiceResult],
-    *,
-    observation_seconds: float,
-    fault: str,
-) -> tuple[FunctionResult, ...]:
-    """Judge every business function that depends on a measured service.
-
-    A function none of whose services saw an outage passes as unaffected.
-
-    .. versionadded:: 0.2
-    """
-    results = []
-    for name in targets.business_functions:
-        depends, not_exercised = targets.function_services(name)
-        measured = [services[s] for s in depends if s in services]
-        if not measured:
-            continue
-        target = targets.resolve(function=name)
-        rto = combine_rto(s.rto for s in measured)
-        rpo = combine_rpo(s.rpo for s in measured)
-        if not rto.effect_seen:
-            verdict, reason = Verdict.PASS, "unaffected: no service it depends on went down"
-        else:
-            verdict, reason = judge(
-                target, rto, rpo, observation_seconds=observation_seconds, fault=fault
-            )
-        results.append(
-            FunctionResult(
-                function=name,
-                services=tuple(s.service for s in measured),
-                not_exercised=not_exercised,
-                rto=rto,
-                rpo=rpo,
-                verdict=verdict,
-                reason=reason,
-                target=target,
-            )
-        )
-    return tuple(results)

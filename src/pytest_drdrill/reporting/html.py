@@ -32,6 +32,7 @@ from markupsafe import Markup
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.reporting import plots
 from pytest_drdrill.reporting.json import _write_atomic
+from pytest_drdrill.verdict import severity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -44,7 +45,6 @@ FILENAME = "report.html"
 
 _TEMPLATE_DIR = "templates"
 _TEMPLATE = "report.html.j2"
-_SEVERITY = {"fail": 3, "warn": 2, "inconclusive": 1, "pass": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -539,7 +539,7 @@ def _function_summary(drills: Iterable[Mapping[str, Any]]) -> list[_FunctionRow]
         worst_drill, worst = max(
             entries,
             key=lambda entry: (
-                _SEVERITY.get(str(entry[1].get("verdict")), 0),
+                severity(str(entry[1].get("verdict"))),
                 _seconds_or_zero(entry[1].get("rto")),
             ),
         )

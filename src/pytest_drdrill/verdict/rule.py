@@ -1,7 +1,8 @@
-"""The verdict rule: how a drill's measured RTO and RPO compare with its target.
+"""The core rule: how one measured RTO and RPO compare with one target.
 
-One function, :func:`judge`, so the rule lives in one place and every report,
-assertion and summary line says the same thing about the same measurements.
+Every other verdict (a service, a business function, a restore) is this rule applied to
+what that drill measured, so every report, assertion and summary line says the same
+thing about the same measurements.
 """
 
 from __future__ import annotations
