@@ -4,35 +4,30 @@
 one measuring workload per service, the orchestrator that triggers failover, and the
 record. Its :meth:`Drill.conclude` computes each service's RTO and RPO from that
 service's client history alone, judges them and every business function that depends on
-them against their targets, and fails the test when the drill went red.
+them against their targets, and fails the test when the drill went red. The drill owns
+the lifecycle; the rules it applies live in :mod:`pytest_drdrill.verdict` (judging) and
+:mod:`pytest_drdrill.notify.policy` (what the communication plan is told, and when).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import warnings
-from typing import TYPE_CHECKING, Any, Protocol
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
-from pytest_drdrill import timing
-from pytest_drdrill.durations import format_duration
-from pytest_drdrill.errors import DrillInconclusive, TargetMissed, TargetWarning, TopologyError
-from pytest_drdrill.measure.analysis import measure_rpo, measure_rto
-from pytest_drdrill.measure.functions import lost_ages
+from pytest_drdrill import timing, verdict
+from pytest_drdrill.backup.verification import CheckOutcome
+from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.resources import sample_resources
-from pytest_drdrill.measure.timeline import bucket_seconds, service_timeline
+from pytest_drdrill.measure.restore import check_restore
+from pytest_drdrill.measure.services import client_rtos, measure_service, median_ack_ms, timelines
 from pytest_drdrill.measure.workload import Workload
+from pytest_drdrill.notify.policy import DrillNotifier, IncidentFeed, incident_severity, settle
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
-from pytest_drdrill.results import DrillResult, Phase, ServiceResult, Verdict
+from pytest_drdrill.results import DrillResult, Phase, RtoResult, Verdict
 from pytest_drdrill.topology.describe import describe
-from pytest_drdrill.verdict import (
-    judge_checks,
-    judge_drill,
-    judge_functions,
-    judge_no_failover,
-    judge_restore,
-    judge_service,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -40,55 +35,12 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.pitr import RestoreResult
     from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.faults import FaultInjector
-    from pytest_drdrill.measure.history import History
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.recovery.orchestrator import Detection
-    from pytest_drdrill.results import (
-        NodeResources,
-        RpoResult,
-        RtoResult,
-        ServiceTimeline,
-        Target,
-    )
+    from pytest_drdrill.results import FaultRecord, NodeResources
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.timing import Anchor
     from pytest_drdrill.topology._protocol import Topology
-
-
-class CheckOutcome(Protocol):
-    """What a verification check returns, e.g. ``backup.verification.CheckResult``."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the check passed."""
-        ...
-
-    @property
-    def detail(self) -> str:
-        """What was checked and found."""
-        ...
-
-
-class DrillNotifier(Protocol):
-    """What a drill needs of the communication-plan notifier (:mod:`pytest_drdrill.notify`)."""
-
-    def incident_started(self, at: float, *, affected_services: list[str], severity: str) -> None:
-        """The first fault was injected at monotonic ``at``."""
-
-    def detected(self, at: float, *, detail: str) -> None:
-        """The orchestrator decided to fail over at ``at``."""
-
-    def recovered(
-        self, at: float, *, rto_seconds: float, root_cause: str, services: list[str]
-    ) -> None:
-        """The clients saw the service back at ``at``."""
-
-    def close(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for every delivery."""
-
-    def results(self) -> tuple[object, ...]:
-        """One record per notification, sent or not."""
-        ...
 
 
 class Drill:
@@ -159,9 +111,8 @@ class Drill:
         self._resources: tuple[NodeResources, ...] = ()
         self._facts: dict[str, Any] | None = None
         if notifier is not None:
-            record.subscribe(_NotifierFeed(notifier, self))
-
-    # --- running ----------------------------------------------------------------------------
+            severity = incident_severity(record.target, targets)
+            record.subscribe(IncidentFeed(notifier, service=service, severity=severity))
 
     def start(self, *, steady_acks: int = 20, timeout: float = 15.0, failover: bool = True) -> None:
         """Start the workloads and the orchestrator; return once the steady state holds.
@@ -230,124 +181,87 @@ class Drill:
         faults = self.record.faults
         return faults[-1].injected_at if faults else None
 
-    # --- concluding -------------------------------------------------------------------------
-
-    def _measure_service(
-        self, service: str, fault_at: float | None, target: Target | None, fault: str
-    ) -> ServiceResult:
-        workload = self.workloads[service]
-        history = workload.history
-        rto = measure_rto(history, fault_at) if fault_at is not None else None
-        rpo: RpoResult | None = None
-        ages: tuple[float, ...] = ()
-        if rto is not None and rto.seconds is not None and fault_at is not None:
-            try:
-                present = workload.read_ids(timeout=10.0)
-            except Exception as exc:  # any client library's error: report, do not guess
-                self.record.note(f"could not read the {service} ledger through its endpoint: {exc}")
-            else:
-                rpo = measure_rpo(history, present, fault_at)
-                ages = lost_ages(history, rpo.lost_ids, fault_at)
-        acked = len(history.acknowledged())
-        verdict, reason = judge_service(
-            target,
-            rto,
-            rpo,
-            subject=service == self.service,
-            observation_seconds=self.observe,
-            fault=fault,
-        )
-        return ServiceResult(service, rto, rpo, acked, verdict, reason, ages)
+    def _fault(self, injected_at: float | None) -> FaultRecord | None:
+        return next((f for f in self.record.faults if f.injected_at == injected_at), None)
 
     def measure(self, *, fault_at: float | None = None) -> DrillResult:
         """Compute each service's RTO and RPO from its history and judge them; never raises.
 
         :param fault_at: the fault the RTO counts from; default the last one injected.
         """
-        self.result = self._with_notifications(self._evaluate(fault_at))
-        self._on_result(self.result)
-        return self.result
+        return self._publish(self._evaluate(fault_at))
 
-    def _with_notifications(
+    def _publish(
         self, result: DrillResult, seen: Mapping[str, RtoResult | None] | None = None
     ) -> DrillResult:
-        """Announce the measured recovery, wait for deliveries, keep their records.
+        """Settle the notifications into ``result``, keep it and hand it to the collector."""
+        if self.notifier is not None:
+            result = settle(self.notifier, result, service=self.service, seen=seen)
+        self.result = result
+        self._on_result(result)
+        return result
 
-        :param seen: each service's RTO as its client saw it; default the result's.
-        """
-        notifier = self.notifier
-        if notifier is None:
-            return result
-        if seen is None:
-            seen = {s.service: s.rto for s in result.services}
-            rto = result.rto
-        else:
-            rto = seen[self.service] if self.service in seen else seen["postgres"]
-        if rto is not None and rto.recovered_at is not None and rto.seconds is not None:
-            affected = [name for name, r in seen.items() if r is not None and r.effect_seen]
-            notifier.recovered(
-                rto.recovered_at,
-                rto_seconds=rto.seconds,
-                root_cause=_described(result),
-                services=affected or [self.service],
-            )
-        notifier.close(timeout=10.0)
-        outage = any(r is not None and r.effect_seen for r in seen.values())
-        detected = any(p.name == "detection" for p in result.phases)
-        if not outage and not detected:
-            # No client saw an outage and nothing was detected: there was no incident to
-            # tell anyone about, so the plan's deadlines do not apply.
-            return dataclasses.replace(
-                result, notes=(*result.notes, "no incident seen: no notification was due")
-            )
-        return dataclasses.replace(result, notifications=tuple(notifier.results()))
-
-    def _evaluate(self, fault_at: float | None) -> DrillResult:
+    def _end(self) -> float:
+        """Stop the drill and heal every fault; return the drill's end."""
         self.stop()
         # The drill ends here: heal what is still active so the report carries every
         # fault's healing time (teardown heals again, harmlessly, whatever is left).
         self.faults.heal()
+        return timing.monotonic()
+
+    def _result(
+        self, judged: Verdict, reason: str, ended_at: float, **measured: Any
+    ) -> DrillResult:
         record = self.record
+        return record.result(
+            judged,
+            reason,
+            ended_at=ended_at,
+            lag=tuple(record.lag_samples),
+            timeline=timelines(self.workloads, record.started_at, ended_at),
+            resources=self._resources,
+            topology=self._facts,
+            **measured,
+        )
+
+    def _evaluate(self, fault_at: float | None) -> DrillResult:
+        record = self.record
+        ended_at = self._end()
         fault_at = fault_at if fault_at is not None else self._fault_at()
-        fault = next((f for f in record.faults if f.injected_at == fault_at), None)
+        fault = self._fault(fault_at)
         described = f"{fault.kind} of {fault.target}" if fault else "the fault"
-        ended_at = timing.monotonic()
         services = {
-            name: self._measure_service(name, fault_at, record.target, described)
-            for name in self.workloads
+            name: verdict.judge_service(
+                name,
+                measure_service(name, workload, fault_at, note=record.note),
+                record.target,
+                subject=name == self.service,
+                observation_seconds=self.observe,
+                fault=described,
+            )
+            for name, workload in self.workloads.items()
         }
         main = services.get(self.service) or services["postgres"]
         functions = (
-            judge_functions(
+            verdict.judge_functions(
                 self.targets, services, observation_seconds=self.observe, fault=described
             )
             if self.targets is not None and fault_at is not None
             else ()
         )
-        verdict, reason = judge_drill(
+        judged, reason = verdict.judge_drill(
             main, services.values(), functions, recovery_errors=record.recovery_errors
         )
-        return record.result(
-            verdict,
+        return self._result(
+            judged,
             reason,
-            ended_at=ended_at,
+            ended_at,
             fault=fault,
             rto=main.rto,
             rpo=main.rpo,
             acknowledged_writes=main.acknowledged_writes,
             services=tuple(services.values()),
             functions=functions,
-            lag=tuple(record.lag_samples),
-            timeline=self._timeline(record.started_at, ended_at),
-            resources=self._resources,
-            topology=self._facts,
-        )
-
-    def _timeline(self, start: float, end: float) -> tuple[ServiceTimeline, ...]:
-        bucket = bucket_seconds(end - start)
-        return tuple(
-            service_timeline(name, w.history, start=start, end=end, bucket=bucket)
-            for name, w in self.workloads.items()
         )
 
     def measure_no_failover(self, *, min_added_ms: float) -> DrillResult:
@@ -365,9 +279,9 @@ class Drill:
         fault = result.fault
         history = self.workloads[self.service].history
         ended = fault.healed_at if fault is not None and fault.healed_at else result.ended_at
-        before = _median_ack_ms(history, result.started_at, fault_at or result.started_at)
-        during = _median_ack_ms(history, fault_at or 0.0, ended)
-        verdict, reason = judge_no_failover(
+        before = median_ack_ms(history, result.started_at, fault_at or result.started_at)
+        during = median_ack_ms(history, fault_at or 0.0, ended)
+        judged, reason = verdict.judge_no_failover(
             detections=[p for p in result.phases if p.name == "detection"],
             outage=[s.service for s in result.services if s.rto is not None and s.rto.effect_seen],
             before_ms=before,
@@ -375,11 +289,7 @@ class Drill:
             min_added_ms=min_added_ms,
             recovery_errors=self.record.recovery_errors,
         )
-        self.result = self._with_notifications(
-            dataclasses.replace(result, verdict=verdict, reason=reason)
-        )
-        self._on_result(self.result)
-        return self.result
+        return self._publish(dataclasses.replace(result, verdict=judged, reason=reason))
 
     def conclude_no_failover(self, *, min_added_ms: float) -> DrillResult:
         """:meth:`measure_no_failover`, failing the test unless it passed.
@@ -387,7 +297,7 @@ class Drill:
         :raises TargetMissed: on a false failover.
         :raises DrillInconclusive: when the fault never slowed the client.
         """
-        return self._raise_on(self.measure_no_failover(min_added_ms=min_added_ms))
+        return verdict.enforce(self.measure_no_failover(min_added_ms=min_added_ms))
 
     def restore(self, backups: BackupSite, target: float) -> RestoreResult:
         """Restore to epoch time ``target`` through the ``pytest_drdrill_restore`` hook.
@@ -399,8 +309,6 @@ class Drill:
 
         .. versionadded:: 0.3
         """
-        import datetime as dt
-
         if self.restore_hook is None:
             raise RuntimeError("this drill has no restore hook; use the drdrill fixture")
         self._restores += 1
@@ -447,55 +355,43 @@ class Drill:
 
         .. versionadded:: 0.3
         """
-        from pytest_drdrill.measure.postgres import read_present_ids
-        from pytest_drdrill.measure.restore import check_restore
-        from pytest_drdrill.results import RtoResult
-
         for phase in restored.phases:
             self.record.add_phase(phase)
         with self.record.phase("validate") as note:
             present = read_present_ids(restored.node.dsn(app="drdrill-validate"))
             note.detail = f"{len(present)} ledger rows read from {restored.node.name}"
         validated = self.record.phases[-1].ended
-        self.stop()
-        self.faults.heal()
         record = self.record
-        ended_at = timing.monotonic()
+        ended_at = self._end()
         fault_at = self._fault_at()
         history = self.workloads[self.service].history
         check = check_restore(history, present, anchor=anchor, target=target, incident=incident)
         started = restored.phases[0].started
         rto = RtoResult(validated - started, started, validated, effect_seen=True)
-        verdict, reason = judge_restore(record.target, rto, check, restored, restore_target=target)
-        result = record.result(
-            verdict,
-            reason,
-            ended_at=ended_at,
-            fault=next((f for f in record.faults if f.injected_at == fault_at), None),
+        judged = verdict.judge_restore(
+            self.service,
+            record.target,
+            rto,
+            check,
+            restored,
+            restore_target=target,
+            acknowledged_writes=len(history.acknowledged()),
+        )
+        result = self._result(
+            judged.verdict,
+            judged.reason,
+            ended_at,
+            fault=self._fault(fault_at),
             rto=rto,
             rpo=check.rpo,
-            acknowledged_writes=len(history.acknowledged()),
+            acknowledged_writes=judged.acknowledged_writes,
             # A restore drill judges the service it restores; the others may be down on
             # purpose (a lost region with failover off) and are not its subject.
-            services=(
-                ServiceResult(
-                    self.service, rto, check.rpo, len(history.acknowledged()), verdict, reason
-                ),
-            ),
+            services=(judged,),
             functions=(),
-            lag=tuple(record.lag_samples),
-            timeline=self._timeline(record.started_at, ended_at),
-            resources=self._resources,
-            topology=self._facts,
         )
         # The communication plan is told what the clients saw, as in any other drill.
-        seen = {
-            name: measure_rto(w.history, fault_at) if fault_at is not None else None
-            for name, w in self.workloads.items()
-        }
-        self.result = self._with_notifications(result, seen)
-        self._on_result(self.result)
-        return self._raise_on(self.result)
+        return verdict.enforce(self._publish(result, client_rtos(self.workloads, fault_at)))
 
     def check(self, name: str, run: Callable[[], CheckOutcome]) -> CheckOutcome:
         """Run one verification check and record it as a phase (ok or failed, with detail).
@@ -522,9 +418,9 @@ class Drill:
         self.stop()
         record = self.record
         phases = tuple(sorted(record.phases, key=lambda p: p.started))
-        verdict, reason = judge_checks(phases)
+        judged, reason = verdict.judge_checks(phases)
         self.result = record.result(
-            verdict,
+            judged,
             reason,
             phases=phases,
             faults=(),
@@ -532,7 +428,7 @@ class Drill:
             topology=self._facts,
         )
         self._on_result(self.result)
-        return self._raise_on(self.result)
+        return verdict.enforce(self.result)
 
     def conclude(self, *, fault_at: float | None = None) -> DrillResult:
         """Measure, judge, and fail the test if the drill is red or inconclusive.
@@ -543,110 +439,4 @@ class Drill:
         :raises TargetMissed: on a failing verdict (reported as a test failure).
         :raises DrillInconclusive: when the fault never took effect.
         """
-        return self._raise_on(self.measure(fault_at=fault_at))
-
-    def _raise_on(self, result: DrillResult) -> DrillResult:
-        summary = _summary(result)
-        if result.negative_control:
-            # A negative control's recovery is broken on purpose: red is the evidence
-            # that the drill can tell, and anything else means it cannot.
-            if result.verdict is Verdict.FAIL:
-                return result
-            __tracebackhide__ = True
-            raise TargetMissed(
-                f"negative control {result.scenario} did NOT go red (verdict "
-                f"{result.verdict.value}: {result.reason}): its recovery is broken on purpose, "
-                f"so a drill that cannot fail it cannot be trusted to fail a real broken "
-                f"recovery either\n{summary}"
-            )
-        if result.verdict is Verdict.FAIL:
-            __tracebackhide__ = True
-            raise TargetMissed(f"drill {result.scenario} FAILED: {result.reason}\n{summary}")
-        if result.verdict is Verdict.INCONCLUSIVE:
-            __tracebackhide__ = True
-            raise DrillInconclusive(
-                f"drill {result.scenario} INCONCLUSIVE: {result.reason}\n{summary}"
-            )
-        if result.verdict is Verdict.WARN:
-            warnings.warn(TargetWarning(f"drill {result.scenario}: {result.reason}"), stacklevel=3)
-        return result
-
-
-def _described(result: DrillResult) -> str:
-    fault = result.fault
-    return f"{fault.kind} of {fault.target} (drill)" if fault else "injected fault (drill)"
-
-
-def _severity(target: Target | None, targets: Targets | None) -> str:
-    """The incident severity the notifications carry: the tier's or function's criticality."""
-    if target is None:
-        return "high"
-    if target.kind == "function" and targets is not None:
-        function = targets.business_functions.get(target.name)
-        if function is not None:
-            return str(getattr(function.criticality, "value", function.criticality))
-    for level, severity in (("tier_1", "critical"), ("tier_2", "high"), ("tier_3", "medium")):
-        if target.name.startswith(level):
-            return severity
-    return "low"
-
-
-class _NotifierFeed:
-    """Tells the notifier of the incident's start and of the first failover decision."""
-
-    def __init__(self, notifier: DrillNotifier, drill: Drill) -> None:
-        self.notifier = notifier
-        self.drill = drill
-        self.started = False
-        self.detected = False
-
-    def __call__(self, kind: str, item: object) -> None:
-        from pytest_drdrill.results import FaultRecord
-
-        if kind == "fault" and isinstance(item, FaultRecord) and not self.started:
-            self.started = True
-            self.notifier.incident_started(
-                item.injected_at,
-                affected_services=[self.drill.service],
-                severity=_severity(self.drill.record.target, self.drill.targets),
-            )
-        elif kind == "phase" and isinstance(item, Phase) and item.name == "detection":
-            if self.started and not self.detected:
-                self.detected = True
-                self.notifier.detected(item.ended, detail=item.detail)
-
-
-def _median_ack_ms(history: History, start: float, end: float) -> float:
-    took = sorted(
-        (op.completed - op.invoked) * 1000
-        for op in history.acknowledged()
-        if start <= op.invoked < end
-    )
-    return took[len(took) // 2] if took else 0.0
-
-
-def _summary(result: DrillResult) -> str:
-    lines = []
-    if result.rto is not None and result.rto.seconds is not None:
-        lines.append(f"  RTO measured: {format_duration(result.rto.seconds)}")
-    if result.rpo is not None:
-        lines.append(
-            f"  RPO measured: {result.rpo.lost_writes} acknowledged writes lost, "
-            f"window {format_duration(result.rpo.window_seconds)}"
-        )
-    for service in result.services:
-        rto = service.rto.seconds if service.rto is not None else None
-        lost = service.rpo.lost_writes if service.rpo is not None else "?"
-        if service.rto is None or not service.rto.effect_seen:
-            shown = "no outage"
-        else:
-            shown = "never recovered" if rto is None else f"RTO {format_duration(rto)}"
-        lines.append(f"  {service.service:<9} {service.verdict.value:<12} {shown}, {lost} lost")
-    for function in result.functions:
-        lines.append(f"  function {function.function}: {function.verdict.value}")
-    for phase in result.phases[:16]:
-        state = "ok" if phase.ok else "FAILED"
-        lines.append(
-            f"  phase {phase.name:<10} {phase.seconds * 1000:8.1f} ms {state} {phase.detail}"
-        )
-    return "\n".join(lines)
+        return verdict.enforce(self.measure(fault_at=fault_at))

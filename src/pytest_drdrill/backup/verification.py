@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import BackupError
@@ -43,6 +43,23 @@ SCHEDULE: dict[str, Literal["daily", "weekly"]] = {
 }
 _PROGRESS = ("pg_amcheck: checking", "pg_amcheck: including", "pg_amcheck: in database")
 _CHECKING = re.compile(r'checking (heap table|btree index) "([^".]+)\.')
+
+
+class CheckOutcome(Protocol):
+    """What a verification check returns for ``Drill.check``; :class:`CheckResult` is one.
+
+    .. versionadded:: 0.3 (in ``pytest_drdrill.drill`` until 0.5)
+    """
+
+    @property
+    def ok(self) -> bool:
+        """Whether the check passed."""
+        ...
+
+    @property
+    def detail(self) -> str:
+        """What was checked and found."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,8 @@
 to what each kind of drill measured: a failover drill's services, business functions
 and their combination (:mod:`.failover`), a fault that must not cause a failover, a
 restore and a verification drill (:mod:`.backups`). :mod:`.severity` orders verdicts for
-combining them and for the reports that rank them.
+combining them and for the reports that rank them; :mod:`.outcome` says what a verdict
+means for the test.
 
 .. versionchanged:: 0.5 a package: every judging rule moved here.
 """
@@ -19,11 +20,13 @@ from pytest_drdrill.verdict.failover import (
     judge_service,
     with_recovery_errors,
 )
+from pytest_drdrill.verdict.outcome import enforce
 from pytest_drdrill.verdict.rule import judge
 from pytest_drdrill.verdict.severity import SEVERITY, severity, worst
 
 __all__ = [
     "SEVERITY",
+    "enforce",
     "judge",
     "judge_checks",
     "judge_drill",

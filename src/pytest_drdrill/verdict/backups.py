@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.results import Verdict
+from pytest_drdrill.results import ServiceResult, Verdict
 from pytest_drdrill.verdict.rule import judge
 
 if TYPE_CHECKING:
@@ -25,18 +25,21 @@ __all__ = ["judge_checks", "judge_restore"]
 
 
 def judge_restore(
+    service: str,
     target: Target | None,
     rto: RtoResult,
     check: RestoreCheck,
     restored: RestoreResult,
     *,
     restore_target: float,
-) -> tuple[Verdict, str]:
-    """Judge a point-in-time restore against the drill's target.
+    acknowledged_writes: int,
+) -> ServiceResult:
+    """Judge a point-in-time restore of ``service`` against the drill's target.
 
     :param rto: the restore's duration, from its first phase to the end of validation.
     :param check: the restored ledger against the client's history.
     :param restore_target: the time restored to, epoch seconds.
+    :param acknowledged_writes: writes the service's client saw acknowledged.
 
     .. versionadded:: 0.5
     """
@@ -63,7 +66,7 @@ def judge_restore(
         f"; restored {restored.stored_bytes / 1e6:.1f} MB fetched, "
         f"{restored.plain_bytes / 1e6:.1f} MB decrypted"
     )
-    return verdict, reason
+    return ServiceResult(service, rto, check.rpo, acknowledged_writes, verdict, reason)
 
 
 def judge_checks(phases: Sequence[Phase]) -> tuple[Verdict, str]:

@@ -13,43 +13,54 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.measure.functions import combine_rpo, combine_rto
-from pytest_drdrill.results import FunctionResult, Verdict
+from pytest_drdrill.results import FunctionResult, ServiceResult, Verdict
 from pytest_drdrill.verdict.rule import judge
 from pytest_drdrill.verdict.severity import worst
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from pytest_drdrill.results import Phase, RpoResult, RtoResult, ServiceResult, Target
+    from pytest_drdrill.measure.services import ServiceMeasurement
+    from pytest_drdrill.results import Phase, Target
     from pytest_drdrill.targets import Targets
 
 __all__ = ["judge_drill", "judge_functions", "judge_no_failover", "judge_service"]
 
 
 def judge_service(
+    service: str,
+    measured: ServiceMeasurement,
     target: Target | None,
-    rto: RtoResult | None,
-    rpo: RpoResult | None,
     *,
     subject: bool,
     observation_seconds: float,
     fault: str,
-) -> tuple[Verdict, str]:
-    """Judge one service of a drill.
+) -> ServiceResult:
+    """Judge one service of a drill from what its client saw.
 
     :param subject: whether it is the drill's own service; another service whose client
         saw no outage passes, and the marker's cap on lost writes does not apply to it.
 
     .. versionadded:: 0.5
     """
+    rto, rpo = measured.rto, measured.rpo
     if target is None:
-        return Verdict.INCONCLUSIVE, "no target: name a tier or function in the drdrill marker"
-    if not subject and (rto is None or not rto.effect_seen):
-        return Verdict.PASS, "unaffected: its client saw no outage"
-    if not subject and target.max_lost_writes is not None:
-        # The marker's cap on lost writes is about the drill's own service.
-        target = dataclasses.replace(target, max_lost_writes=None)
-    return judge(target, rto, rpo, observation_seconds=observation_seconds, fault=fault)
+        verdict, reason = (
+            Verdict.INCONCLUSIVE,
+            "no target: name a tier or function in the drdrill marker",
+        )
+    elif not subject and (rto is None or not rto.effect_seen):
+        verdict, reason = Verdict.PASS, "unaffected: its client saw no outage"
+    else:
+        if not subject and target.max_lost_writes is not None:
+            # The marker's cap on lost writes is about the drill's own service.
+            target = dataclasses.replace(target, max_lost_writes=None)
+        verdict, reason = judge(
+            target, rto, rpo, observation_seconds=observation_seconds, fault=fault
+        )
+    return ServiceResult(
+        service, rto, rpo, measured.acknowledged_writes, verdict, reason, measured.lost_ages
+    )
 
 
 def judge_functions(

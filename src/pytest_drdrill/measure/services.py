@@ -1,0 +1,108 @@
+"""What each service's client saw during a drill: its RTO, its RPO, the age of its losses.
+
+Every number comes from the client's own history and, for the RPO, from the ledger
+read back through the service endpoint after recovery, never from what recovery code
+reports. Judging these numbers is :mod:`pytest_drdrill.verdict`'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from pytest_drdrill.measure.analysis import measure_rpo, measure_rto
+from pytest_drdrill.measure.functions import lost_ages
+from pytest_drdrill.measure.timeline import bucket_seconds, service_timeline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from pytest_drdrill.measure.history import History
+    from pytest_drdrill.measure.workload import Workload
+    from pytest_drdrill.results import RpoResult, RtoResult, ServiceTimeline
+
+__all__ = ["ServiceMeasurement", "client_rtos", "measure_service", "median_ack_ms", "timelines"]
+
+_READ_TIMEOUT = 10.0
+"""Seconds to read a recovered ledger back through its endpoint."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceMeasurement:
+    """One service's measurements.
+
+    :param rto: ``None`` when there was no fault to count from.
+    :param rpo: ``None`` unless the service recovered and its ledger could be read.
+    :param lost_ages: per lost write, seconds between its acknowledgement and the fault.
+
+    .. versionadded:: 0.5
+    """
+
+    rto: RtoResult | None
+    rpo: RpoResult | None
+    acknowledged_writes: int
+    lost_ages: tuple[float, ...] = ()
+
+
+def measure_service(
+    service: str, workload: Workload, fault_at: float | None, *, note: Callable[[str], None]
+) -> ServiceMeasurement:
+    """Measure one service from its client's history and, once recovered, its ledger.
+
+    :param note: records why the ledger could not be read (the RPO is then unmeasured).
+
+    .. versionadded:: 0.5
+    """
+    history = workload.history
+    rto = measure_rto(history, fault_at) if fault_at is not None else None
+    rpo: RpoResult | None = None
+    ages: tuple[float, ...] = ()
+    if rto is not None and rto.seconds is not None and fault_at is not None:
+        try:
+            present = workload.read_ids(timeout=_READ_TIMEOUT)
+        except Exception as exc:  # any client library's error: report, do not guess
+            note(f"could not read the {service} ledger through its endpoint: {exc}")
+        else:
+            rpo = measure_rpo(history, present, fault_at)
+            ages = lost_ages(history, rpo.lost_ids, fault_at)
+    return ServiceMeasurement(rto, rpo, len(history.acknowledged()), ages)
+
+
+def client_rtos(
+    workloads: Mapping[str, Workload], fault_at: float | None
+) -> dict[str, RtoResult | None]:
+    """Each service's RTO as its client saw it, from its history alone (no ledger read).
+
+    .. versionadded:: 0.5
+    """
+    return {
+        name: measure_rto(w.history, fault_at) if fault_at is not None else None
+        for name, w in workloads.items()
+    }
+
+
+def timelines(
+    workloads: Mapping[str, Workload], start: float, end: float
+) -> tuple[ServiceTimeline, ...]:
+    """Each service's bucketed timeline of the drill.
+
+    .. versionadded:: 0.5
+    """
+    bucket = bucket_seconds(end - start)
+    return tuple(
+        service_timeline(name, w.history, start=start, end=end, bucket=bucket)
+        for name, w in workloads.items()
+    )
+
+
+def median_ack_ms(history: History, start: float, end: float) -> float:
+    """Median latency, in ms, of the writes invoked in [start, end) and acknowledged; 0 if none.
+
+    .. versionadded:: 0.5
+    """
+    took = sorted(
+        (op.completed - op.invoked) * 1000
+        for op in history.acknowledged()
+        if start <= op.invoked < end
+    )
+    return took[len(took) // 2] if took else 0.0
