@@ -23,8 +23,8 @@ from pytest_drdrill.drill import Drill
 from pytest_drdrill.faults import FaultInjector
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.record import DrillRecord
-from pytest_drdrill.recovery.failover import ReferenceFailover
 from pytest_drdrill.recovery.orchestrator import MonitorSettings
+from pytest_drdrill.recovery.reference import ReferenceFailover
 from pytest_drdrill.results import Target
 from pytest_drdrill.topology.docker import DockerBackend
 from pytest_drdrill.topology.local import LocalBackend

@@ -24,8 +24,8 @@ from pytest_drdrill.measure.redis import RedisLedger
 from pytest_drdrill.measure.s3 import S3Ledger
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.record import DrillRecord
-from pytest_drdrill.recovery.failover import ReferenceFailover
 from pytest_drdrill.recovery.orchestrator import MonitorSettings
+from pytest_drdrill.recovery.reference import ReferenceFailover
 from pytest_drdrill.results import Target
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.s3 import LocalS3Node

@@ -16,7 +16,7 @@ import pytest_drdrill.notify  # noqa: F401
 # that the plugin (and hypothesis's plugin, at terminal summary) import lazily would be
 # imported again by every run: about a second each time, and for cryptography's hash
 # classes a second copy that its compiled core rejects. Importing them here keeps them.
-import pytest_drdrill.recovery.failover  # noqa: F401
+import pytest_drdrill.recovery.reference  # noqa: F401
 import pytest_drdrill.reporting.collector  # noqa: F401
 import pytest_drdrill.reporting.html  # noqa: F401
 import pytest_drdrill.reporting.mtd  # noqa: F401

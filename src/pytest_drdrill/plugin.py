@@ -114,7 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if drill_config.backup_key_file is not None or os.environ.get("DRDRILL_BACKUP_KEY"):
         _backup_keys(config)  # a configured key must be usable before any server starts
 
-    from pytest_drdrill.recovery.failover import ReferenceFailover
+    from pytest_drdrill.recovery.reference import ReferenceFailover
     from pytest_drdrill.reporting.collector import DrillReporter
 
     config.pluginmanager.register(ReferenceFailover(), "drdrill-reference-failover")

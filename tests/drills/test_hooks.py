@@ -110,7 +110,7 @@ def test_failed_validation_rolls_the_endpoint_back_and_fails_the_drill(pytester,
         """
         import pytest
         from pytest_drdrill import FailoverFailed
-        from pytest_drdrill.recovery.failover import ReferenceFailover
+        from pytest_drdrill.recovery.reference import ReferenceFailover
 
         class ValidationFails(ReferenceFailover):
             def validate(self, topology):

@@ -28,7 +28,7 @@ def test_schedules(drdrill_schedules):
 #: the rest of the reference failover, but never stops the server. No product code knows.
 FENCE_THAT_DOES_NOT_KILL = """
 import pytest
-from pytest_drdrill.recovery.failover import ReferenceFailover
+from pytest_drdrill.recovery.reference import ReferenceFailover
 
 
 @pytest.hookimpl(tryfirst=True)

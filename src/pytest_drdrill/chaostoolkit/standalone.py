@@ -96,8 +96,8 @@ class StandaloneDrill:
         from pytest_drdrill.durations import parse_duration
         from pytest_drdrill.faults import FaultInjector
         from pytest_drdrill.record import DrillRecord
-        from pytest_drdrill.recovery.failover import ReferenceFailover
         from pytest_drdrill.recovery.orchestrator import MonitorSettings, hook_relays
+        from pytest_drdrill.recovery.reference import ReferenceFailover
         from pytest_drdrill.topology.local import LocalBackend
 
         settings = self.settings

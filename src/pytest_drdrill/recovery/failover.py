@@ -6,48 +6,28 @@ primaries never coexist; promotion uses the non-waiting ``pg_promote(false)`` an
 (``pg_promote(true)`` and ``pg_ctl promote -w`` poll every 100 ms); validation writes and
 reads through the service endpoint, the same path clients use. It runs unchanged on
 every backend: it only uses SQL, the node's ``fence()`` and the proxy links.
+
+The order of the steps is :mod:`~pytest_drdrill.recovery.promotion`'s, shared with the
+region failover; the plugin whose hooks run both is
+:class:`~pytest_drdrill.recovery.reference.ReferenceFailover`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import FailoverFailed
+from pytest_drdrill.recovery.promotion import FailoverSettings, Promotion, StandbyState
+from pytest_drdrill.recovery.services import validate_postgres
 
 if TYPE_CHECKING:
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.recovery.orchestrator import Detection
     from pytest_drdrill.topology._protocol import PostgresNode, Topology
 
-import pytest
-
-
-@dataclasses.dataclass(frozen=True)
-class FailoverSettings:
-    """Bounds of the reference failover's waits, in seconds.
-
-    :param catchup_timeout: how long to wait for the chosen standby to replay what it received.
-    :param promote_timeout: how long promotion may take.
-    :param validate_timeout: how long validation through the endpoint may take.
-    """
-
-    catchup_timeout: float = 5.0
-    promote_timeout: float = 10.0
-    validate_timeout: float = 5.0
-
-
-@dataclasses.dataclass(frozen=True)
-class StandbyState:
-    """What a standby reported during selection."""
-
-    node: PostgresNode
-    sync: bool
-    receive_lsn: int
-    replay_lsn: int
+__all__ = ["FailoverSettings", "PostgresFailover", "StandbyState"]
 
 
 def _lsn(text: str | None) -> int:
@@ -71,82 +51,21 @@ def _fetch_one(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> object
     return row[0] if row else None
 
 
-class ReferenceFailover:
-    """The built-in failover and region failover, registered as a plugin.
+class PostgresFailover:
+    """The reference PostgreSQL failover: its steps, and the sequence for one service.
 
-    Its hook implementations are ``trylast``: any conftest implementation that returns a
-    result replaces them.
+    The hooks that run it are :class:`~pytest_drdrill.recovery.reference.ReferenceFailover`'s;
+    a subclass that overrides a step (say :meth:`validate`) changes it wherever it runs.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 0.5 (split from ``ReferenceFailover``)
     """
 
     def __init__(self, settings: FailoverSettings | None = None) -> None:
         self.settings = settings or FailoverSettings()
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_drdrill_failover(
-        self, service: str, topology: Topology, record: DrillRecord, detection: Detection
-    ) -> str | None:
-        """Fail ``service`` over; return the name of the node now serving it."""
-        from pytest_drdrill.recovery import services
-
-        if service == "redis":
-            return services.fail_over_redis(topology, record)
-        if service == "s3":
-            return services.fail_over_storage(topology, record)
-        if service != "postgres":
-            return None
-        return self.fail_over_postgres(topology, record)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_drdrill_region_failover(
-        self, topology: Topology, record: DrillRecord, detection: Detection
-    ) -> str | None:
-        """Move every service to the DR region; return the region now serving."""
-        from pytest_drdrill.recovery.region import fail_over_region
-
-        return fail_over_region(self, topology, record, detection)
-
     def fail_over_postgres(self, topology: Topology, record: DrillRecord) -> str:
         """Fence, select, promote, repoint, validate; roll back on failed validation."""
-        old = topology.primary
-        with record.phase("fencing") as note:
-            old.fence()
-            note.detail = f"{old.name} killed and barred from restarting"
-        with record.phase("selection") as note:
-            chosen = self.select(topology)
-            note.detail = (
-                f"{chosen.node.name} ({'sync' if chosen.sync else 'async'}) "
-                f"receive {chosen.receive_lsn:X} replay {chosen.replay_lsn:X}"
-            )
-            note.detail += self.catch_up(chosen)
-        with record.phase("promotion") as note:
-            self.promote(chosen.node)
-            note.detail = f"{chosen.node.name} promoted"
-        with record.phase("repoint") as note:
-            topology.pg_endpoint.repoint(chosen.node)
-            moved = []
-            for name, link in topology.replication_links.items():
-                if name != chosen.node.name and not topology.pg_nodes[name].fenced:
-                    link.repoint(chosen.node)
-                    moved.append(name)
-            note.detail = (
-                f"endpoint -> {chosen.node.name}; "
-                f"replication of {moved or 'none'} -> {chosen.node.name}"
-            )
-        try:
-            with record.phase("validation") as note:
-                note.detail = self.validate(topology)
-        except Exception as exc:
-            with record.phase("rollback") as note:
-                topology.pg_endpoint.repoint(old)
-                note.detail = f"endpoint restored to {old.name}; service left down"
-            raise FailoverFailed(
-                f"validation through the service endpoint failed after promoting "
-                f"{chosen.node.name}: {exc}",
-                record.phases,
-            ) from exc
-        return chosen.node.name
+        return _ServicePromotion(self, topology, record).run().node.name
 
     def select(
         self, topology: Topology, *, among: list[PostgresNode] | None = None
@@ -220,6 +139,49 @@ class ReferenceFailover:
 
         :raises FailoverFailed: when that does not work within ``validate_timeout``.
         """
-        from pytest_drdrill.recovery.services import validate_postgres
-
         return validate_postgres(topology.pg_endpoint, timeout=self.settings.validate_timeout)
+
+
+class _ServicePromotion(Promotion):
+    """The PostgreSQL service alone moves; every other service stays where it is."""
+
+    def __init__(self, failover: PostgresFailover, topology: Topology, record: DrillRecord) -> None:
+        super().__init__(failover, topology, record)
+        self.failover = failover
+        self.old = topology.primary
+
+    def fence(self) -> str:
+        self.old.fence()
+        return f"{self.old.name} killed and barred from restarting"
+
+    def selected(self, chosen: StandbyState) -> str:
+        return (
+            f"{chosen.node.name} ({'sync' if chosen.sync else 'async'}) "
+            f"receive {chosen.receive_lsn:X} replay {chosen.replay_lsn:X}"
+        )
+
+    def repoint(self, chosen: StandbyState) -> str:
+        topology = self.topology
+        topology.pg_endpoint.repoint(chosen.node)
+        moved = []
+        for name, link in topology.replication_links.items():
+            if name != chosen.node.name and not topology.pg_nodes[name].fenced:
+                link.repoint(chosen.node)
+                moved.append(name)
+        return (
+            f"endpoint -> {chosen.node.name}; "
+            f"replication of {moved or 'none'} -> {chosen.node.name}"
+        )
+
+    def validate(self) -> str:
+        return self.failover.validate(self.topology)
+
+    def roll_back(self) -> str:
+        self.topology.pg_endpoint.repoint(self.old)
+        return f"endpoint restored to {self.old.name}; service left down"
+
+    def failure(self, chosen: StandbyState, exc: Exception) -> str:
+        return (
+            f"validation through the service endpoint failed after promoting "
+            f"{chosen.node.name}: {exc}"
+        )

@@ -13,13 +13,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.errors import FailoverFailed
+from pytest_drdrill.recovery.promotion import Promotion
 from pytest_drdrill.recovery.services import redis_candidate, storage_candidate, validate
 
 if TYPE_CHECKING:
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.recovery.failover import ReferenceFailover
     from pytest_drdrill.recovery.orchestrator import Detection
-    from pytest_drdrill.topology._protocol import ServiceNode, Topology
+    from pytest_drdrill.recovery.promotion import PromotionSteps, StandbyState
+    from pytest_drdrill.topology._protocol import PostgresNode, ServiceNode, Topology
+
+__all__ = ["fail_over_region"]
+
+_SERVICES = ("postgres", "redis", "s3")
 
 
 def _last_lag(record: DrillRecord, node: str, before: float) -> str:
@@ -33,65 +38,92 @@ def _last_lag(record: DrillRecord, node: str, before: float) -> str:
 
 
 def fail_over_region(
-    postgres: ReferenceFailover, topology: Topology, record: DrillRecord, detection: Detection
+    postgres: PromotionSteps, topology: Topology, record: DrillRecord, detection: Detection
 ) -> str:
     """Move PostgreSQL, Redis and object storage to the DR region; returns the region.
 
+    :param postgres: chooses and promotes the DR PostgreSQL standby (the reference failover).
     :raises FailoverFailed: when a step fails; endpoints are restored on failed validation.
     """
-    serving = topology.primary.region
-    old = {s: topology.endpoint(s).target for s in ("postgres", "redis", "s3")}
-    with record.phase("fencing") as note:
+    return _RegionPromotion(postgres, topology, record, detection).run().node.region
+
+
+class _RegionPromotion(Promotion):
+    """Every service of the serving region moves to the DR region at once."""
+
+    def __init__(
+        self,
+        steps: PromotionSteps,
+        topology: Topology,
+        record: DrillRecord,
+        detection: Detection,
+    ) -> None:
+        super().__init__(steps, topology, record)
+        self.detection = detection
+        self.serving = topology.primary.region
+        self.old = {s: topology.endpoint(s).target for s in _SERVICES}
+        self.redis_node = self.old["redis"]
+        self.store: ServiceNode | None = None
+
+    def fence(self) -> str:
         fenced = []
-        for node in topology.nodes().values():
-            if node.region == serving and not node.fenced:
+        for node in self.topology.nodes().values():
+            if node.region == self.serving and not node.fenced:
                 node.fence()
                 fenced.append(node.name)
-        note.detail = f"region {serving}: {fenced or 'nothing left'} stopped for good"
-    with record.phase("selection") as note:
-        dr_standbys = [n for n in topology.standbys() if n.region != serving]
+        return f"region {self.serving}: {fenced or 'nothing left'} stopped for good"
+
+    def candidates(self) -> list[PostgresNode]:
+        dr_standbys = [n for n in self.topology.standbys() if n.region != self.serving]
         if not dr_standbys:
-            raise FailoverFailed(f"no PostgreSQL standby outside region {serving} to promote")
-        chosen = postgres.select(topology, among=dr_standbys)
-        note.detail = (
+            raise FailoverFailed(f"no PostgreSQL standby outside region {self.serving} to promote")
+        return dr_standbys
+
+    def selected(self, chosen: StandbyState) -> str:
+        lag = _last_lag(self.record, chosen.node.name, self.detection.decided_at)
+        return (
             f"postgres: {chosen.node.name} receive {chosen.receive_lsn:X} replay "
-            f"{chosen.replay_lsn:X}; {_last_lag(record, chosen.node.name, detection.decided_at)}"
+            f"{chosen.replay_lsn:X}; {lag}"
         )
-        note.detail += postgres.catch_up(chosen)
-    with record.phase("promotion") as note:
-        postgres.promote(chosen.node)
-        redis_node = old["redis"]
-        if redis_node.region == serving or redis_node.fenced:
-            redis_node = redis_candidate(topology)
+
+    def promoted(self, chosen: StandbyState) -> str:
+        redis_node = self.redis_node
+        if redis_node.region == self.serving or redis_node.fenced:
+            redis_node = self.redis_node = redis_candidate(self.topology)
             from pytest_drdrill.recovery.redis import promote as promote_redis
 
             promote_redis(redis_node)  # type: ignore[arg-type]
-            note.detail = (
-                f"postgres: {chosen.node.name} promoted; redis: {redis_node.name} promoted"
-            )
-        else:
-            # A service failover already moved Redis out of the lost region: keep it.
-            note.detail = (
-                f"postgres: {chosen.node.name} promoted; redis: {redis_node.name} already "
-                f"serves from region {redis_node.region}"
-            )
-    with record.phase("storage-switch") as note:
-        store = storage_candidate(topology)
-        lag = topology.storage_replication_lag()
-        topology.stop_storage_replication()
-        note.detail = f"s3: replication stopped {lag:.3f}s behind; {store.name} takes over"
-    new: dict[str, ServiceNode] = {"postgres": chosen.node, "redis": redis_node, "s3": store}
-    with record.phase("repoint") as note:
+            return f"postgres: {chosen.node.name} promoted; redis: {redis_node.name} promoted"
+        # A service failover already moved Redis out of the lost region: keep it.
+        return (
+            f"postgres: {chosen.node.name} promoted; redis: {redis_node.name} already "
+            f"serves from region {redis_node.region}"
+        )
+
+    def before_repoint(self) -> None:
+        with self.record.phase("storage-switch") as note:
+            self.store = storage_candidate(self.topology)
+            lag = self.topology.storage_replication_lag()
+            self.topology.stop_storage_replication()
+            note.detail = f"s3: replication stopped {lag:.3f}s behind; {self.store.name} takes over"
+
+    def _new(self, chosen: StandbyState) -> dict[str, ServiceNode]:
+        assert self.store is not None
+        return {"postgres": chosen.node, "redis": self.redis_node, "s3": self.store}
+
+    def repoint(self, chosen: StandbyState) -> str:
+        new = self._new(chosen)
         for service, node in new.items():
-            topology.endpoint(service).repoint(node)
-        note.detail = "; ".join(f"{s} -> {n.name}" for s, n in new.items())
-    try:
-        with record.phase("validation") as note:
-            note.detail = "; ".join(validate(s, topology) for s in new)
-    except Exception as exc:
-        with record.phase("rollback") as note:
-            for service, node in old.items():
-                topology.endpoint(service).repoint(node)
-            note.detail = "endpoints restored to the old region; services left down"
-        raise FailoverFailed(f"region failover validation failed: {exc}", record.phases) from exc
-    return chosen.node.region
+            self.topology.endpoint(service).repoint(node)
+        return "; ".join(f"{s} -> {n.name}" for s, n in new.items())
+
+    def validate(self) -> str:
+        return "; ".join(validate(s, self.topology) for s in _SERVICES)
+
+    def roll_back(self) -> str:
+        for service, node in self.old.items():
+            self.topology.endpoint(service).repoint(node)
+        return "endpoints restored to the old region; services left down"
+
+    def failure(self, chosen: StandbyState, exc: Exception) -> str:
+        return f"region failover validation failed: {exc}"
