@@ -184,8 +184,8 @@ class DrillReporter:
                 self._check_cadence(session, [])
             return
         from pytest_drdrill.reporting import evidence, history
+        from pytest_drdrill.reporting.drill_json import run_to_dict, write_document
         from pytest_drdrill.reporting.html import write_html
-        from pytest_drdrill.reporting.json import run_to_dict, write_document
         from pytest_drdrill.reporting.junit import write_junit
         from pytest_drdrill.reporting.mtd import write_mtd
 

@@ -16,7 +16,7 @@ import json
 import pathlib
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.reporting.json import _write_atomic
+from pytest_drdrill.reporting.files import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -104,7 +104,7 @@ def write_checksums(directory: Path, names: Sequence[str]) -> Path:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
         lines.append(f"{digest}  {name}\n")
     path = directory / CHECKSUMS_FILENAME
-    _write_atomic(path, "".join(lines).encode("utf-8"))
+    write_atomic(path, "".join(lines).encode("utf-8"))
     return path
 
 

@@ -31,7 +31,7 @@ from markupsafe import Markup
 
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.reporting import plots
-from pytest_drdrill.reporting.json import _write_atomic
+from pytest_drdrill.reporting.files import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -293,7 +293,7 @@ def write_html(
     :raises ValueError: as :func:`render_html`.
     """
     path = directory / FILENAME
-    _write_atomic(path, render_html(document, trend=trend).encode("utf-8"))
+    write_atomic(path, render_html(document, trend=trend).encode("utf-8"))
     return path
 
 

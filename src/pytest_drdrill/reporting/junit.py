@@ -14,7 +14,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.reporting.json import _write_atomic
+from pytest_drdrill.reporting.files import write_atomic
 from pytest_drdrill.results import Verdict
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def write_junit(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) ->
     ET.indent(root)
     data = ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
     path = directory / FILENAME
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return path
 
 

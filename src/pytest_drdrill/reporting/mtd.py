@@ -25,7 +25,7 @@ from pytest_drdrill.reporting.evidence_index import (
     topology_facts,
     views,
 )
-from pytest_drdrill.reporting.json import _write_atomic
+from pytest_drdrill.reporting.files import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -506,6 +506,6 @@ def write_mtd(
     text = render_markdown(document, targets, history=history, monitor=monitor)
     md_path = directory / MARKDOWN_FILENAME
     html_path = directory / HTML_FILENAME
-    _write_atomic(md_path, text.encode("utf-8"))
-    _write_atomic(html_path, render_html(text).encode("utf-8"))
+    write_atomic(md_path, text.encode("utf-8"))
+    write_atomic(html_path, render_html(text).encode("utf-8"))
     return md_path, html_path
