@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
+    from pytest_drdrill.reporting.writer import RunResults
     from pytest_drdrill.results import (
         DrillResult,
         FaultRecord,
@@ -145,6 +146,19 @@ def write_document(directory: Path, document: Mapping[str, Any]) -> Path:
     path = directory / FILENAME
     write_atomic(path, (text + "\n").encode("utf-8"))
     return path
+
+
+class JsonWriter:
+    """Writes ``drill.json``, first of all: it holds every measurement.
+
+    .. versionadded:: 0.5
+    """
+
+    rank = 10
+
+    def write(self, results: RunResults) -> list[tuple[str, Path]]:
+        """Write ``results.document`` as ``drill.json``."""
+        return [("json", write_document(results.directory, results.document))]
 
 
 def _offset(mono: float | None, drill: DrillResult) -> float | None:

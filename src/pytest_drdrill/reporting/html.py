@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
+    from pytest_drdrill.reporting.writer import RunResults
+
 __all__ = ["FILENAME", "render_html", "write_html"]
 
 #: File name of the report inside the report directory.
@@ -734,3 +736,16 @@ def _union(lists: Iterable[Sequence[Any] | None]) -> list[str]:
         for item in items or ():
             names[str(item)] = None
     return list(names)
+
+
+class HtmlWriter:
+    """Writes ``report.html``, with the RTO trend of the run history.
+
+    .. versionadded:: 0.5
+    """
+
+    rank = 40
+
+    def write(self, results: RunResults) -> list[tuple[str, Path]]:
+        """Write the HTML report of ``results``."""
+        return [("html", write_html(results.directory, results.document, trend=results.trend))]

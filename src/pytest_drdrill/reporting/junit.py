@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from pytest_drdrill.reporting.writer import RunResults
     from pytest_drdrill.results import DrillResult, RtoResult, RunInfo
 
 #: File name of the report inside the report directory.
@@ -105,6 +106,19 @@ def write_junit(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) ->
     path = directory / FILENAME
     write_atomic(path, data)
     return path
+
+
+class JunitWriter:
+    """Writes ``drill-junit.xml`` for CI systems.
+
+    .. versionadded:: 0.5
+    """
+
+    rank = 20
+
+    def write(self, results: RunResults) -> list[tuple[str, Path]]:
+        """Write the drill JUnit file of ``results``."""
+        return [("junit", write_junit(results.directory, results.run, results.drills))]
 
 
 def drill_properties(drill: DrillResult) -> dict[str, str]:

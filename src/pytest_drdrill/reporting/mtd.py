@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
+    from pytest_drdrill.reporting.writer import RunResults
     from pytest_drdrill.targets import Targets
 
 MARKDOWN_FILENAME = "mtd-justification.md"
@@ -509,3 +510,25 @@ def write_mtd(
     write_atomic(md_path, text.encode("utf-8"))
     write_atomic(html_path, render_html(text).encode("utf-8"))
     return md_path, html_path
+
+
+class MtdWriter:
+    """Writes the MTD justification, when the run was judged against a targets file.
+
+    .. versionadded:: 0.5
+    """
+
+    rank = 50
+
+    def write(self, results: RunResults) -> list[tuple[str, Path]]:
+        """Write ``mtd-justification.md`` and ``.html``; nothing without targets."""
+        if results.targets is None:
+            return []
+        md_path, html_path = write_mtd(
+            results.directory,
+            results.document,
+            results.targets,
+            history=results.earlier.entries,
+            monitor=results.monitor,
+        )
+        return [("MTD justification", md_path), ("MTD justification", html_path)]
