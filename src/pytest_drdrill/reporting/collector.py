@@ -253,7 +253,7 @@ class DrillReporter:
         return config_hash(files, options)
 
     def _check_cadence(self, session: pytest.Session, entries: list[dict[str, object]]) -> None:
-        from pytest_drdrill.reporting import history
+        from pytest_drdrill.reporting import history, trend
 
         if self.targets is None or not self.targets.drill_schedule:
             self.cadence_problems = [
@@ -264,7 +264,7 @@ class DrillReporter:
             if not entries:
                 path = self.drill_config.report_dir / history.HISTORY_FILENAME
                 entries = list(history.load_history(path).entries)
-            violations = history.check_cadence(
+            violations = trend.check_cadence(
                 entries, self.targets.drill_schedule, now=timing.wall()
             )
             self.cadence_problems = [v.message for v in violations]

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_drdrill.reporting import history
+from pytest_drdrill.reporting import history, trend
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -64,7 +64,7 @@ class RunResults:
     @functools.cached_property
     def trend(self) -> dict[str, Any]:
         """RTO trends and regressions over :attr:`entries`."""
-        return history.trend(self.entries)
+        return trend.trend(self.entries)
 
 
 class ReportWriter(Protocol):
