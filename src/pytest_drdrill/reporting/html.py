@@ -30,10 +30,8 @@ import jinja2
 from pytest_drdrill.reporting.files import write_atomic
 from pytest_drdrill.reporting.html_format import (
     rto_text,
-    seconds_or_zero,
     target_pair,
     timestamp,
-    union,
 )
 from pytest_drdrill.reporting.html_rows import (
     BADGES,
@@ -202,18 +200,18 @@ def _function_summary(drills: Iterable[Mapping[str, Any]]) -> list[FunctionRow]:
             seen.setdefault(str(function.get("function")), []).append((drill, function))
     rows = []
     for name, entries in seen.items():
-        services = union(function.get("services") for _, function in entries)
+        services = _union(function.get("services") for _, function in entries)
         # Listed as not exercised in one drill but exercised in another is exercised.
         missing = [
             name
-            for name in union(function.get("not_exercised") for _, function in entries)
+            for name in _union(function.get("not_exercised") for _, function in entries)
             if name not in services
         ]
         worst_drill, worst = max(
             entries,
             key=lambda entry: (
                 _SEVERITY.get(str(entry[1].get("verdict")), 0),
-                seconds_or_zero(entry[1].get("rto")),
+                _seconds_or_zero(entry[1].get("rto")),
             ),
         )
         lost = [
@@ -239,6 +237,19 @@ def _function_summary(drills: Iterable[Mapping[str, Any]]) -> list[FunctionRow]:
             )
         )
     return rows
+
+
+def _seconds_or_zero(rto: Mapping[str, Any] | None) -> float:
+    seconds = (rto or {}).get("seconds")
+    return float(seconds) if isinstance(seconds, int | float) else 0.0
+
+
+def _union(lists: Iterable[Sequence[Any] | None]) -> list[str]:
+    names: dict[str, None] = {}
+    for items in lists:
+        for item in items or ():
+            names[str(item)] = None
+    return list(names)
 
 
 class HtmlWriter:

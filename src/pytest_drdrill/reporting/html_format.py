@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_drdrill.durations import format_duration
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping
 
 
 def duration_text(seconds: object) -> str:
@@ -111,18 +111,3 @@ def size_text(count: object) -> str:
             break
         value, unit = value / 1024, bigger
     return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
-def seconds_or_zero(rto: Mapping[str, Any] | None) -> float:
-    """The RTO in seconds for ranking; 0 when it was not measured."""
-    seconds = (rto or {}).get("seconds")
-    return float(seconds) if isinstance(seconds, int | float) else 0.0
-
-
-def union(lists: Iterable[Sequence[Any] | None]) -> list[str]:
-    """The names of every list, each once, in order of first appearance."""
-    names: dict[str, None] = {}
-    for items in lists:
-        for item in items or ():
-            names[str(item)] = None
-    return list(names)

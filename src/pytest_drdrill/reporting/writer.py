@@ -15,7 +15,8 @@ import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_drdrill.reporting import history, trend
+from pytest_drdrill.reporting.history import entry_from_document, load_history
+from pytest_drdrill.reporting.trend import trend as trend_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -54,17 +55,17 @@ class RunResults:
     @functools.cached_property
     def earlier(self) -> History:
         """The runs before this one, as read from :attr:`history_file`."""
-        return history.load_history(self.history_file)
+        return load_history(self.history_file)
 
     @functools.cached_property
     def entries(self) -> list[dict[str, Any]]:
         """The history entries of the earlier runs followed by this run's own."""
-        return [*self.earlier.entries, history.entry_from_document(self.document)]
+        return [*self.earlier.entries, entry_from_document(self.document)]
 
     @functools.cached_property
     def trend(self) -> dict[str, Any]:
         """RTO trends and regressions over :attr:`entries`."""
-        return trend.trend(self.entries)
+        return trend_of(self.entries)
 
 
 class ReportWriter(Protocol):
