@@ -92,7 +92,7 @@ def _detail_lines(result: DrillResult) -> list[str]:
 
 
 class DrillReporter:
-    """Collects :class:`DrillResult` objects and writes ``drill.json`` and the drill JUnit file.
+    """Collects :class:`DrillResult` objects and has every report writer write the bundle.
 
     :param config: the pytest config.
     :param drill_config: the validated drill settings.
