@@ -32,11 +32,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from _streams import copy_to_path
+
 from pytest_drdrill import timing
 from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.keys import generate_key
 from pytest_drdrill.backup.manifest import Manifest
-from pytest_drdrill.backup.stream import copy_to_path
 from pytest_drdrill.topology import _process
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.postgres import LocalPostgresNode

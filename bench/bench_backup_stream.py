@@ -21,9 +21,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _streams import copy_stream
+
 from pytest_drdrill import timing
 from pytest_drdrill.backup.keys import generate_key
-from pytest_drdrill.backup.stream import copy_stream, decrypt_stream, encrypt_stream
+from pytest_drdrill.backup.stream import decrypt_stream, encrypt_stream
 
 
 class Generated:

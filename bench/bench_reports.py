@@ -21,10 +21,11 @@ import tracemalloc
 from pathlib import Path
 
 from pytest_drdrill import timing
-from pytest_drdrill.reporting.history import entry_from_document, trend
+from pytest_drdrill.reporting.drill_json import write_document
+from pytest_drdrill.reporting.history import entry_from_document
 from pytest_drdrill.reporting.html import write_html
-from pytest_drdrill.reporting.json import write_document
 from pytest_drdrill.reporting.mtd import write_mtd
+from pytest_drdrill.reporting.trend import trend
 from pytest_drdrill.targets import load_targets
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,14 +13,10 @@ from pytest_drdrill.measure import (
     History,
     Outcome,
     ProbeOp,
-    TimelinePoint,
     WriteOp,
-    availability_timeline,
     measure_rpo,
     measure_rto,
-    phase_summary,
 )
-from pytest_drdrill.results import Phase
 
 OK, FAIL, INFO = Outcome.OK, Outcome.FAIL, Outcome.INFO
 
@@ -223,63 +219,6 @@ def test_rpo_rejects_ids_never_attempted() -> None:
     unknown = [100, 101, 102, 103, 104, 105, 106]
     with pytest.raises(ValueError, match=r"7 row id\(s\).*100, 101, 102, 103, 104 and 2 more"):
         measure_rpo(make_history(CRASH), present_ids=[1, 2, *unknown], fault_at=10.0)
-
-
-# --- timeline and phases ---------------------------------------------------------------
-
-
-def test_availability_timeline_buckets() -> None:
-    """Ops fall in the bucket where they completed; rates use the bucket width."""
-    writes = [
-        (1, 0.0, 0.1, OK),
-        (2, 0.1, 0.2, OK),
-        (3, 0.2, 0.3, OK),
-        (4, 0.6, 0.7, FAIL),
-        (5, 1.0, 1.2, OK),  # completes after end: left out
-    ]
-    probes = [(0.0, 0.05, True), (0.5, 0.6, True), (0.55, 0.65, False)]
-    points = availability_timeline(make_history(writes, probes), 0.0, 1.0, bucket=0.5)
-    assert points == [
-        TimelinePoint(t=0.0, acks_per_second=6.0, probe_ok_ratio=1.0, failures=0),
-        TimelinePoint(t=0.5, acks_per_second=0.0, probe_ok_ratio=0.5, failures=2),
-    ]
-
-
-def test_availability_timeline_partial_last_bucket_and_no_probes() -> None:
-    """The last bucket may be short and a bucket without probes has no ratio."""
-    writes = [(1, 0.0, 0.05, OK), (2, 0.21, 0.24, OK)]
-    points = availability_timeline(make_history(writes), 0.0, 0.25, bucket=0.1)
-    assert [p.t for p in points] == pytest.approx([0.0, 0.1, 0.2])
-    assert [p.acks_per_second for p in points] == pytest.approx([10.0, 0.0, 20.0])
-    assert all(p.probe_ok_ratio is None for p in points)
-
-
-def test_availability_timeline_exact_multiple_has_no_extra_bucket() -> None:
-    """A span that is an exact multiple of the bucket gives exactly that many buckets."""
-    assert len(availability_timeline(History(), 5.0, 6.0, bucket=0.1)) == 10
-    assert availability_timeline(History(), 5.0, 5.0) == []
-
-
-@pytest.mark.parametrize(("start", "end", "bucket"), [(0.0, 1.0, 0.0), (1.0, 0.0, 0.1)])
-def test_availability_timeline_rejects_bad_arguments(
-    start: float, end: float, bucket: float
-) -> None:
-    """A non-positive bucket or an end before the start is refused."""
-    with pytest.raises(ValueError, match="availability_timeline"):
-        availability_timeline(History(), start, end, bucket=bucket)
-
-
-def test_phase_summary_sums_repeated_names() -> None:
-    """phase_summary gives seconds per phase name and sums repeats, in first-seen order."""
-    phases = [
-        Phase("detection", 10.0, 10.3),
-        Phase("promotion", 10.3, 10.4, ok=False),
-        Phase("promotion", 10.4, 10.6),
-        Phase("repoint", 10.6, 10.65),
-    ]
-    summary = phase_summary(phases)
-    assert list(summary) == ["detection", "promotion", "repoint"]
-    assert summary == pytest.approx({"detection": 0.3, "promotion": 0.3, "repoint": 0.05})
 
 
 # --- properties on synthetic histories -------------------------------------------------

@@ -18,8 +18,6 @@ from pytest_drdrill.backup.stream import (
     HEADER_SIZE,
     TAG_SIZE,
     EncryptingReader,
-    copy_stream,
-    copy_to_path,
     decrypt_stream,
     decrypt_to_path,
     encrypt_stream,
@@ -259,16 +257,6 @@ def test_decrypt_to_path_wrong_key_creates_nothing(tmp_path: Path):
     assert os.listdir(tmp_path) == []
 
 
-def test_copy_stream_baseline():
-    """copy_stream copies and hashes; plain and stored digests agree."""
-    import hashlib
-
-    out = io.BytesIO()
-    info = copy_stream(io.BytesIO(SAMPLE), out, chunk_size=CHUNK)
-    assert out.getvalue() == SAMPLE
-    assert info.plain_sha256 == info.stored_sha256 == hashlib.sha256(SAMPLE).hexdigest()
-
-
 class Generated(io.RawIOBase):
     """A reader of ``size`` pseudo-random bytes that never holds more than one block."""
 
@@ -307,36 +295,6 @@ def test_memory_is_bounded_by_a_few_chunks():
         tracemalloc.stop()
     assert info.plain_bytes == size and sink.size == stored_size(size, chunk)
     assert encrypt_peak < 4 * chunk, f"peak {encrypt_peak} bytes"
-
-
-def test_copy_to_path_restores_a_plain_object(tmp_path: Path):
-    """The unencrypted baseline lands the bytes and reports their digest."""
-    import hashlib
-
-    digest = hashlib.sha256(SAMPLE).hexdigest()
-    info = copy_to_path(
-        io.BytesIO(SAMPLE), tmp_path / "f", expect_size=len(SAMPLE), expect_sha256=digest,
-        chunk_size=CHUNK,
-    )  # fmt: skip
-    assert (tmp_path / "f").read_bytes() == SAMPLE
-    assert info.plain_sha256 == digest
-
-
-def test_copy_to_path_refuses_a_changed_object(tmp_path: Path):
-    """A flipped byte fails the digest check and leaves the target as it was."""
-    import hashlib
-
-    target = tmp_path / "f"
-    target.write_bytes(b"old")
-    damaged = bytearray(SAMPLE)
-    damaged[len(SAMPLE) // 2] ^= 1
-    with pytest.raises(CorruptBackup, match="sha256"):
-        copy_to_path(
-            io.BytesIO(bytes(damaged)), target, expect_size=len(SAMPLE),
-            expect_sha256=hashlib.sha256(SAMPLE).hexdigest(), object_name="obj",
-        )  # fmt: skip
-    assert target.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["f"]
 
 
 def test_restore_against_a_manifest_skips_only_the_stored_digest(tmp_path: Path):

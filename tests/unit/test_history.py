@@ -17,13 +17,15 @@ from hypothesis import strategies as st
 
 from pytest_drdrill.reporting.history import (
     HISTORY_FILENAME,
-    CadenceViolation,
     History,
     append_run,
-    check_cadence,
     entry_from_document,
-    find_regressions,
     load_history,
+)
+from pytest_drdrill.reporting.trend import (
+    CadenceViolation,
+    check_cadence,
+    find_regressions,
     percentile,
     trend,
 )

@@ -17,10 +17,10 @@ from pytest_drdrill.reporting import (
     SCHEMA_VERSION,
     drill_to_dict,
     load_schema,
-    write_json,
     write_junit,
 )
 from pytest_drdrill.reporting.collector import DrillReporter
+from pytest_drdrill.reporting.drill_json import run_to_dict, write_document
 from pytest_drdrill.results import (
     DrillResult,
     FaultRecord,
@@ -202,6 +202,11 @@ def validation_errors(document: Any, definition: str | None = None) -> list[str]
 @pytest.fixture
 def report_dir(tmp_path: Path) -> Path:
     return tmp_path / "reports" / RUN.run_id
+
+
+def write_json(directory: Path, run: RunInfo, drills: list[DrillResult]) -> Path:
+    """Write ``drill.json`` the way the reporter does: build the document, then write it."""
+    return write_document(directory, run_to_dict(run, drills))
 
 
 def read_json(directory: Path) -> dict[str, Any]:

@@ -28,8 +28,6 @@ _WHERE = {
     "load_key": "keys",
     "load_keyring": "keys",
     "StreamInfo": "stream",
-    "copy_stream": "stream",
-    "copy_to_path": "stream",
     "decrypt_stream": "stream",
     "decrypt_to_path": "stream",
     "encrypt_stream": "stream",

@@ -119,8 +119,8 @@ class StreamInfo:
     :param stored_sha256: hex SHA-256 of the stored form; ``None`` when a restore did not
         compute it (:func:`decrypt_to_path` with ``expect``: every chunk authenticated
         and the plaintext digest matched the manifest, which says more).
-    :param key_id: the key that encrypted it; ``None`` for :func:`copy_stream`.
-    :param chunk_size: plaintext bytes per chunk; ``None`` for :func:`copy_stream`.
+    :param key_id: the key that encrypted it; ``None`` for an unencrypted copy.
+    :param chunk_size: plaintext bytes per chunk; ``None`` for an unencrypted copy.
 
     .. versionadded:: 0.3
     """
@@ -645,75 +645,3 @@ def decrypt_to_path(
         if expect is not None:
             _check_expected(info, expect, name)
     return info
-
-
-def copy_to_path(
-    src: Readable,
-    path: Path,
-    *,
-    expect_size: int,
-    expect_sha256: str,
-    object_name: str | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    fsync: bool = True,
-) -> StreamInfo:
-    """Restore an unencrypted object the way :func:`decrypt_to_path` restores an encrypted one.
-
-    The same pipeline without the cipher: read in chunks, hash and write on worker
-    threads, compare size and SHA-256 with what the backup recorded, flush, rename. It
-    is the baseline the restore benchmark compares encryption against.
-
-    :param src: the object's bytes.
-    :param path: the file to create or replace.
-    :param expect_size: the size the backup recorded.
-    :param expect_sha256: the digest the backup recorded.
-    :param object_name: names the object in errors.
-    :param chunk_size: bytes per read.
-    :param fsync: flush the file to disk before the rename.
-    :returns: the size and digest, equal for the plain and stored form.
-    :raises CorruptBackup: when the size or digest differ (``path`` is left as it was).
-
-    .. versionadded:: 0.4
-    """
-    _check_chunk_size(chunk_size)
-    name = _object_name(src, object_name)
-    with _worker(2) as pool, _replacing(path, fsync=fsync) as out:
-        digest = _Digest(pool)
-        sink = _Background(out.write, pool)
-        while data := _read_exact(src, chunk_size):
-            digest.update(data)
-            sink.submit(data)
-        sink.drain()
-        info = StreamInfo(digest.size, digest.size, digest.hexdigest(), digest.hexdigest())
-        for what, got, wanted in (
-            ("size", info.plain_bytes, expect_size),
-            ("sha256", info.plain_sha256, expect_sha256),
-        ):
-            if got != wanted:
-                raise CorruptBackup(name, f"has {what} {got}; the backup recorded {wanted}")
-    return info
-
-
-def copy_stream(
-    src: Readable, dst: Writable, *, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> StreamInfo:
-    """Copy ``src`` to ``dst`` unencrypted, with its SHA-256: the benchmark's baseline.
-
-    :param src: read to its end.
-    :param dst: receives the same bytes.
-    :param chunk_size: bytes per read.
-    :returns: the size and digest, equal for the plain and stored form.
-
-    .. versionadded:: 0.3
-    """
-    _check_chunk_size(chunk_size)
-    digest = hashlib.sha256()
-    size = 0
-    while data := src.read(chunk_size):
-        digest.update(data)
-        dst.write(data)
-        size += len(data)
-    hexdigest = digest.hexdigest()
-    return StreamInfo(
-        plain_bytes=size, stored_bytes=size, plain_sha256=hexdigest, stored_sha256=hexdigest
-    )

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_drdrill.chaostoolkit.journals import keep as keep_journal
 from pytest_drdrill.errors import DrillError
 
 if TYPE_CHECKING:
@@ -160,4 +161,4 @@ def _keep(request: pytest.FixtureRequest, journal: dict[str, Any]) -> None:
     reporter = request.config.stash.get(reporter_key, None)
     if reporter is not None:
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")  # r1 of [r1]
-        reporter.add_journal(name, journal)
+        keep_journal(reporter, name, journal)

@@ -215,7 +215,7 @@ def measurement(result: DrillResult | None) -> dict[str, Any]:
     if result is None:
         return {"verdict": None, "reason": "no fault was injected: nothing was measured"}
     from pytest_drdrill import timing
-    from pytest_drdrill.reporting.json import drill_to_dict
+    from pytest_drdrill.reporting.drill_json import drill_to_dict
 
     return {
         "verdict": result.verdict.value,

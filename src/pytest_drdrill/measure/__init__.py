@@ -6,11 +6,8 @@
 from __future__ import annotations
 
 from pytest_drdrill.measure.analysis import (
-    TimelinePoint,
-    availability_timeline,
     measure_rpo,
     measure_rto,
-    phase_summary,
 )
 from pytest_drdrill.measure.history import History, Outcome, ProbeOp, WriteOp
 
@@ -18,10 +15,7 @@ __all__ = [
     "History",
     "Outcome",
     "ProbeOp",
-    "TimelinePoint",
     "WriteOp",
-    "availability_timeline",
     "measure_rpo",
     "measure_rto",
-    "phase_summary",
 ]

@@ -1,4 +1,4 @@
-"""RTO, RPO and availability computed from a recorded :class:`~.history.History`.
+"""RTO and RPO computed from a recorded :class:`~.history.History`.
 
 Everything here is a pure function of the client's history (and, for RPO, of the ids
 read back from the new primary), so a drill's verdict rests on what a client actually
@@ -7,41 +7,18 @@ experienced rather than on what the recovery code claims it achieved.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.measure.history import Outcome
 from pytest_drdrill.results import RpoResult, RtoResult
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
 
     from pytest_drdrill.measure.history import History
-    from pytest_drdrill.results import Phase
 
 #: How many unexpected ids a :func:`measure_rpo` error message names.
 _IDS_NAMED = 5
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TimelinePoint:
-    """Availability in one time bucket, as seen by the client.
-
-    .. versionadded:: 0.1
-
-    :param t: the bucket's start, in seconds after the ``start`` passed to
-        :func:`availability_timeline`.
-    :param acks_per_second: acknowledged writes completed in the bucket, per second.
-    :param probe_ok_ratio: the share of probes completed in the bucket that succeeded;
-        ``None`` when no probe completed in it.
-    :param failures: failed or indeterminate writes plus failed probes completed in it.
-    """
-
-    t: float
-    acks_per_second: float
-    probe_ok_ratio: float | None
-    failures: int
 
 
 def measure_rto(history: History, fault_at: float) -> RtoResult:
@@ -147,89 +124,3 @@ def measure_rpo(history: History, present_ids: Iterable[int], fault_at: float) -
         window_seconds=window,
         unacknowledged_present=unacknowledged_present,
     )
-
-
-def availability_timeline(
-    history: History, start: float, end: float, bucket: float = 0.1
-) -> list[TimelinePoint]:
-    """Bucket the history into an availability timeline, for plots.
-
-    Each operation falls in the bucket where it completed; operations completing
-    before ``start`` or at or after ``end`` are left out. The last bucket may be
-    shorter than ``bucket``, and its rate is computed over its real width.
-
-    .. versionadded:: 0.1
-
-    :param history: the drill's history.
-    :param start: monotonic stamp where the timeline begins, usually the drill start.
-    :param end: monotonic stamp where it ends.
-    :param bucket: bucket width in seconds.
-    :returns: one point per bucket, in time order; empty when ``end == start``.
-    :raises ValueError: when ``bucket`` is not positive or ``end`` precedes ``start``.
-    """
-    if not bucket > 0:
-        raise ValueError(f"availability_timeline needs a positive bucket width, got {bucket}")
-    if end < start:
-        raise ValueError(f"availability_timeline got end={end} before start={start}")
-    span = end - start
-    # The epsilon keeps a span that is an exact multiple of the bucket, such as 1.0/0.1,
-    # from growing an empty trailing bucket through float rounding.
-    count = max(0, math.ceil(span / bucket - 1e-9))
-    if count == 0:
-        return []
-    acks = [0] * count
-    failures = [0] * count
-    probes_ok = [0] * count
-    probes_all = [0] * count
-
-    def index(completed: float) -> int | None:
-        if completed < start or completed >= end:
-            return None
-        return min(int((completed - start) // bucket), count - 1)
-
-    for op in history.writes():
-        i = index(op.completed)
-        if i is None:
-            continue
-        if op.outcome is Outcome.OK:
-            acks[i] += 1
-        else:
-            failures[i] += 1
-    for probe in history.probes():
-        i = index(probe.completed)
-        if i is None:
-            continue
-        probes_all[i] += 1
-        if probe.ok:
-            probes_ok[i] += 1
-        else:
-            failures[i] += 1
-
-    points = []
-    for i in range(count):
-        offset = i * bucket
-        width = min(bucket, span - offset)
-        points.append(
-            TimelinePoint(
-                t=offset,
-                acks_per_second=acks[i] / width,
-                probe_ok_ratio=probes_ok[i] / probes_all[i] if probes_all[i] else None,
-                failures=failures[i],
-            )
-        )
-    return points
-
-
-def phase_summary(phases: Sequence[Phase]) -> dict[str, float]:
-    """Total the seconds spent in each recovery phase.
-
-    .. versionadded:: 0.1
-
-    :param phases: the phases in the order they ran; a name that repeats (a retried
-        promotion, say) is summed.
-    :returns: phase name to seconds, in order of first appearance.
-    """
-    summary: dict[str, float] = {}
-    for phase in phases:
-        summary[phase.name] = summary.get(phase.name, 0.0) + phase.seconds
-    return summary

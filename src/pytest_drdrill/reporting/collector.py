@@ -14,7 +14,7 @@ import platform
 import subprocess
 import uuid
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill import timing
 from pytest_drdrill.config import backend_name
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.reporting.live import LiveProgress
+    from pytest_drdrill.reporting.writer import ReportWriter
     from pytest_drdrill.results import DrillResult, RpoResult, RtoResult
     from pytest_drdrill.targets import Targets
 
@@ -91,7 +92,7 @@ def _detail_lines(result: DrillResult) -> list[str]:
 
 
 class DrillReporter:
-    """Collects :class:`DrillResult` objects and writes ``drill.json`` and the drill JUnit file.
+    """Collects :class:`DrillResult` objects and has every report writer write the bundle.
 
     :param config: the pytest config.
     :param drill_config: the validated drill settings.
@@ -119,8 +120,8 @@ class DrillReporter:
         self.regressions: list[dict[str, object]] = []
         self.history_problems: list[str] = []
         self.cadence_problems: list[str] = []
-        #: Chaos Toolkit journals of experiment drills, by drill name.
-        self.journals: dict[str, dict[str, object]] = {}
+        #: Writers registered by extensions, run with the bundle's own in rank order.
+        self.writers: list[ReportWriter] = []
 
     @functools.cached_property
     def live(self) -> LiveProgress | None:
@@ -156,9 +157,12 @@ class DrillReporter:
         """Add one drill's result to the run."""
         self.results.append(result)
 
-    def add_journal(self, name: str, journal: dict[str, object]) -> None:
-        """Keep an experiment drill's Chaos Toolkit journal for ``journals/<name>.json``."""
-        self.journals[name] = journal
+    def add_writer(self, writer: ReportWriter) -> None:
+        """Have ``writer`` write its files into the run's bundle, with the bundle's own.
+
+        .. versionadded:: 0.5
+        """
+        self.writers.append(writer)
 
     def run_info(self) -> RunInfo:
         """The run's metadata for reports."""
@@ -174,24 +178,57 @@ class DrillReporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write the report bundle, update the run history, check the drill cadence.
 
-        Files are written in order of importance, so that a failure of a later writer
-        (the HTML renderer, say) never costs the measurements: ``drill.json`` first, the
-        drill JUnit file, the HTML report, the MTD justification, the history line, and
-        last the checksums of everything written.
+        Every :class:`~pytest_drdrill.reporting.writer.ReportWriter` writes from the same
+        :class:`~pytest_drdrill.reporting.writer.RunResults`, in order of importance (the
+        writers' ranks), so that a failure of a later writer (the HTML renderer, say)
+        never costs the measurements: ``drill.json`` first, the drill JUnit file, the
+        journals of experiment drills, the HTML report, the MTD justification, the
+        notifications, the history line, and last the checksums of everything written.
         """
         if not self.results:
             if self.drill_config.enforce_cadence:
                 self._check_cadence(session, [])
             return
-        from pytest_drdrill.reporting import evidence, history
-        from pytest_drdrill.reporting.html import write_html
-        from pytest_drdrill.reporting.json import run_to_dict, write_document
-        from pytest_drdrill.reporting.junit import write_junit
-        from pytest_drdrill.reporting.mtd import write_mtd
+        from pytest_drdrill.reporting import evidence
+        from pytest_drdrill.reporting.history import HISTORY_FILENAME
+        from pytest_drdrill.reporting.writer import RunResults
+        from pytest_drdrill.reporting.writers import default_writers
 
         directory = self.drill_config.report_dir / self.run_id
         directory.mkdir(parents=True, exist_ok=True)
         run = self.run_info()
+        results = RunResults(
+            directory=directory,
+            run=run,
+            drills=tuple(self.results),
+            document=self._document(run),
+            history_file=self.drill_config.report_dir / HISTORY_FILENAME,
+            targets=self.targets,
+            monitor={
+                "interval": self.drill_config.health_interval,
+                "timeout": self.drill_config.health_timeout,
+                "threshold": self.drill_config.failure_threshold,
+            },
+        )
+        self.written = []
+        for writer in sorted([*default_writers(), *self.writers], key=lambda w: w.rank):
+            self.written += writer.write(results)
+        self.history_problems = list(results.earlier.problems)
+        self.regressions = list(results.trend["regressions"])
+        names = [
+            path.relative_to(directory).as_posix()
+            for _, path in self.written
+            if path.is_relative_to(directory)
+        ]
+        self.written.append(("checksums", evidence.write_checksums(directory, names)))
+        if self.drill_config.enforce_cadence:
+            self._check_cadence(session, results.entries)
+
+    def _document(self, run: RunInfo) -> dict[str, Any]:
+        """The run's ``drill.json`` document: the results, the run's config and versions."""
+        from pytest_drdrill.reporting import evidence
+        from pytest_drdrill.reporting.drill_json import run_to_dict
+
         document = run_to_dict(run, self.results)
         document["run"]["config_hash"] = self.config_hash()
         packages = evidence.package_versions(
@@ -201,48 +238,7 @@ class DrillReporter:
         packages["redis-py"] = packages.pop("redis")
         document["run"]["versions"].update(packages)
         document["run"]["repeat"] = self.drill_config.repeat
-        self.written = [
-            ("json", write_document(directory, document)),
-            ("junit", write_junit(directory, run, self.results)),
-        ]
-        if self.journals:
-            from pytest_drdrill.chaostoolkit.journals import write_journals
-
-            written = write_journals(directory, self.journals)
-            self.written += [("Chaos Toolkit journal", path) for path in written]
-        history_path = self.drill_config.report_dir / history.HISTORY_FILENAME
-        earlier = history.load_history(history_path)
-        self.history_problems = list(earlier.problems)
-        entries = [*earlier.entries, history.entry_from_document(document)]
-        trend = history.trend(entries)
-        self.regressions = list(trend["regressions"])
-        self.written.append(("html", write_html(directory, document, trend=trend)))
-        if self.targets is not None:
-            md_path, html_path = write_mtd(
-                directory,
-                document,
-                self.targets,
-                history=earlier.entries,
-                monitor={
-                    "interval": self.drill_config.health_interval,
-                    "timeout": self.drill_config.health_timeout,
-                    "threshold": self.drill_config.failure_threshold,
-                },
-            )
-            self.written += [("MTD justification", md_path), ("MTD justification", html_path)]
-        notices = directory / "notifications.jsonl"
-        if notices.is_file():
-            self.written.append(("notifications", notices))
-        history.append_run(history_path, document)
-        self.written.append(("history", history_path))
-        names = [
-            path.relative_to(directory).as_posix()
-            for _, path in self.written
-            if path.is_relative_to(directory)
-        ]
-        self.written.append(("checksums", evidence.write_checksums(directory, names)))
-        if self.drill_config.enforce_cadence:
-            self._check_cadence(session, entries)
+        return document
 
     def config_hash(self) -> str:
         """A hash of what decides a run's verdicts: the targets file and the drill options."""
@@ -257,7 +253,7 @@ class DrillReporter:
         return config_hash(files, options)
 
     def _check_cadence(self, session: pytest.Session, entries: list[dict[str, object]]) -> None:
-        from pytest_drdrill.reporting import history
+        from pytest_drdrill.reporting import history, trend
 
         if self.targets is None or not self.targets.drill_schedule:
             self.cadence_problems = [
@@ -268,7 +264,7 @@ class DrillReporter:
             if not entries:
                 path = self.drill_config.report_dir / history.HISTORY_FILENAME
                 entries = list(history.load_history(path).entries)
-            violations = history.check_cadence(
+            violations = trend.check_cadence(
                 entries, self.targets.drill_schedule, now=timing.wall()
             )
             self.cadence_problems = [v.message for v in violations]

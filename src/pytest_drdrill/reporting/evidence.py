@@ -16,14 +16,19 @@ import json
 import pathlib
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.reporting.json import _write_atomic
+from pytest_drdrill.reporting.files import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
+    from pytest_drdrill.reporting.writer import RunResults
+
 #: File name of the checksum list written by :func:`write_checksums`.
 CHECKSUMS_FILENAME = "SHA256SUMS"
+
+#: File name of the notifications the run sent, in the run's report directory.
+NOTIFICATIONS_FILENAME = "notifications.jsonl"
 
 
 def config_hash(files: Sequence[Path], options: Mapping[str, object]) -> str:
@@ -104,7 +109,7 @@ def write_checksums(directory: Path, names: Sequence[str]) -> Path:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
         lines.append(f"{digest}  {name}\n")
     path = directory / CHECKSUMS_FILENAME
-    _write_atomic(path, "".join(lines).encode("utf-8"))
+    write_atomic(path, "".join(lines).encode("utf-8"))
     return path
 
 
@@ -137,3 +142,20 @@ def package_versions(names: Iterable[str]) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+class NotificationsWriter:
+    """Lists ``notifications.jsonl`` in the bundle when the run sent notifications.
+
+    The notifier writes the file itself, as each notification goes out, so a run that
+    is killed still leaves the record of what was sent; this writer only names it.
+
+    .. versionadded:: 0.5
+    """
+
+    rank = 60
+
+    def write(self, results: RunResults) -> list[tuple[str, Path]]:
+        """Name ``notifications.jsonl`` when it exists."""
+        notices = results.directory / NOTIFICATIONS_FILENAME
+        return [("notifications", notices)] if notices.is_file() else []

@@ -14,13 +14,14 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.reporting.json import _write_atomic
+from pytest_drdrill.reporting.files import write_atomic
 from pytest_drdrill.results import Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from pytest_drdrill.reporting.writer import RunResults
     from pytest_drdrill.results import DrillResult, RtoResult, RunInfo
 
 #: File name of the report inside the report directory.
@@ -103,8 +104,21 @@ def write_junit(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) ->
     ET.indent(root)
     data = ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
     path = directory / FILENAME
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return path
+
+
+class JunitWriter:
+    """Writes ``drill-junit.xml`` for CI systems.
+
+    .. versionadded:: 0.5
+    """
+
+    rank = 20
+
+    def write(self, results: RunResults) -> list[tuple[str, Path]]:
+        """Write the drill JUnit file of ``results``."""
+        return [("junit", write_junit(results.directory, results.run, results.drills))]
 
 
 def drill_properties(drill: DrillResult) -> dict[str, str]:

@@ -21,8 +21,6 @@ from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.topology import _process
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import docker
 
 #: The services of the Docker backend, each one image.
@@ -193,8 +191,3 @@ def choose_backend(images: Images, *, timeout: float = 3.0) -> BackendChoice:
     return BackendChoice(
         "docker", f"auto: Docker {version} answers and has {', '.join(images.as_dict().values())}"
     )
-
-
-def labels_filter(labels: Mapping[str, str]) -> list[str]:
-    """``label=key=value`` filters matching every label given."""
-    return [f"{key}={value}" for key, value in labels.items()]

@@ -12,19 +12,18 @@ and as offsets in seconds from the drill's start where a plot needs them.
 from __future__ import annotations
 
 import collections
-import contextlib
 import importlib.resources
 import json
-import os
-import tempfile
 from typing import TYPE_CHECKING, Any
 
+from pytest_drdrill.reporting.files import write_atomic
 from pytest_drdrill.results import Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
+    from pytest_drdrill.reporting.writer import RunResults
     from pytest_drdrill.results import (
         DrillResult,
         FaultRecord,
@@ -136,23 +135,6 @@ def run_to_dict(run: RunInfo, drills: Sequence[DrillResult]) -> dict[str, Any]:
     }
 
 
-def write_json(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) -> Path:
-    """Write ``directory/drill.json`` atomically.
-
-    Readers (a CI step, the HTML report) never see a half-written file: the document is
-    written to a temporary file in the same directory and renamed over the target.
-
-    .. versionadded:: 0.1
-
-    :param directory: the run's report directory; created when missing.
-    :param run: facts about the run.
-    :param drills: every drill's result, in the order they ran.
-    :returns: the path written.
-    :raises ValueError: when a measurement is NaN or infinite, which JSON cannot hold.
-    """
-    return write_document(directory, run_to_dict(run, drills))
-
-
 def write_document(directory: Path, document: Mapping[str, Any]) -> Path:
     """Write an already built run document as ``directory/drill.json``, atomically.
 
@@ -162,37 +144,21 @@ def write_document(directory: Path, document: Mapping[str, Any]) -> Path:
     """
     text = json.dumps(document, indent=2, allow_nan=False)
     path = directory / FILENAME
-    _write_atomic(path, (text + "\n").encode("utf-8"))
+    write_atomic(path, (text + "\n").encode("utf-8"))
     return path
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, whole.
+class JsonWriter:
+    """Writes ``drill.json``, first of all: it holds every measurement.
 
-    Shared by the report writers in this package.
-
-    :param path: the file to write; its directory is created when missing.
-    :param data: the complete new contents.
+    .. versionadded:: 0.5
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file must sit in the target's directory: os.replace is atomic only
-    # within one filesystem.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            # Without fsync a crash right after the rename can leave an empty file
-            # under the final name on some filesystems (ext4 delayed allocation).
-            os.fsync(tmp.fileno())
-        # mkstemp creates the file 0600; reports are meant to be read by others (CI
-        # artifact servers, colleagues), so give them ordinary file permissions.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+
+    rank = 10
+
+    def write(self, results: RunResults) -> list[tuple[str, Path]]:
+        """Write ``results.document`` as ``drill.json``."""
+        return [("json", write_document(results.directory, results.document))]
 
 
 def _offset(mono: float | None, drill: DrillResult) -> float | None:

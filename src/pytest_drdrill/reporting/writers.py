@@ -1,0 +1,34 @@
+"""The report writers every run's bundle is written by, in the order they run.
+
+A new report format is one module with one :class:`~pytest_drdrill.reporting.writer.ReportWriter`,
+listed here. The reporter imports this module only at the end of a run, so that loading
+the plugin does not load jinja2 and the plotting code.
+
+.. versionadded:: 0.5
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_drdrill.reporting.drill_json import JsonWriter
+from pytest_drdrill.reporting.evidence import NotificationsWriter
+from pytest_drdrill.reporting.html import HtmlWriter
+from pytest_drdrill.reporting.junit import JunitWriter
+from pytest_drdrill.reporting.mtd import MtdWriter
+from pytest_drdrill.reporting.run_history import HistoryWriter
+
+if TYPE_CHECKING:
+    from pytest_drdrill.reporting.writer import ReportWriter
+
+
+def default_writers() -> list[ReportWriter]:
+    """A fresh writer of each format the bundle always has."""
+    return [
+        JsonWriter(),
+        JunitWriter(),
+        HtmlWriter(),
+        MtdWriter(),
+        NotificationsWriter(),
+        HistoryWriter(),
+    ]
