@@ -15,76 +15,29 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_drdrill import hookspecs
-from pytest_drdrill.config import (
-    CADENCES,
-    DrillConfig,
-    add_options,
-    backend_name,
-    get_config,
-    includes,
+from pytest_drdrill.config import DrillConfig, add_options, backend_name, get_config
+from pytest_drdrill.marker import MARKER, MARKER_HELP, DrillSpec, skip_reason, spec_for
+from pytest_drdrill.stash import (
+    backup_keys_key,
+    config_key,
+    drill_spec_key,
+    notify_key,
+    reporter_key,
+    targets_key,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
 
+    from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.drill import Drill
     from pytest_drdrill.faults import FaultInjector
     from pytest_drdrill.measure.workload import Workload
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.reporting.collector import DrillReporter
-    from pytest_drdrill.results import Target
     from pytest_drdrill.schedules import FaultSchedules
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology.local import LocalBackend, LocalTopology
-
-MARKER = "drdrill"
-config_key: pytest.StashKey[DrillConfig] = pytest.StashKey()
-targets_key: pytest.StashKey[Targets] = pytest.StashKey()
-reporter_key: pytest.StashKey[DrillReporter] = pytest.StashKey()
-drill_spec_key: pytest.StashKey[DrillSpec] = pytest.StashKey()  # set on drill items
-
-
-@dataclasses.dataclass(frozen=True)
-class DrillSpec:
-    """A drill declared by ``@pytest.mark.drdrill(...)``, validated at collection.
-
-    :param cadence: daily, weekly, monthly or quarterly.
-    :param scenario: what the drill exercises, e.g. ``primary-crash``.
-    :param target: the tier or function it is judged against, resolved.
-    :param negative_control: recovery is deliberately broken; the drill must fail.
-    :param observe: seconds to wait for recovery, overriding ``--drill-observe``.
-    :param service: the service the drill is about (``postgres``, ``redis``, ``s3``); its
-        RTO and RPO are the drill's headline figures and ``max_lost_writes`` applies to it.
-    """
-
-    cadence: str
-    scenario: str
-    target: Target | None
-    negative_control: bool
-    observe: float | None
-    service: str = "postgres"
-
-
-_MARKER_HELP = (
-    f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
-    "max_lost_writes=None, negative_control=False, observe=None, service='postgres'): "
-    "a disaster-recovery "
-    "drill, run by --drill=CADENCE and judged against a tier or business function of "
-    "the targets file"
-)
-_MARKER_KEYS = {
-    "cadence",
-    "tier",
-    "function",
-    "data",
-    "scenario",
-    "max_lost_writes",
-    "negative_control",
-    "observe",
-    "service",
-}
-
 
 # --- options, hooks, configuration ------------------------------------------------------------
 
@@ -101,7 +54,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Validate options and targets, register the marker, the reference failover, the reporter."""
-    config.addinivalue_line("markers", _MARKER_HELP)
+    config.addinivalue_line("markers", MARKER_HELP)
     if config.getoption("help", False):
         return  # --help must work even with a bad option value, to show the valid ones
     drill_config = get_config(config)
@@ -193,109 +146,17 @@ def drdrill_repeat(request: pytest.FixtureRequest) -> int:
     return int(getattr(request, "param", 1))
 
 
-def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
-    marker = item.get_closest_marker(MARKER)
-    assert marker is not None
-    where = f"@pytest.mark.{MARKER} on {item.nodeid}"
-    if marker.args:
-        raise pytest.UsageError(
-            f"{where}: pass keyword arguments only, e.g. cadence='monthly', tier='tier_1_critical'"
-        )
-    unknown = set(marker.kwargs) - _MARKER_KEYS
-    if unknown:
-        raise pytest.UsageError(
-            f"{where}: unknown argument(s) {sorted(unknown)}; valid: {sorted(_MARKER_KEYS)}"
-        )
-    kw: dict[str, Any] = dict(marker.kwargs)
-    cadence = str(kw.get("cadence", "monthly")).lower()
-    if cadence not in CADENCES:
-        raise pytest.UsageError(
-            f"{where}: cadence={cadence!r}; valid cadences: {', '.join(CADENCES)}"
-        )
-    for key in ("negative_control",):
-        if not isinstance(kw.get(key, False), bool):
-            raise pytest.UsageError(f"{where}: {key}={kw[key]!r}; give True or False")
-    max_lost = kw.get("max_lost_writes")
-    if max_lost is not None and (
-        isinstance(max_lost, bool) or not isinstance(max_lost, int) or max_lost < 0
-    ):
-        raise pytest.UsageError(
-            f"{where}: max_lost_writes={max_lost!r}; give a whole number of writes, 0 or more "
-            f"(0 for synchronous replication), or leave it out"
-        )
-    observe = None
-    if kw.get("observe") is not None:
-        from pytest_drdrill.durations import parse_duration
-
-        try:
-            observe = parse_duration(kw["observe"])
-        except ValueError as exc:
-            raise pytest.UsageError(f"{where}: observe: {exc}") from None
-        if observe <= 0:
-            raise pytest.UsageError(f"{where}: observe={kw['observe']!r} must be above zero")
-    from pytest_drdrill.topology._protocol import SERVICES
-
-    service = kw.get("service", "postgres")
-    if service not in SERVICES:
-        raise pytest.UsageError(
-            f"{where}: service={service!r}; valid services: {', '.join(SERVICES)}"
-        )
-    target = None
-    targets = config.stash.get(targets_key, None)
-    if targets is not None:
-        from pytest_drdrill.targets import TargetSelectionError, UnknownTarget
-
-        if (kw.get("tier") is None) == (kw.get("function") is None):
-            raise pytest.UsageError(
-                f"{where}: name exactly one of tier= (e.g. 'tier_1_critical') or function= "
-                f"(e.g. 'user_authentication') from {targets.source}"
-            )
-        try:
-            target = targets.resolve(
-                tier=kw.get("tier"),
-                function=kw.get("function"),
-                data=kw.get("data"),
-                max_lost_writes=kw.get("max_lost_writes"),
-            )
-        except (UnknownTarget, TargetSelectionError) as exc:
-            raise pytest.UsageError(f"{where}: {exc}") from None
-    return DrillSpec(
-        cadence=cadence,
-        scenario=str(kw.get("scenario") or item.name),
-        target=target,
-        negative_control=kw.get("negative_control", False),
-        observe=observe,
-        service=service,
-    )
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip drills outside the selected cadence, and negative controls when asked to."""
     drill_config = config.stash[config_key]
     for item in items:
         if item.get_closest_marker(MARKER) is None:
             continue
-        spec = _spec_for(item, config)
+        spec = spec_for(item, config.stash.get(targets_key, None))
         item.stash[drill_spec_key] = spec
-        selected = drill_config.cadence
-        if selected is None:
-            reason = (
-                f"{spec.cadence} disaster-recovery drill: run with --drill={spec.cadence} "
-                f"(or a less frequent cadence) to execute it"
-            )
-        elif not includes(selected, spec.cadence):
-            reason = (
-                f"{spec.cadence} drill not selected by --drill={selected}; run with "
-                f"--drill={spec.cadence} to include it"
-            )
-        elif spec.negative_control and not drill_config.negative_controls:
-            reason = (
-                "negative control (recovery deliberately broken; it must go red) skipped by "
-                "--drill-skip-negative-controls / ini drill_skip_negative_controls"
-            )
-        else:
-            continue
-        item.add_marker(pytest.mark.skip(reason=reason))
+        reason = skip_reason(spec, drill_config)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -397,31 +258,19 @@ def _make_backend(config: pytest.Config, drill_config: DrillConfig, basedir: Pat
     )
 
 
-notify_key: pytest.StashKey[tuple[Any, Any, Any]] = pytest.StashKey()
-backup_keys_key: pytest.StashKey[tuple[Any, bool]] = pytest.StashKey()
-
-
-def _backup_keys(config: pytest.Config) -> tuple[Any, bool]:
-    """The backup key ring, and whether it is a throwaway key made for this run.
-
-    A key file or ``DRDRILL_BACKUP_KEY`` that is set but unusable is a usage error; with
-    neither, a drill run makes a throwaway key, so the main job works on a fresh machine,
-    and its backups can only be restored within the run (which is all a drill needs).
-    """
+def _backup_keys(config: pytest.Config) -> tuple[KeyRing, bool]:
+    """The run's backup key ring, read once; an unusable configured key is a usage error."""
     if backup_keys_key in config.stash:
         return config.stash[backup_keys_key]
-    from pytest_drdrill.backup.errors import InvalidKey, KeyNotConfigured
-    from pytest_drdrill.backup.keys import KeyRing, generate_key, load_keyring
+    from pytest_drdrill.backup.errors import InvalidKey
+    from pytest_drdrill.backup.keys import drill_keyring
 
-    drill_config = config.stash[config_key]
     try:
-        keys, throwaway = load_keyring(key_file=drill_config.backup_key_file), False
-    except KeyNotConfigured:
-        keys, throwaway = KeyRing.of(generate_key()), True
+        keys = drill_keyring(config.stash[config_key].backup_key_file)
     except InvalidKey as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[backup_keys_key] = (keys, throwaway)
-    return keys, throwaway
+    config.stash[backup_keys_key] = keys
+    return keys
 
 
 def _notify_setup(config: pytest.Config, drill_config: DrillConfig) -> None:
