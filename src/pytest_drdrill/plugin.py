@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.schedules import FaultSchedules
     from pytest_drdrill.targets import Targets
-    from pytest_drdrill.topology.local import LocalBackend, LocalTopology
+    from pytest_drdrill.topology._protocol import Topology
+    from pytest_drdrill.topology.backend import Backend
 
 # --- options, hooks, configuration ------------------------------------------------------------
 
@@ -62,7 +63,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if drill_config.cadence is None:
         return
     if drill_config.backend == "auto":
-        drill_config = config.stash[config_key] = _resolve_auto(drill_config)
+        from pytest_drdrill.topology.backend import resolve_auto
+
+        choice = resolve_auto(dict(drill_config.docker_images))
+        drill_config = config.stash[config_key] = dataclasses.replace(
+            drill_config, backend_choice=choice.name, backend_reason=choice.reason
+        )
     config.stash[targets_key] = _load_targets(drill_config)
     if drill_config.backup_key_file is not None or os.environ.get("DRDRILL_BACKUP_KEY"):
         _backup_keys(config)  # a configured key must be usable before any server starts
@@ -176,7 +182,7 @@ def drdrill_backend(
     pytestconfig: pytest.Config,
     drdrill_config: DrillConfig,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[LocalBackend]:
+) -> Iterator[Backend]:
     """Session resources of the chosen backend: binaries, template cluster, fault proxy.
 
     Leftovers of a killed earlier run are removed when it starts.
@@ -184,8 +190,19 @@ def drdrill_backend(
     .. versionadded:: 0.1
     """
     from pytest_drdrill.errors import DrillError
+    from pytest_drdrill.topology.backend import make_backend
 
-    backend = _make_backend(pytestconfig, drdrill_config, tmp_path_factory.mktemp("drdrill"))
+    reporter = pytestconfig.stash.get(reporter_key, None)
+    backend = make_backend(
+        backend_name(drdrill_config),
+        tmp_path_factory.mktemp("drdrill"),
+        run_id=reporter.run_id if reporter is not None else None,
+        pg_bin=drdrill_config.pg_bin,
+        run_as=drdrill_config.run_as,
+        redis_bin=drdrill_config.redis_bin,
+        images=dict(drdrill_config.docker_images),
+        stack_file=drdrill_config.stack_file,
+    )
     failure: str | None = None
     try:
         backend.start()
@@ -194,28 +211,13 @@ def drdrill_backend(
         failure = _with_notes(f"drill backend {backend.name!r} could not start: {exc}", exc)
     if failure is not None:  # outside the handler: no "during handling of…" chain
         pytest.fail(failure, pytrace=False)
-    reporter = pytestconfig.stash.get(reporter_key, None)
     if reporter is not None:
-        if backend.name == "local":
-            reporter.versions["postgresql"] = backend.install.version
-            reporter.versions["redis"] = backend.redis_install.version
-        else:  # servers in containers or elsewhere: their own versions, not the host's
-            reporter.versions.update(getattr(backend, "versions", {}))
+        reporter.versions.update(backend.versions)
         reporter.reaped.extend(backend.reaped)
     try:
         yield backend
     finally:
         backend.close()
-
-
-def _resolve_auto(drill_config: DrillConfig) -> DrillConfig:
-    """Resolve ``--drill-backend=auto`` once per run: Docker when it can run, else local."""
-    from pytest_drdrill.topology.docker_engine import Images, choose_backend
-
-    choice = choose_backend(Images(**dict(drill_config.docker_images)))
-    return dataclasses.replace(
-        drill_config, backend_choice=choice.name, backend_reason=choice.reason
-    )
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -225,37 +227,6 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     reason = f" ({drill_config.backend_reason})" if drill_config.backend_reason else ""
     return f"drdrill: backend {backend_name(drill_config)}{reason}"
-
-
-def _make_backend(config: pytest.Config, drill_config: DrillConfig, basedir: Path) -> Any:
-    """The session backend ``--drill-backend`` names, not yet started."""
-    chosen = backend_name(drill_config)
-    if chosen == "docker":
-        from pytest_drdrill.topology.docker import DockerBackend
-        from pytest_drdrill.topology.docker_engine import Images
-
-        reporter = config.stash.get(reporter_key, None)
-        return DockerBackend(
-            basedir,
-            images=Images(**dict(drill_config.docker_images)),
-            run_id=reporter.run_id if reporter is not None else None,
-            pg_bin=drill_config.pg_bin,
-            run_as=drill_config.run_as,
-            redis_bin=drill_config.redis_bin,
-        )
-    if chosen == "stack":
-        from pytest_drdrill.topology.stack import StackBackend
-
-        assert drill_config.stack_file is not None
-        return StackBackend(drill_config.stack_file, basedir)
-    from pytest_drdrill.topology.local import LocalBackend
-
-    return LocalBackend(
-        basedir,
-        pg_bin=drill_config.pg_bin,
-        run_as=drill_config.run_as,
-        redis_bin=drill_config.redis_bin,
-    )
 
 
 def _backup_keys(config: pytest.Config) -> tuple[KeyRing, bool]:
@@ -360,7 +331,7 @@ def _spec(request: pytest.FixtureRequest) -> DrillSpec:
 
 
 @pytest.fixture
-def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalTopology]:
+def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Topology]:
     """A fresh two-region topology: PostgreSQL, Redis and object storage behind endpoints.
 
     Everything it started is removed at teardown, also when the test fails.
@@ -370,7 +341,7 @@ def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     from pytest_drdrill.errors import TopologyError
 
     _spec(request)  # an unmarked test must not start servers: it would never be skipped
-    drdrill_backend: LocalBackend = request.getfixturevalue("drdrill_backend")
+    drdrill_backend: Backend = request.getfixturevalue("drdrill_backend")
     failure: str | None = None
     try:
         drdrill_config: DrillConfig = request.getfixturevalue("drdrill_config")
@@ -431,7 +402,7 @@ def drdrill_faults(
 
 @pytest.fixture
 def drdrill_backups(
-    request: pytest.FixtureRequest, drdrill_topology: LocalTopology, drdrill_record: DrillRecord
+    request: pytest.FixtureRequest, drdrill_topology: Topology, drdrill_record: DrillRecord
 ) -> Iterator[BackupSite]:
     """Backups of this drill's topology: a catalog in each region, WAL shipped as it is archived.
 
@@ -449,10 +420,12 @@ def drdrill_backups(
             "backups encrypted with a throwaway key made for this run (no DRDRILL_BACKUP_KEY "
             "or --drill-backup-key-file given)"
         )
-    backend: LocalBackend = request.getfixturevalue("drdrill_backend")
+    backend: Backend = request.getfixturevalue("drdrill_backend")
     assert backend.dataroot is not None
     workdir = backend.dataroot / f"backups-{drdrill_topology.id}"
-    site = BackupSite(drdrill_topology, keys, workdir).start()
+    # BackupSite reads the WAL spool, a capability the Topology protocol does not declare
+    # (yet): every backend's topology has the attribute, None where WAL is not archived.
+    site = BackupSite(drdrill_topology, keys, workdir).start()  # type: ignore[arg-type]
     try:
         yield site
     finally:
@@ -461,7 +434,7 @@ def drdrill_backups(
 
 @pytest.fixture
 def drdrill_workloads(
-    drdrill_topology: LocalTopology, drdrill_record: DrillRecord
+    drdrill_topology: Topology, drdrill_record: DrillRecord
 ) -> Iterator[dict[str, Workload]]:
     """One measuring client per service, each writing and probing through its endpoint.
 
@@ -517,7 +490,7 @@ def drdrill_schedules(
 
     spec = _spec(request)  # an unmarked test must not start servers: it would never be skipped
     record: DrillRecord = request.getfixturevalue("drdrill_record")
-    backend: LocalBackend = request.getfixturevalue("drdrill_backend")
+    backend: Backend = request.getfixturevalue("drdrill_backend")
     reporter = request.config.stash.get(reporter_key, None)
 
     def on_result(result: Any) -> None:
@@ -535,7 +508,7 @@ def drdrill_schedules(
 def drdrill(
     request: pytest.FixtureRequest,
     drdrill_config: DrillConfig,
-    drdrill_topology: LocalTopology,
+    drdrill_topology: Topology,
     drdrill_faults: FaultInjector,
     drdrill_workloads: dict[str, Workload],
     drdrill_record: DrillRecord,

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.schedules.machine import ScheduleSubject, Step
-    from pytest_drdrill.topology.local import LocalBackend
+    from pytest_drdrill.topology.backend import Backend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +274,7 @@ def _schedule_failure(failure: BaseException) -> ScheduleFailed | None:
 def schedule_drill(
     config: pytest.Config,
     drill_config: DrillConfig,
-    backend: LocalBackend,
+    backend: Backend,
     record: DrillRecord,
     observe: float | None,
     workdir: Path,
