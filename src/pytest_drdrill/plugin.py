@@ -7,18 +7,15 @@ that use them.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_drdrill import hookspecs
+from pytest_drdrill import hookspecs, session
 from pytest_drdrill.config import DrillConfig, add_options, backend_name, get_config
-from pytest_drdrill.marker import MARKER, MARKER_HELP, DrillSpec, skip_reason, spec_for
+from pytest_drdrill.marker import MARKER, MARKER_HELP, skip_reason, spec_for
 from pytest_drdrill.stash import (
-    backup_keys_key,
     config_key,
     drill_spec_key,
     notify_key,
@@ -27,16 +24,16 @@ from pytest_drdrill.stash import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
-    from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.drill import Drill
     from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.marker import DrillSpec
     from pytest_drdrill.measure.workload import Workload
     from pytest_drdrill.record import DrillRecord
+    from pytest_drdrill.results import DrillResult
     from pytest_drdrill.schedules import FaultSchedules
-    from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology._protocol import Topology
     from pytest_drdrill.topology.backend import Backend
 
@@ -63,15 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if drill_config.cadence is None:
         return
     if drill_config.backend == "auto":
-        from pytest_drdrill.topology.backend import resolve_auto
+        from pytest_drdrill.assembly import with_auto_backend
 
-        choice = resolve_auto(dict(drill_config.docker_images))
-        drill_config = config.stash[config_key] = dataclasses.replace(
-            drill_config, backend_choice=choice.name, backend_reason=choice.reason
-        )
-    config.stash[targets_key] = _load_targets(drill_config)
-    if drill_config.backup_key_file is not None or os.environ.get("DRDRILL_BACKUP_KEY"):
-        _backup_keys(config)  # a configured key must be usable before any server starts
+        drill_config = config.stash[config_key] = with_auto_backend(drill_config)
+    config.stash[targets_key] = session.load_targets(drill_config)
+    session.check_backup_keys(config)
 
     from pytest_drdrill.recovery.failover import ReferenceFailover
     from pytest_drdrill.reporting.collector import DrillReporter
@@ -84,24 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
         reporter = DrillReporter(config, drill_config, config.stash[targets_key])
         config.stash[reporter_key] = reporter
         config.pluginmanager.register(reporter, "drdrill-reporter")
-    _notify_setup(config, drill_config)
-
-
-def _load_targets(drill_config: DrillConfig) -> Targets:
-    from pytest_drdrill.errors import InvalidTargets
-    from pytest_drdrill.targets import load_targets
-
-    path = drill_config.targets
-    if not path.is_file():
-        raise pytest.UsageError(
-            f"drill targets file {path} does not exist. Create it (copy fixtures/targets.yaml "
-            f"from pytest-drdrill's repository) or point --drill-targets / ini drill_targets "
-            f"at yours."
-        )
-    try:
-        return load_targets(path)
-    except InvalidTargets as exc:
-        raise pytest.UsageError(str(exc)) from None
+    session.check_notify(config, drill_config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -189,20 +165,11 @@ def drdrill_backend(
 
     .. versionadded:: 0.1
     """
+    from pytest_drdrill.assembly import backend_for
     from pytest_drdrill.errors import DrillError
-    from pytest_drdrill.topology.backend import make_backend
 
-    reporter = pytestconfig.stash.get(reporter_key, None)
-    backend = make_backend(
-        backend_name(drdrill_config),
-        tmp_path_factory.mktemp("drdrill"),
-        run_id=reporter.run_id if reporter is not None else None,
-        pg_bin=drdrill_config.pg_bin,
-        run_as=drdrill_config.run_as,
-        redis_bin=drdrill_config.redis_bin,
-        images=dict(drdrill_config.docker_images),
-        stack_file=drdrill_config.stack_file,
-    )
+    basedir = tmp_path_factory.mktemp("drdrill")
+    backend = backend_for(drdrill_config, basedir, run_id=session.run_id(pytestconfig))
     failure: str | None = None
     try:
         backend.start()
@@ -211,6 +178,7 @@ def drdrill_backend(
         failure = _with_notes(f"drill backend {backend.name!r} could not start: {exc}", exc)
     if failure is not None:  # outside the handler: no "during handling of…" chain
         pytest.fail(failure, pytrace=False)
+    reporter = pytestconfig.stash.get(reporter_key, None)
     if reporter is not None:
         reporter.versions.update(backend.versions)
         reporter.reaped.extend(backend.reaped)
@@ -229,67 +197,17 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"drdrill: backend {backend_name(drill_config)}{reason}"
 
 
-def _backup_keys(config: pytest.Config) -> tuple[KeyRing, bool]:
-    """The run's backup key ring, read once; an unusable configured key is a usage error."""
-    if backup_keys_key in config.stash:
-        return config.stash[backup_keys_key]
-    from pytest_drdrill.backup.errors import InvalidKey
-    from pytest_drdrill.backup.keys import drill_keyring
-
-    try:
-        keys = drill_keyring(config.stash[config_key].backup_key_file)
-    except InvalidKey as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[backup_keys_key] = keys
-    return keys
-
-
-def _notify_setup(config: pytest.Config, drill_config: DrillConfig) -> None:
-    """Check the notification sinks and templates once, before any drill starts."""
-    specs = drill_config.notify
-    if specs == ("none",):
-        return
-    if not specs:
-        reporter = config.stash.get(reporter_key, None)
-        if reporter is None:
-            return  # an xdist worker: its controller writes the reports
-        specs = (f"file:{drill_config.report_dir / reporter.run_id / 'notifications.jsonl'}",)
-    from pytest_drdrill.notify import (
-        CommunicationPlan,
-        SinkSpecError,
-        TemplateError,
-        load_templates,
-        parse_sink,
-    )
-
-    try:
-        sinks = [parse_sink(spec) for spec in specs]
-        templates = load_templates(drill_config.notify_templates)
-    except (SinkSpecError, TemplateError) as exc:
-        raise pytest.UsageError(str(exc)) from None
-    plan = CommunicationPlan.from_targets(config.stash[targets_key])
-    config.stash[notify_key] = (plan, sinks, templates)
-
-
-def _notifier(request: pytest.FixtureRequest, record: DrillRecord, spec: DrillSpec) -> Any:
-    """A notifier for one drill when ``--drill-notify`` names sinks, else ``None``."""
-    setup = request.config.stash.get(notify_key, None)
-    if setup is None:
-        return None
-    from pytest_drdrill.notify import Notifier, auto_approve, never_approve
-
-    plan, sinks, templates = setup
-    drill_config = request.config.stash[config_key]
+def _on_result(request: pytest.FixtureRequest) -> Callable[[DrillResult], None]:
+    """Where a drill's result goes: the run's reports, ``--junitxml``, the observer hook."""
     reporter = request.config.stash.get(reporter_key, None)
-    run_id = reporter.run_id if reporter is not None else "run"
-    return Notifier(
-        plan,
-        sinks,
-        incident_id=f"DRILL-{run_id}-{spec.scenario}",
-        approver=auto_approve if drill_config.notify_approval == "auto" else never_approve,
-        templates=templates,
-        estimated_recovery=None if spec.target is None else spec.target.rto_target,
-    )
+
+    def on_result(result: DrillResult) -> None:
+        if reporter is not None:
+            reporter.add(result)
+        _junitxml_properties(request, result)
+        request.config.hook.pytest_drdrill_measured(result=result)
+
+    return on_result
 
 
 def _junitxml_properties(request: pytest.FixtureRequest, result: Any) -> None:
@@ -414,7 +332,7 @@ def drdrill_backups(
     """
     from pytest_drdrill.backup.site import BackupSite
 
-    keys, throwaway = _backup_keys(request.config)
+    keys, throwaway = session.backup_keys(request.config)
     if throwaway:
         drdrill_record.note(
             "backups encrypted with a throwaway key made for this run (no DRDRILL_BACKUP_KEY "
@@ -440,27 +358,9 @@ def drdrill_workloads(
 
     .. versionadded:: 0.2
     """
-    from pytest_drdrill.measure._protocol import LedgerClient
-    from pytest_drdrill.measure.redis import RedisLedger
-    from pytest_drdrill.measure.s3 import S3Ledger
-    from pytest_drdrill.measure.workload import Workload
+    from pytest_drdrill.assembly import workloads as make_workloads
 
-    topo = drdrill_topology
-    clients: dict[str, LedgerClient | str] = {
-        "postgres": topo.pg_endpoint.dsn(app="drdrill-workload"),
-        "redis": RedisLedger(topo.redis_endpoint.url()),
-        "s3": S3Ledger(topo.s3_endpoint.endpoint_url, topo.bucket),
-    }
-    workloads = {
-        service: Workload(
-            client,
-            drdrill_record.history_of(service),
-            # moto lists a bucket in time proportional to its size, and the replicator
-            # lists every cycle: a slower object ledger keeps lag about the fault.
-            write_interval=0.05 if service == "s3" else 0.01,
-        )
-        for service, client in clients.items()
-    }
+    workloads = make_workloads(drdrill_topology, drdrill_record)
     try:
         yield workloads
     finally:
@@ -491,16 +391,8 @@ def drdrill_schedules(
     spec = _spec(request)  # an unmarked test must not start servers: it would never be skipped
     record: DrillRecord = request.getfixturevalue("drdrill_record")
     backend: Backend = request.getfixturevalue("drdrill_backend")
-    reporter = request.config.stash.get(reporter_key, None)
-
-    def on_result(result: Any) -> None:
-        if reporter is not None:
-            reporter.add(result)
-        _junitxml_properties(request, result)
-        request.config.hook.pytest_drdrill_measured(result=result)
-
     return schedule_drill(
-        request.config, drdrill_config, backend, record, spec.observe, tmp_path, on_result
+        request.config, drdrill_config, backend, record, spec.observe, tmp_path, _on_result(request)
     )
 
 
@@ -517,47 +409,28 @@ def drdrill(
 
     .. versionadded:: 0.1
     """
-    from pytest_drdrill.drill import Drill
-    from pytest_drdrill.recovery.orchestrator import MonitorSettings, hook_relays
+    from pytest_drdrill import assembly
 
     spec = _spec(request)
     hook = request.config.hook
-    reporter = request.config.stash.get(reporter_key, None)
-
-    failover, region_failover = hook_relays(hook, drdrill_topology, drdrill_record)
-    sentinel = None
-    services: tuple[str, ...] = ("postgres", "redis", "s3")
-    if drdrill_config.redis_failover == "sentinel":
-        from pytest_drdrill.recovery.services import follow_sentinel
-
-        sentinel = follow_sentinel(drdrill_topology, drdrill_record)
-        services = ("postgres", "s3")  # Sentinel, not the orchestrator, fails Redis over
-
-    def on_result(result: Any) -> None:
-        if reporter is not None:
-            reporter.add(result)
-        _junitxml_properties(request, result)
-        hook.pytest_drdrill_measured(result=result)
-
-    notifier = _notifier(request, drdrill_record, spec)
-    drill = Drill(
+    notifier = assembly.notifier(
+        request.config.stash.get(notify_key, None),
+        run_id=session.run_id(request.config) or "run",
+        scenario=spec.scenario,
+        target=spec.target,
+    )
+    drill = assembly.build_drill(
         topology=drdrill_topology,
         faults=drdrill_faults,
-        workload=drdrill_workloads,
+        workloads=drdrill_workloads,
         record=drdrill_record,
-        monitor_settings=MonitorSettings(
-            interval=drdrill_config.health_interval,
-            timeout=drdrill_config.health_timeout,
-            threshold=drdrill_config.failure_threshold,
-            services=services,
-        ),
-        failover=failover,
-        region_failover=region_failover,
+        hook=hook,
+        monitor=assembly.monitor_settings(drdrill_config),
         observe=spec.observe or drdrill_config.observe,
-        on_result=on_result,
+        on_result=_on_result(request),
         targets=request.config.stash.get(targets_key, None),
         service=spec.service,
-        sentinel=sentinel,
+        sentinel=drdrill_config.redis_failover == "sentinel",
         notifier=notifier,
         restore_hook=hook.pytest_drdrill_restore,
     )

@@ -7,11 +7,12 @@ module, which imports them in turn.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_drdrill.assembly import NotifySetup
     from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.marker import DrillSpec
@@ -27,6 +28,6 @@ reporter_key: pytest.StashKey[DrillReporter] = pytest.StashKey()
 #: ``item.stash``: the drill a marked item declares.
 drill_spec_key: pytest.StashKey[DrillSpec] = pytest.StashKey()
 #: ``config.stash``: sinks, templates and plan, checked before any drill starts.
-notify_key: pytest.StashKey[tuple[Any, Any, Any]] = pytest.StashKey()
+notify_key: pytest.StashKey[NotifySetup] = pytest.StashKey()
 #: ``config.stash``: the backup key ring, and whether it is a throwaway one.
 backup_keys_key: pytest.StashKey[tuple[KeyRing, bool]] = pytest.StashKey()
