@@ -7,84 +7,35 @@ that use them.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_drdrill import hookspecs
-from pytest_drdrill.config import (
-    CADENCES,
-    DrillConfig,
-    add_options,
-    backend_name,
-    get_config,
-    includes,
+from pytest_drdrill import hookspecs, session
+from pytest_drdrill.config import DrillConfig, add_options, backend_name, get_config
+from pytest_drdrill.marker import MARKER, MARKER_HELP, skip_reason, spec_for
+from pytest_drdrill.stash import (
+    config_key,
+    drill_spec_key,
+    notify_key,
+    reporter_key,
+    targets_key,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
     from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.drill import Drill
     from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.marker import DrillSpec
     from pytest_drdrill.measure.workload import Workload
     from pytest_drdrill.record import DrillRecord
-    from pytest_drdrill.reporting.collector import DrillReporter
-    from pytest_drdrill.results import Target
+    from pytest_drdrill.results import DrillResult
     from pytest_drdrill.schedules import FaultSchedules
-    from pytest_drdrill.targets import Targets
-    from pytest_drdrill.topology.local import LocalBackend, LocalTopology
-
-MARKER = "drdrill"
-config_key: pytest.StashKey[DrillConfig] = pytest.StashKey()
-targets_key: pytest.StashKey[Targets] = pytest.StashKey()
-reporter_key: pytest.StashKey[DrillReporter] = pytest.StashKey()
-drill_spec_key: pytest.StashKey[DrillSpec] = pytest.StashKey()  # set on drill items
-
-
-@dataclasses.dataclass(frozen=True)
-class DrillSpec:
-    """A drill declared by ``@pytest.mark.drdrill(...)``, validated at collection.
-
-    :param cadence: daily, weekly, monthly or quarterly.
-    :param scenario: what the drill exercises, e.g. ``primary-crash``.
-    :param target: the tier or function it is judged against, resolved.
-    :param negative_control: recovery is deliberately broken; the drill must fail.
-    :param observe: seconds to wait for recovery, overriding ``--drill-observe``.
-    :param service: the service the drill is about (``postgres``, ``redis``, ``s3``); its
-        RTO and RPO are the drill's headline figures and ``max_lost_writes`` applies to it.
-    """
-
-    cadence: str
-    scenario: str
-    target: Target | None
-    negative_control: bool
-    observe: float | None
-    service: str = "postgres"
-
-
-_MARKER_HELP = (
-    f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
-    "max_lost_writes=None, negative_control=False, observe=None, service='postgres'): "
-    "a disaster-recovery "
-    "drill, run by --drill=CADENCE and judged against a tier or business function of "
-    "the targets file"
-)
-_MARKER_KEYS = {
-    "cadence",
-    "tier",
-    "function",
-    "data",
-    "scenario",
-    "max_lost_writes",
-    "negative_control",
-    "observe",
-    "service",
-}
-
+    from pytest_drdrill.topology._protocol import Topology
+    from pytest_drdrill.topology.backend import Backend
 
 # --- options, hooks, configuration ------------------------------------------------------------
 
@@ -101,7 +52,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Validate options and targets, register the marker, the reference failover, the reporter."""
-    config.addinivalue_line("markers", _MARKER_HELP)
+    config.addinivalue_line("markers", MARKER_HELP)
     if config.getoption("help", False):
         return  # --help must work even with a bad option value, to show the valid ones
     drill_config = get_config(config)
@@ -109,10 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if drill_config.cadence is None:
         return
     if drill_config.backend == "auto":
-        drill_config = config.stash[config_key] = _resolve_auto(drill_config)
-    config.stash[targets_key] = _load_targets(drill_config)
-    if drill_config.backup_key_file is not None or os.environ.get("DRDRILL_BACKUP_KEY"):
-        _backup_keys(config)  # a configured key must be usable before any server starts
+        from pytest_drdrill.assembly import with_auto_backend
+
+        drill_config = config.stash[config_key] = with_auto_backend(drill_config)
+    config.stash[targets_key] = session.load_targets(drill_config)
+    session.check_backup_keys(config)
 
     from pytest_drdrill.recovery.reference import ReferenceFailover
     from pytest_drdrill.reporting.collector import DrillReporter
@@ -125,24 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
         reporter = DrillReporter(config, drill_config, config.stash[targets_key])
         config.stash[reporter_key] = reporter
         config.pluginmanager.register(reporter, "drdrill-reporter")
-    _notify_setup(config, drill_config)
-
-
-def _load_targets(drill_config: DrillConfig) -> Targets:
-    from pytest_drdrill.errors import InvalidTargets
-    from pytest_drdrill.targets import load_targets
-
-    path = drill_config.targets
-    if not path.is_file():
-        raise pytest.UsageError(
-            f"drill targets file {path} does not exist. Create it (copy fixtures/targets.yaml "
-            f"from pytest-drdrill's repository) or point --drill-targets / ini drill_targets "
-            f"at yours."
-        )
-    try:
-        return load_targets(path)
-    except InvalidTargets as exc:
-        raise pytest.UsageError(str(exc)) from None
+    session.check_notify(config, drill_config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -193,109 +128,17 @@ def drdrill_repeat(request: pytest.FixtureRequest) -> int:
     return int(getattr(request, "param", 1))
 
 
-def _spec_for(item: pytest.Item, config: pytest.Config) -> DrillSpec:
-    marker = item.get_closest_marker(MARKER)
-    assert marker is not None
-    where = f"@pytest.mark.{MARKER} on {item.nodeid}"
-    if marker.args:
-        raise pytest.UsageError(
-            f"{where}: pass keyword arguments only, e.g. cadence='monthly', tier='tier_1_critical'"
-        )
-    unknown = set(marker.kwargs) - _MARKER_KEYS
-    if unknown:
-        raise pytest.UsageError(
-            f"{where}: unknown argument(s) {sorted(unknown)}; valid: {sorted(_MARKER_KEYS)}"
-        )
-    kw: dict[str, Any] = dict(marker.kwargs)
-    cadence = str(kw.get("cadence", "monthly")).lower()
-    if cadence not in CADENCES:
-        raise pytest.UsageError(
-            f"{where}: cadence={cadence!r}; valid cadences: {', '.join(CADENCES)}"
-        )
-    for key in ("negative_control",):
-        if not isinstance(kw.get(key, False), bool):
-            raise pytest.UsageError(f"{where}: {key}={kw[key]!r}; give True or False")
-    max_lost = kw.get("max_lost_writes")
-    if max_lost is not None and (
-        isinstance(max_lost, bool) or not isinstance(max_lost, int) or max_lost < 0
-    ):
-        raise pytest.UsageError(
-            f"{where}: max_lost_writes={max_lost!r}; give a whole number of writes, 0 or more "
-            f"(0 for synchronous replication), or leave it out"
-        )
-    observe = None
-    if kw.get("observe") is not None:
-        from pytest_drdrill.durations import parse_duration
-
-        try:
-            observe = parse_duration(kw["observe"])
-        except ValueError as exc:
-            raise pytest.UsageError(f"{where}: observe: {exc}") from None
-        if observe <= 0:
-            raise pytest.UsageError(f"{where}: observe={kw['observe']!r} must be above zero")
-    from pytest_drdrill.topology._protocol import SERVICES
-
-    service = kw.get("service", "postgres")
-    if service not in SERVICES:
-        raise pytest.UsageError(
-            f"{where}: service={service!r}; valid services: {', '.join(SERVICES)}"
-        )
-    target = None
-    targets = config.stash.get(targets_key, None)
-    if targets is not None:
-        from pytest_drdrill.targets import TargetSelectionError, UnknownTarget
-
-        if (kw.get("tier") is None) == (kw.get("function") is None):
-            raise pytest.UsageError(
-                f"{where}: name exactly one of tier= (e.g. 'tier_1_critical') or function= "
-                f"(e.g. 'user_authentication') from {targets.source}"
-            )
-        try:
-            target = targets.resolve(
-                tier=kw.get("tier"),
-                function=kw.get("function"),
-                data=kw.get("data"),
-                max_lost_writes=kw.get("max_lost_writes"),
-            )
-        except (UnknownTarget, TargetSelectionError) as exc:
-            raise pytest.UsageError(f"{where}: {exc}") from None
-    return DrillSpec(
-        cadence=cadence,
-        scenario=str(kw.get("scenario") or item.name),
-        target=target,
-        negative_control=kw.get("negative_control", False),
-        observe=observe,
-        service=service,
-    )
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip drills outside the selected cadence, and negative controls when asked to."""
     drill_config = config.stash[config_key]
     for item in items:
         if item.get_closest_marker(MARKER) is None:
             continue
-        spec = _spec_for(item, config)
+        spec = spec_for(item, config.stash.get(targets_key, None))
         item.stash[drill_spec_key] = spec
-        selected = drill_config.cadence
-        if selected is None:
-            reason = (
-                f"{spec.cadence} disaster-recovery drill: run with --drill={spec.cadence} "
-                f"(or a less frequent cadence) to execute it"
-            )
-        elif not includes(selected, spec.cadence):
-            reason = (
-                f"{spec.cadence} drill not selected by --drill={selected}; run with "
-                f"--drill={spec.cadence} to include it"
-            )
-        elif spec.negative_control and not drill_config.negative_controls:
-            reason = (
-                "negative control (recovery deliberately broken; it must go red) skipped by "
-                "--drill-skip-negative-controls / ini drill_skip_negative_controls"
-            )
-        else:
-            continue
-        item.add_marker(pytest.mark.skip(reason=reason))
+        reason = skip_reason(spec, drill_config)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -315,16 +158,18 @@ def drdrill_backend(
     pytestconfig: pytest.Config,
     drdrill_config: DrillConfig,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[LocalBackend]:
+) -> Iterator[Backend]:
     """Session resources of the chosen backend: binaries, template cluster, fault proxy.
 
     Leftovers of a killed earlier run are removed when it starts.
 
     .. versionadded:: 0.1
     """
+    from pytest_drdrill.assembly import backend_for
     from pytest_drdrill.errors import DrillError
 
-    backend = _make_backend(pytestconfig, drdrill_config, tmp_path_factory.mktemp("drdrill"))
+    basedir = tmp_path_factory.mktemp("drdrill")
+    backend = backend_for(drdrill_config, basedir, run_id=session.run_id(pytestconfig))
     failure: str | None = None
     try:
         backend.start()
@@ -335,26 +180,12 @@ def drdrill_backend(
         pytest.fail(failure, pytrace=False)
     reporter = pytestconfig.stash.get(reporter_key, None)
     if reporter is not None:
-        if backend.name == "local":
-            reporter.versions["postgresql"] = backend.install.version
-            reporter.versions["redis"] = backend.redis_install.version
-        else:  # servers in containers or elsewhere: their own versions, not the host's
-            reporter.versions.update(getattr(backend, "versions", {}))
+        reporter.versions.update(backend.versions)
         reporter.reaped.extend(backend.reaped)
     try:
         yield backend
     finally:
         backend.close()
-
-
-def _resolve_auto(drill_config: DrillConfig) -> DrillConfig:
-    """Resolve ``--drill-backend=auto`` once per run: Docker when it can run, else local."""
-    from pytest_drdrill.topology.docker_engine import Images, choose_backend
-
-    choice = choose_backend(Images(**dict(drill_config.docker_images)))
-    return dataclasses.replace(
-        drill_config, backend_choice=choice.name, backend_reason=choice.reason
-    )
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -366,110 +197,17 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"drdrill: backend {backend_name(drill_config)}{reason}"
 
 
-def _make_backend(config: pytest.Config, drill_config: DrillConfig, basedir: Path) -> Any:
-    """The session backend ``--drill-backend`` names, not yet started."""
-    chosen = backend_name(drill_config)
-    if chosen == "docker":
-        from pytest_drdrill.topology.docker import DockerBackend
-        from pytest_drdrill.topology.docker_engine import Images
-
-        reporter = config.stash.get(reporter_key, None)
-        return DockerBackend(
-            basedir,
-            images=Images(**dict(drill_config.docker_images)),
-            run_id=reporter.run_id if reporter is not None else None,
-            pg_bin=drill_config.pg_bin,
-            run_as=drill_config.run_as,
-            redis_bin=drill_config.redis_bin,
-        )
-    if chosen == "stack":
-        from pytest_drdrill.topology.stack import StackBackend
-
-        assert drill_config.stack_file is not None
-        return StackBackend(drill_config.stack_file, basedir)
-    from pytest_drdrill.topology.local import LocalBackend
-
-    return LocalBackend(
-        basedir,
-        pg_bin=drill_config.pg_bin,
-        run_as=drill_config.run_as,
-        redis_bin=drill_config.redis_bin,
-    )
-
-
-notify_key: pytest.StashKey[tuple[Any, Any, Any]] = pytest.StashKey()
-backup_keys_key: pytest.StashKey[tuple[Any, bool]] = pytest.StashKey()
-
-
-def _backup_keys(config: pytest.Config) -> tuple[Any, bool]:
-    """The backup key ring, and whether it is a throwaway key made for this run.
-
-    A key file or ``DRDRILL_BACKUP_KEY`` that is set but unusable is a usage error; with
-    neither, a drill run makes a throwaway key, so the main job works on a fresh machine,
-    and its backups can only be restored within the run (which is all a drill needs).
-    """
-    if backup_keys_key in config.stash:
-        return config.stash[backup_keys_key]
-    from pytest_drdrill.backup.errors import InvalidKey, KeyNotConfigured
-    from pytest_drdrill.backup.keys import KeyRing, generate_key, load_keyring
-
-    drill_config = config.stash[config_key]
-    try:
-        keys, throwaway = load_keyring(key_file=drill_config.backup_key_file), False
-    except KeyNotConfigured:
-        keys, throwaway = KeyRing.of(generate_key()), True
-    except InvalidKey as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[backup_keys_key] = (keys, throwaway)
-    return keys, throwaway
-
-
-def _notify_setup(config: pytest.Config, drill_config: DrillConfig) -> None:
-    """Check the notification sinks and templates once, before any drill starts."""
-    specs = drill_config.notify
-    if specs == ("none",):
-        return
-    if not specs:
-        reporter = config.stash.get(reporter_key, None)
-        if reporter is None:
-            return  # an xdist worker: its controller writes the reports
-        specs = (f"file:{drill_config.report_dir / reporter.run_id / 'notifications.jsonl'}",)
-    from pytest_drdrill.notify import (
-        CommunicationPlan,
-        SinkSpecError,
-        TemplateError,
-        load_templates,
-        parse_sink,
-    )
-
-    try:
-        sinks = [parse_sink(spec) for spec in specs]
-        templates = load_templates(drill_config.notify_templates)
-    except (SinkSpecError, TemplateError) as exc:
-        raise pytest.UsageError(str(exc)) from None
-    plan = CommunicationPlan.from_targets(config.stash[targets_key])
-    config.stash[notify_key] = (plan, sinks, templates)
-
-
-def _notifier(request: pytest.FixtureRequest, record: DrillRecord, spec: DrillSpec) -> Any:
-    """A notifier for one drill when ``--drill-notify`` names sinks, else ``None``."""
-    setup = request.config.stash.get(notify_key, None)
-    if setup is None:
-        return None
-    from pytest_drdrill.notify import Notifier, auto_approve, never_approve
-
-    plan, sinks, templates = setup
-    drill_config = request.config.stash[config_key]
+def _on_result(request: pytest.FixtureRequest) -> Callable[[DrillResult], None]:
+    """Where a drill's result goes: the run's reports, ``--junitxml``, the observer hook."""
     reporter = request.config.stash.get(reporter_key, None)
-    run_id = reporter.run_id if reporter is not None else "run"
-    return Notifier(
-        plan,
-        sinks,
-        incident_id=f"DRILL-{run_id}-{spec.scenario}",
-        approver=auto_approve if drill_config.notify_approval == "auto" else never_approve,
-        templates=templates,
-        estimated_recovery=None if spec.target is None else spec.target.rto_target,
-    )
+
+    def on_result(result: DrillResult) -> None:
+        if reporter is not None:
+            reporter.add(result)
+        _junitxml_properties(request, result)
+        request.config.hook.pytest_drdrill_measured(result=result)
+
+    return on_result
 
 
 def _junitxml_properties(request: pytest.FixtureRequest, result: Any) -> None:
@@ -511,7 +249,7 @@ def _spec(request: pytest.FixtureRequest) -> DrillSpec:
 
 
 @pytest.fixture
-def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalTopology]:
+def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Topology]:
     """A fresh two-region topology: PostgreSQL, Redis and object storage behind endpoints.
 
     Everything it started is removed at teardown, also when the test fails.
@@ -521,7 +259,7 @@ def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     from pytest_drdrill.errors import TopologyError
 
     _spec(request)  # an unmarked test must not start servers: it would never be skipped
-    drdrill_backend: LocalBackend = request.getfixturevalue("drdrill_backend")
+    drdrill_backend: Backend = request.getfixturevalue("drdrill_backend")
     failure: str | None = None
     try:
         drdrill_config: DrillConfig = request.getfixturevalue("drdrill_config")
@@ -582,7 +320,7 @@ def drdrill_faults(
 
 @pytest.fixture
 def drdrill_backups(
-    request: pytest.FixtureRequest, drdrill_topology: LocalTopology, drdrill_record: DrillRecord
+    request: pytest.FixtureRequest, drdrill_topology: Topology, drdrill_record: DrillRecord
 ) -> Iterator[BackupSite]:
     """Backups of this drill's topology: a catalog in each region, WAL shipped as it is archived.
 
@@ -594,16 +332,18 @@ def drdrill_backups(
     """
     from pytest_drdrill.backup.site import BackupSite
 
-    keys, throwaway = _backup_keys(request.config)
+    keys, throwaway = session.backup_keys(request.config)
     if throwaway:
         drdrill_record.note(
             "backups encrypted with a throwaway key made for this run (no DRDRILL_BACKUP_KEY "
             "or --drill-backup-key-file given)"
         )
-    backend: LocalBackend = request.getfixturevalue("drdrill_backend")
+    backend: Backend = request.getfixturevalue("drdrill_backend")
     assert backend.dataroot is not None
     workdir = backend.dataroot / f"backups-{drdrill_topology.id}"
-    site = BackupSite(drdrill_topology, keys, workdir).start()
+    # BackupSite reads the WAL spool, a capability the Topology protocol does not declare
+    # (yet): every backend's topology has the attribute, None where WAL is not archived.
+    site = BackupSite(drdrill_topology, keys, workdir).start()  # type: ignore[arg-type]
     try:
         yield site
     finally:
@@ -612,33 +352,15 @@ def drdrill_backups(
 
 @pytest.fixture
 def drdrill_workloads(
-    drdrill_topology: LocalTopology, drdrill_record: DrillRecord
+    drdrill_topology: Topology, drdrill_record: DrillRecord
 ) -> Iterator[dict[str, Workload]]:
     """One measuring client per service, each writing and probing through its endpoint.
 
     .. versionadded:: 0.2
     """
-    from pytest_drdrill.measure._protocol import LedgerClient
-    from pytest_drdrill.measure.redis import RedisLedger
-    from pytest_drdrill.measure.s3 import S3Ledger
-    from pytest_drdrill.measure.workload import Workload
+    from pytest_drdrill.assembly import workloads as make_workloads
 
-    topo = drdrill_topology
-    clients: dict[str, LedgerClient | str] = {
-        "postgres": topo.pg_endpoint.dsn(app="drdrill-workload"),
-        "redis": RedisLedger(topo.redis_endpoint.url()),
-        "s3": S3Ledger(topo.s3_endpoint.endpoint_url, topo.bucket),
-    }
-    workloads = {
-        service: Workload(
-            client,
-            drdrill_record.history_of(service),
-            # moto lists a bucket in time proportional to its size, and the replicator
-            # lists every cycle: a slower object ledger keeps lag about the fault.
-            write_interval=0.05 if service == "s3" else 0.01,
-        )
-        for service, client in clients.items()
-    }
+    workloads = make_workloads(drdrill_topology, drdrill_record)
     try:
         yield workloads
     finally:
@@ -668,17 +390,9 @@ def drdrill_schedules(
 
     spec = _spec(request)  # an unmarked test must not start servers: it would never be skipped
     record: DrillRecord = request.getfixturevalue("drdrill_record")
-    backend: LocalBackend = request.getfixturevalue("drdrill_backend")
-    reporter = request.config.stash.get(reporter_key, None)
-
-    def on_result(result: Any) -> None:
-        if reporter is not None:
-            reporter.add(result)
-        _junitxml_properties(request, result)
-        request.config.hook.pytest_drdrill_measured(result=result)
-
+    backend: Backend = request.getfixturevalue("drdrill_backend")
     return schedule_drill(
-        request.config, drdrill_config, backend, record, spec.observe, tmp_path, on_result
+        request.config, drdrill_config, backend, record, spec.observe, tmp_path, _on_result(request)
     )
 
 
@@ -686,7 +400,7 @@ def drdrill_schedules(
 def drdrill(
     request: pytest.FixtureRequest,
     drdrill_config: DrillConfig,
-    drdrill_topology: LocalTopology,
+    drdrill_topology: Topology,
     drdrill_faults: FaultInjector,
     drdrill_workloads: dict[str, Workload],
     drdrill_record: DrillRecord,
@@ -695,47 +409,28 @@ def drdrill(
 
     .. versionadded:: 0.1
     """
-    from pytest_drdrill.drill import Drill
-    from pytest_drdrill.recovery.orchestrator import MonitorSettings, hook_relays
+    from pytest_drdrill import assembly
 
     spec = _spec(request)
     hook = request.config.hook
-    reporter = request.config.stash.get(reporter_key, None)
-
-    failover, region_failover = hook_relays(hook, drdrill_topology, drdrill_record)
-    sentinel = None
-    services: tuple[str, ...] = ("postgres", "redis", "s3")
-    if drdrill_config.redis_failover == "sentinel":
-        from pytest_drdrill.recovery.services import follow_sentinel
-
-        sentinel = follow_sentinel(drdrill_topology, drdrill_record)
-        services = ("postgres", "s3")  # Sentinel, not the orchestrator, fails Redis over
-
-    def on_result(result: Any) -> None:
-        if reporter is not None:
-            reporter.add(result)
-        _junitxml_properties(request, result)
-        hook.pytest_drdrill_measured(result=result)
-
-    notifier = _notifier(request, drdrill_record, spec)
-    drill = Drill(
+    notifier = assembly.notifier(
+        request.config.stash.get(notify_key, None),
+        run_id=session.run_id(request.config) or "run",
+        scenario=spec.scenario,
+        target=spec.target,
+    )
+    drill = assembly.build_drill(
         topology=drdrill_topology,
         faults=drdrill_faults,
-        workload=drdrill_workloads,
+        workloads=drdrill_workloads,
         record=drdrill_record,
-        monitor_settings=MonitorSettings(
-            interval=drdrill_config.health_interval,
-            timeout=drdrill_config.health_timeout,
-            threshold=drdrill_config.failure_threshold,
-            services=services,
-        ),
-        failover=failover,
-        region_failover=region_failover,
+        hook=hook,
+        monitor=assembly.monitor_settings(drdrill_config),
         observe=spec.observe or drdrill_config.observe,
-        on_result=on_result,
+        on_result=_on_result(request),
         targets=request.config.stash.get(targets_key, None),
         service=spec.service,
-        sentinel=sentinel,
+        sentinel=drdrill_config.redis_failover == "sentinel",
         notifier=notifier,
         restore_hook=hook.pytest_drdrill_restore,
     )

@@ -290,6 +290,24 @@ def load_keyring(*, env: str = KEY_ENV, key_file: Path | None = None) -> KeyRing
     return parse_keys(value, source=f"the {env} environment variable")
 
 
+def drill_keyring(key_file: Path | None = None) -> tuple[KeyRing, bool]:
+    """The keys a drill run encrypts with, and whether they are a throwaway made for it.
+
+    A key file or ``DRDRILL_BACKUP_KEY`` that is set but unusable is an error; with
+    neither, a drill run makes a throwaway key, so the main job works on a fresh machine,
+    and its backups can only be restored within the run (which is all a drill needs).
+
+    :param key_file: the ``--drill-backup-key-file`` value, or ``None``.
+    :raises InvalidKey: on malformed material or an unsafe key file.
+
+    .. versionadded:: 0.4
+    """
+    try:
+        return load_keyring(key_file=key_file), False
+    except KeyNotConfigured:
+        return KeyRing.of(generate_key()), True
+
+
 def load_key(*, env: str = KEY_ENV, key_file: Path | None = None) -> BackupKey:
     """Load the current backup key (the first configured one).
 

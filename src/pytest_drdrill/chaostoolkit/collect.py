@@ -28,6 +28,7 @@ import pytest
 
 from pytest_drdrill.chaostoolkit.journals import keep as keep_journal
 from pytest_drdrill.errors import DrillError
+from pytest_drdrill.stash import config_key, reporter_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -74,8 +75,6 @@ class ExperimentFile(pytest.File):
             experiment, settings = load(self.path)
         except InvalidExperiment as exc:
             raise self.CollectError(str(exc)) from None
-        from pytest_drdrill.plugin import config_key
-
         drill_config = self.config.stash.get(config_key, None)
         repeat = drill_config.repeat if drill_config is not None else 1
         names = [settings.scenario] if repeat < 2 else [
@@ -156,8 +155,6 @@ def run_drill(
 
 
 def _keep(request: pytest.FixtureRequest, journal: dict[str, Any]) -> None:
-    from pytest_drdrill.plugin import reporter_key
-
     reporter = request.config.stash.get(reporter_key, None)
     if reporter is not None:
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")  # r1 of [r1]

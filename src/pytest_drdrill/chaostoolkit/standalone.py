@@ -1,9 +1,10 @@
 """A drill outside pytest, for ``chaos run``: the parts the pytest fixtures would provide.
 
 The local backend, one two-region topology, a measuring client per service, the fault
-injector and the reference orchestrator with the reference failover, wired as the
-``drdrill`` fixture wires them, with the options' defaults. Hooks go through a plugin
-manager holding the reference failover, as under pytest.
+injector and the reference orchestrator with the reference failover, wired by
+:mod:`pytest_drdrill.assembly` as for the ``drdrill`` fixture, with the options'
+defaults. Hooks go through a plugin manager holding the reference failover, as under
+pytest.
 
 .. versionadded:: 0.4
 """
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
     from pytest_drdrill.drill import Drill
     from pytest_drdrill.results import DrillResult, Target
     from pytest_drdrill.targets import Targets
-    from pytest_drdrill.topology.local import LocalBackend, LocalTopology
+    from pytest_drdrill.topology._protocol import Topology
+    from pytest_drdrill.topology.backend import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +74,8 @@ class StandaloneDrill:
         self.drill: Drill | None = None
         self.result: DrillResult | None = None
         self._workdir: Path | None = None
-        self._backend: LocalBackend | None = None
-        self._topology: LocalTopology | None = None
+        self._backend: Backend | None = None
+        self._topology: Topology | None = None
 
     def start(self) -> Drill:
         """Start servers, clients and orchestrator; return once the steady state holds.
@@ -91,14 +93,13 @@ class StandaloneDrill:
     def _start(self) -> Drill:
         import pytest
 
-        from pytest_drdrill import hookspecs
-        from pytest_drdrill.drill import Drill
+        from pytest_drdrill import assembly, hookspecs
         from pytest_drdrill.durations import parse_duration
         from pytest_drdrill.faults import FaultInjector
         from pytest_drdrill.record import DrillRecord
-        from pytest_drdrill.recovery.orchestrator import MonitorSettings, hook_relays
+        from pytest_drdrill.recovery.orchestrator import MonitorSettings
         from pytest_drdrill.recovery.reference import ReferenceFailover
-        from pytest_drdrill.topology.local import LocalBackend
+        from pytest_drdrill.topology.backend import make_backend
 
         settings = self.settings
         targets, target = load_target(settings, self.targets_file)
@@ -111,7 +112,7 @@ class StandaloneDrill:
 
         # Short: PostgreSQL's socket paths under it must stay below ~107 characters.
         self._workdir = Path(tempfile.mkdtemp(prefix="chaos-drdrill-"))
-        self._backend = LocalBackend(self._workdir).start()
+        self._backend = make_backend("local", self._workdir).start()
         self._topology = topology = self._backend.topology(self._workdir / "topology")
         record = DrillRecord(
             self.name,
@@ -123,15 +124,13 @@ class StandaloneDrill:
         )
         faults = FaultInjector(record, hook, topology)
 
-        failover, region_failover = hook_relays(hook, topology, record)
-        self.drill = drill = Drill(
+        self.drill = drill = assembly.build_drill(
             topology=topology,
             faults=faults,
-            workload=workloads(topology, record),
+            workloads=assembly.workloads(topology, record),
             record=record,
-            monitor_settings=MonitorSettings(),
-            failover=failover,
-            region_failover=region_failover,
+            hook=hook,
+            monitor=MonitorSettings(),
             observe=parse_duration(settings.observe or DEFAULT_OBSERVE),
             on_result=self._keep,
             targets=targets,
@@ -168,26 +167,3 @@ class StandaloneDrill:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-
-def workloads(topology: LocalTopology, record: Any) -> dict[str, Any]:
-    """One measuring client per service, writing through its endpoint (as the fixture's)."""
-    from pytest_drdrill.measure._protocol import LedgerClient
-    from pytest_drdrill.measure.redis import RedisLedger
-    from pytest_drdrill.measure.s3 import S3Ledger
-    from pytest_drdrill.measure.workload import Workload
-
-    clients: dict[str, LedgerClient | str] = {
-        "postgres": topology.pg_endpoint.dsn(app="drdrill-workload"),
-        "redis": RedisLedger(topology.redis_endpoint.url()),
-        "s3": S3Ledger(topology.s3_endpoint.endpoint_url, topology.bucket),
-    }
-    return {
-        service: Workload(
-            client,
-            record.history_of(service),
-            # The fixture's pace: moto lists a bucket in time proportional to its size.
-            write_interval=0.05 if service == "s3" else 0.01,
-        )
-        for service, client in clients.items()
-    }

@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from pytest_drdrill import timing
+from pytest_drdrill import assembly, timing
 from pytest_drdrill.errors import FaultError, TopologyError
 from pytest_drdrill.faults import FaultInjector, Partition
 from pytest_drdrill.measure.analysis import measure_rto
-from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.record import DrillRecord
-from pytest_drdrill.recovery.orchestrator import Orchestrator, hook_relays
 from pytest_drdrill.schedules.faultmodel import refusal
 from pytest_drdrill.schedules.invariants import (
     Finding,
@@ -45,7 +43,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pytest_drdrill.faults import Fault
-    from pytest_drdrill.recovery.orchestrator import MonitorSettings
+    from pytest_drdrill.measure.workload import Workload
+    from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
     from pytest_drdrill.results import FaultRecord, Target
     from pytest_drdrill.schedules.invariants import Answer, Handover
     from pytest_drdrill.topology._protocol import Topology
@@ -192,7 +191,7 @@ class ScheduleExample:
     def _start(self) -> None:
         topo, record, hook = self.topology, self.record, self.context.hook
         self._watcher = ServerWatcher(topo.pg_nodes).start()
-        self._workload = Workload(topo.pg_endpoint.dsn(app="drdrill-workload"), record.history)
+        self._workload = assembly.workload(topo, record, "postgres")
         self._workload.start()
         if not self._workload.wait_for_acks(self.context.steady_acks, timeout=15):
             raise TopologyError(
@@ -200,10 +199,7 @@ class ScheduleExample:
                 f"acknowledged through {topo.pg_endpoint} within 15s, before any fault"
             )
 
-        failover, region_failover = hook_relays(hook, topo, record)
-        self._monitor = Orchestrator(
-            topo, record, self.context.monitor, failover, region_failover
-        ).start()
+        self._monitor = assembly.orchestrator(hook, topo, record, self.context.monitor).start()
         self.log.add(f"steady: {self._writable_now()} writable; writes acknowledged")
 
     @property

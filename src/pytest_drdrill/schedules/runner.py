@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.schedules.machine import ScheduleSubject, Step
-    from pytest_drdrill.topology.local import LocalBackend
+    from pytest_drdrill.topology.backend import Backend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +274,7 @@ def _schedule_failure(failure: BaseException) -> ScheduleFailed | None:
 def schedule_drill(
     config: pytest.Config,
     drill_config: DrillConfig,
-    backend: LocalBackend,
+    backend: Backend,
     record: DrillRecord,
     observe: float | None,
     workdir: Path,
@@ -286,8 +286,8 @@ def schedule_drill(
 
     .. versionadded:: 0.4
     """
+    from pytest_drdrill.assembly import monitor_settings
     from pytest_drdrill.config import backend_name
-    from pytest_drdrill.recovery.orchestrator import MonitorSettings
 
     context = ExampleContext(
         build=backend.topology,
@@ -298,11 +298,7 @@ def schedule_drill(
         cadence=record.cadence,
         backend=backend_name(drill_config),
         target=record.target,
-        monitor=MonitorSettings(
-            interval=drill_config.health_interval,
-            timeout=drill_config.health_timeout,
-            threshold=drill_config.failure_threshold,
-        ),
+        monitor=monitor_settings(drill_config),
         observe=observe or drill_config.observe,
         settle_timeout=ScheduleSettings().settle_timeout,
         on_outcome=lambda outcome: None,

@@ -121,6 +121,8 @@ class Topology(Protocol):
     .. versionchanged:: 0.2 two regions, Redis and object storage.
     """
 
+    #: Unique per topology: names its data directories and scratch space.
+    id: str
     backend: str
     bucket: str
     pg_nodes: dict[str, PostgresNode]

@@ -533,6 +533,11 @@ class LocalBackend:
             self.proxy = server.client()
         return self
 
+    @property
+    def versions(self) -> dict[str, str]:
+        """The host's PostgreSQL and Redis versions, which the drills run (once started)."""
+        return {"postgresql": self.install.version, "redis": self.redis_install.version}
+
     def topology(self, workdir: Path, *, sentinel: bool = False) -> LocalTopology:
         """Build a fresh topology for one drill.
 

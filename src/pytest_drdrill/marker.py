@@ -1,0 +1,172 @@
+"""The ``drdrill`` marker: what a drill declares, checked once at collection.
+
+A bad marker is a usage error naming the test and the fix, raised at collection even
+when the cadence skips the drill, so a typo in a quarterly drill is caught by the daily
+run. Tier and function names are checked only when the targets file was read (a run
+with ``--drill``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_drdrill.config import CADENCES, includes
+
+if TYPE_CHECKING:
+    from pytest_drdrill.config import DrillConfig
+    from pytest_drdrill.results import Target
+    from pytest_drdrill.targets import Targets
+
+MARKER = "drdrill"
+
+MARKER_HELP = (
+    f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
+    "max_lost_writes=None, negative_control=False, observe=None, service='postgres'): "
+    "a disaster-recovery "
+    "drill, run by --drill=CADENCE and judged against a tier or business function of "
+    "the targets file"
+)
+
+MARKER_KEYS = frozenset(
+    {
+        "cadence",
+        "tier",
+        "function",
+        "data",
+        "scenario",
+        "max_lost_writes",
+        "negative_control",
+        "observe",
+        "service",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DrillSpec:
+    """A drill declared by ``@pytest.mark.drdrill(...)``, validated at collection.
+
+    :param cadence: daily, weekly, monthly or quarterly.
+    :param scenario: what the drill exercises, e.g. ``primary-crash``.
+    :param target: the tier or function it is judged against, resolved.
+    :param negative_control: recovery is deliberately broken; the drill must fail.
+    :param observe: seconds to wait for recovery, overriding ``--drill-observe``.
+    :param service: the service the drill is about (``postgres``, ``redis``, ``s3``); its
+        RTO and RPO are the drill's headline figures and ``max_lost_writes`` applies to it.
+    """
+
+    cadence: str
+    scenario: str
+    target: Target | None
+    negative_control: bool
+    observe: float | None
+    service: str = "postgres"
+
+
+def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
+    """The validated drill of a marked item.
+
+    :param targets: the run's targets, to resolve the tier or function; ``None`` when
+        no drill runs (names are then left unchecked).
+    :raises pytest.UsageError: naming the item and what to write instead.
+    """
+    marker = item.get_closest_marker(MARKER)
+    assert marker is not None
+    where = f"@pytest.mark.{MARKER} on {item.nodeid}"
+    if marker.args:
+        raise pytest.UsageError(
+            f"{where}: pass keyword arguments only, e.g. cadence='monthly', tier='tier_1_critical'"
+        )
+    unknown = set(marker.kwargs) - MARKER_KEYS
+    if unknown:
+        raise pytest.UsageError(
+            f"{where}: unknown argument(s) {sorted(unknown)}; valid: {sorted(MARKER_KEYS)}"
+        )
+    kw: dict[str, Any] = dict(marker.kwargs)
+    cadence = str(kw.get("cadence", "monthly")).lower()
+    if cadence not in CADENCES:
+        raise pytest.UsageError(
+            f"{where}: cadence={cadence!r}; valid cadences: {', '.join(CADENCES)}"
+        )
+    for key in ("negative_control",):
+        if not isinstance(kw.get(key, False), bool):
+            raise pytest.UsageError(f"{where}: {key}={kw[key]!r}; give True or False")
+    max_lost = kw.get("max_lost_writes")
+    if max_lost is not None and (
+        isinstance(max_lost, bool) or not isinstance(max_lost, int) or max_lost < 0
+    ):
+        raise pytest.UsageError(
+            f"{where}: max_lost_writes={max_lost!r}; give a whole number of writes, 0 or more "
+            f"(0 for synchronous replication), or leave it out"
+        )
+    observe = None
+    if kw.get("observe") is not None:
+        from pytest_drdrill.durations import parse_duration
+
+        try:
+            observe = parse_duration(kw["observe"])
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: observe: {exc}") from None
+        if observe <= 0:
+            raise pytest.UsageError(f"{where}: observe={kw['observe']!r} must be above zero")
+    from pytest_drdrill.topology._protocol import SERVICES
+
+    service = kw.get("service", "postgres")
+    if service not in SERVICES:
+        raise pytest.UsageError(
+            f"{where}: service={service!r}; valid services: {', '.join(SERVICES)}"
+        )
+    target = None
+    if targets is not None:
+        from pytest_drdrill.targets import TargetSelectionError, UnknownTarget
+
+        if (kw.get("tier") is None) == (kw.get("function") is None):
+            raise pytest.UsageError(
+                f"{where}: name exactly one of tier= (e.g. 'tier_1_critical') or function= "
+                f"(e.g. 'user_authentication') from {targets.source}"
+            )
+        try:
+            target = targets.resolve(
+                tier=kw.get("tier"),
+                function=kw.get("function"),
+                data=kw.get("data"),
+                max_lost_writes=kw.get("max_lost_writes"),
+            )
+        except (UnknownTarget, TargetSelectionError) as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+    return DrillSpec(
+        cadence=cadence,
+        scenario=str(kw.get("scenario") or item.name),
+        target=target,
+        negative_control=kw.get("negative_control", False),
+        observe=observe,
+        service=service,
+    )
+
+
+def skip_reason(spec: DrillSpec, drill_config: DrillConfig) -> str | None:
+    """Why this run skips the drill, or ``None`` when it runs.
+
+    A drill runs when ``--drill`` selects its cadence or a less frequent one; negative
+    controls also need ``--drill-skip-negative-controls`` to be off.
+    """
+    selected = drill_config.cadence
+    if selected is None:
+        return (
+            f"{spec.cadence} disaster-recovery drill: run with --drill={spec.cadence} "
+            f"(or a less frequent cadence) to execute it"
+        )
+    if not includes(selected, spec.cadence):
+        return (
+            f"{spec.cadence} drill not selected by --drill={selected}; run with "
+            f"--drill={spec.cadence} to include it"
+        )
+    if spec.negative_control and not drill_config.negative_controls:
+        return (
+            "negative control (recovery deliberately broken; it must go red) skipped by "
+            "--drill-skip-negative-controls / ini drill_skip_negative_controls"
+        )
+    return None

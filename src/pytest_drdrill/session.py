@@ -1,0 +1,94 @@
+"""What a drill run reads and checks once, at ``pytest_configure``, kept in pytest's stash.
+
+The targets file, the backup keys and the notification sinks are all checked before any
+server starts, so a bad setting is a usage error naming its flag and ini key, not a red
+drill an hour into the run. The fixtures read the results back through these functions.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_drdrill.stash import (
+    backup_keys_key,
+    config_key,
+    notify_key,
+    reporter_key,
+    targets_key,
+)
+
+if TYPE_CHECKING:
+    from pytest_drdrill.backup.keys import KeyRing
+    from pytest_drdrill.config import DrillConfig
+    from pytest_drdrill.targets import Targets
+
+
+def load_targets(drill_config: DrillConfig) -> Targets:
+    """The targets file ``--drill-targets`` names, read and validated.
+
+    :raises pytest.UsageError: when it is missing or invalid, saying how to fix it.
+    """
+    from pytest_drdrill.errors import InvalidTargets
+    from pytest_drdrill.targets import load_targets as load
+
+    path = drill_config.targets
+    if not path.is_file():
+        raise pytest.UsageError(
+            f"drill targets file {path} does not exist. Create it (copy fixtures/targets.yaml "
+            f"from pytest-drdrill's repository) or point --drill-targets / ini drill_targets "
+            f"at yours."
+        )
+    try:
+        return load(path)
+    except InvalidTargets as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def check_backup_keys(config: pytest.Config) -> None:
+    """Read a configured backup key now: it must be usable before any server starts."""
+    drill_config = config.stash[config_key]
+    if drill_config.backup_key_file is not None or os.environ.get("DRDRILL_BACKUP_KEY"):
+        backup_keys(config)
+
+
+def backup_keys(config: pytest.Config) -> tuple[KeyRing, bool]:
+    """The run's backup key ring, read once, and whether it is a throwaway one.
+
+    :raises pytest.UsageError: when a configured key is unusable.
+    """
+    if backup_keys_key in config.stash:
+        return config.stash[backup_keys_key]
+    from pytest_drdrill.backup.errors import InvalidKey
+    from pytest_drdrill.backup.keys import drill_keyring
+
+    try:
+        keys = drill_keyring(config.stash[config_key].backup_key_file)
+    except InvalidKey as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[backup_keys_key] = keys
+    return keys
+
+
+def check_notify(config: pytest.Config, drill_config: DrillConfig) -> None:
+    """Check the notification sinks and templates once, before any drill starts.
+
+    :raises pytest.UsageError: naming the bad sink or template.
+    """
+    from pytest_drdrill.assembly import notify_setup
+    from pytest_drdrill.notify import SinkSpecError, TemplateError
+
+    try:
+        setup = notify_setup(drill_config, config.stash[targets_key], run_id(config))
+    except (SinkSpecError, TemplateError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if setup is not None:
+        config.stash[notify_key] = setup
+
+
+def run_id(config: pytest.Config) -> str | None:
+    """The run's id; ``None`` on an xdist worker, which has no report collector."""
+    reporter = config.stash.get(reporter_key, None)
+    return reporter.run_id if reporter is not None else None
