@@ -18,7 +18,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.faults import FaultInjector
 from pytest_drdrill.faults import docker as docker_faults
 from pytest_drdrill.record import DrillRecord
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.docker import DockerBackend, DockerTopology
 from pytest_drdrill.topology.docker_engine import (
     LABEL_HOST,
@@ -62,7 +62,7 @@ def test_everything_carries_the_run_labels(backend: DockerBackend, topology: Doc
     assert names == sorted([*topology.nodes(), "fault-proxy"])
     assert len(networks) == 2
     for labels in [c.labels for c in containers] + [n.attrs["Labels"] for n in networks]:
-        assert labels[LABEL_OWNER] == _process.owner_tag()
+        assert labels[LABEL_OWNER] == processes.owner_tag()
         assert labels[LABEL_HOST] == host_id()
 
 

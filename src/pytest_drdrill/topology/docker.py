@@ -30,7 +30,7 @@ import psycopg
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.proxy import ProxyClient
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.docker_engine import (
     LABEL_NODE,
     LABEL_TOPOLOGY,
@@ -477,7 +477,7 @@ class DockerBackend:
         self.tools = HostTools(
             lambda: PostgresInstall.discover(self._pg_bin),
             lambda: RedisInstall.discover(self._redis_bin),
-            _process.RunAs.resolve(self._run_as_name),
+            processes.RunAs.resolve(self._run_as_name),
         )
         try:
             self.reaped = reap(self.client) + reap_dataroots()
@@ -520,7 +520,7 @@ class DockerBackend:
         return self.tools.redis
 
     @property
-    def run_as(self) -> _process.RunAs | None:
+    def run_as(self) -> processes.RunAs | None:
         """The host account that runs PostgreSQL tools and restored servers."""
         return self.tools.run_as
 
@@ -549,7 +549,7 @@ class DockerBackend:
 
     def own_pg(self, path: Path) -> None:
         """Give ``path`` to the PostgreSQL image's account, which the servers run as."""
-        _process.RunAs(self.pg_user, self._pg_ids[0], self._pg_ids[1]).own(path)
+        processes.RunAs(self.pg_user, self._pg_ids[0], self._pg_ids[1]).own(path)
 
     def _make_template(self) -> None:
         """``initdb`` once in a container, with the drill tables and TCP access for all."""

@@ -22,7 +22,7 @@ import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.links import Link
 from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall
 from pytest_drdrill.topology.postgres import make_template as postgres_template
@@ -31,16 +31,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pytest_drdrill.proxy import ProxyClient, ProxyServer
-    from pytest_drdrill.recovery.sentinel import LocalSentinel
-    from pytest_drdrill.topology._process import RunAs
     from pytest_drdrill.topology._protocol import (
         ObjectStoreNode,
         PostgresNode,
         RedisNode,
         ServiceNode,
     )
+    from pytest_drdrill.topology.processes import RunAs
     from pytest_drdrill.topology.redis import RedisInstall
     from pytest_drdrill.topology.s3_replication import Replicator
+    from pytest_drdrill.topology.sentinel import LocalSentinel
 
 logger = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ class LocalTopology:
         self.redis_endpoint = self._endpoint("redis", primary)
         replica.wait_replicating(timeout=15)
         if sentinel:
-            from pytest_drdrill.recovery.sentinel import LocalSentinel
+            from pytest_drdrill.topology.sentinel import LocalSentinel
 
             self.sentinel = LocalSentinel(
                 data / "sentinel",
@@ -445,7 +445,7 @@ def make_dataroot() -> Path:
     """
     root = Path(tempfile.mkdtemp(prefix=DATAROOT_PREFIX))
     root.chmod(0o711)
-    (root / "owner").write_text(_process.owner_tag())
+    (root / "owner").write_text(processes.owner_tag())
     return root
 
 
@@ -457,7 +457,7 @@ def reap_dataroots() -> list[str]:
             owner = (root / "owner").read_text().strip()
         except OSError:
             continue
-        if not _process.owner_alive(owner):
+        if not processes.owner_alive(owner):
             shutil.rmtree(root, ignore_errors=True)
             removed.append(f"data directory {root} left by dead run {owner}")
     return removed
@@ -499,14 +499,14 @@ class LocalBackend:
         """Remove leftovers of killed runs, find PostgreSQL, build the template, start the proxy."""
         from pytest_drdrill.proxy import ProxyClient, ProxyServer, find_toxiproxy_server
 
-        self.reaped = _process.reap_leftovers() + reap_dataroots()
+        self.reaped = processes.reap_leftovers() + reap_dataroots()
         for line in self.reaped:
             logger.warning("removed leftover: %s", line)
         from pytest_drdrill.topology.redis import RedisInstall
 
         self.install = PostgresInstall.discover(self._pg_bin)
         self.redis_install = RedisInstall.discover(self._redis_bin)
-        self.run_as = _process.RunAs.resolve(self._run_as_name)
+        self.run_as = processes.RunAs.resolve(self._run_as_name)
         self.dataroot = make_dataroot()
         pgdir = self.dataroot / "template"
         pgdir.mkdir()
@@ -525,7 +525,7 @@ class LocalBackend:
             # A toxiproxy-server on PATH is used when there is one; else the built-in proxy.
             server = ProxyServer(
                 self.basedir / "proxy",
-                env={_process.OWNER_ENV: _process.owner_tag()},
+                env={processes.OWNER_ENV: processes.owner_tag()},
                 toxiproxy_server=find_toxiproxy_server(),
             )
             (self.basedir / "proxy").mkdir()

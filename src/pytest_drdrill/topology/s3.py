@@ -20,7 +20,6 @@ import http.client
 import importlib.util
 import logging
 import os
-import subprocess
 import sys
 import threading
 import urllib.parse
@@ -35,9 +34,8 @@ from botocore.config import Config
 from botocore.configprovider import ConstantProvider
 from botocore.loaders import Loader
 
-from pytest_drdrill import timing
-from pytest_drdrill.errors import ExecutableMissing, TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.errors import ExecutableMissing
+from pytest_drdrill.topology.server import ServerProcess
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -49,10 +47,6 @@ _REMEDY = (
     "pip install 'moto[server]>=5' (pytest-drdrill depends on it; an install with "
     "--no-deps leaves it out)."
 )
-
-#: Starts retried when another process took the chosen port between choice and bind.
-_BIND_ATTEMPTS = 5
-_PORT_TAKEN = b"Address already in use"
 
 #: Access key and secret moto accepts; any value works, real AWS rejects them.
 DUMMY_KEY = "drdrill"
@@ -161,7 +155,7 @@ def _answers_s3(host: str, port: int, timeout: float) -> str | None:
     return f"unexpected answer to GET / (HTTP {response.status})"
 
 
-class LocalS3Node(_process.ServerProcess):
+class LocalS3Node(ServerProcess):
     """One in-memory S3 server (``moto_server``) running as a local process.
 
     :param name: e.g. ``s3-primary``.
@@ -173,30 +167,37 @@ class LocalS3Node(_process.ServerProcess):
     """
 
     stop_timeout = 5.0
+    program = "moto_server"
 
     def __init__(self, name: str, region: str, workdir: Path, *, log: Path) -> None:
-        self.name = name
+        super().__init__(name, log=log, workdir=workdir)
+        self.workdir: Path = workdir
         self.region = region
-        self.workdir = workdir
-        self.log = log
-        self.host = "127.0.0.1"
-        self.port = _process.free_port()
-        self.command = moto_command()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.fenced = False
+        self.command_prefix = moto_command()
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.host}:{self.port}>"
-
-    @property
-    def address(self) -> str:
-        """``host:port``, as a proxy upstream."""
-        return f"{self.host}:{self.port}"
+    def readiness(self) -> str:
+        """Name the address in the timeout message: moto has no protocol step to name."""
+        return f"answer on {self.address}"
 
     @property
     def endpoint_url(self) -> str:
         """``http://host:port`` straight to this store (not through any link)."""
         return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        """``moto_server`` on this node's port."""
+        return [*self.command_prefix, "-H", self.host, "-p", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        """Set ``MOTO_PORT``: moto reads its port from it, and the user's must not leak in."""
+        return {"MOTO_PORT": str(self.port)}
+
+    def check_ready(self) -> str | None:
+        """Ready once this process holds the listening socket and answers ListBuckets."""
+        assert self.process is not None
+        if not _listener_owned_by(self.process.pid, self.port):
+            return "not listening yet"
+        return _answers_s3(self.host, self.port, timeout=1.0)
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the server and wait until it answers S3 requests; it starts empty.
@@ -204,57 +205,7 @@ class LocalS3Node(_process.ServerProcess):
         :param timeout: seconds one attempt may take to answer.
         :raises TopologyError: when it exits or does not answer in time; its log is attached.
         """
-        if self.fenced:
-            raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        for attempt in range(_BIND_ATTEMPTS):
-            log_size = self.log.stat().st_size if self.log.exists() else 0
-            self.process = _process.spawn(
-                [*self.command, "-H", self.host, "-p", str(self.port)],
-                log=self.log,
-                run_as=None,
-                # moto reads its port from MOTO_PORT when set; the user's must not leak in.
-                env={"MOTO_PORT": str(self.port)},
-                cwd=self.workdir,
-            )
-            try:
-                self._wait_ready(self.process, timeout)
-                return
-            except TopologyError:
-                self.crash()
-                if attempt + 1 == _BIND_ATTEMPTS or not self._lost_port_race(log_size):
-                    raise
-                self.port = _process.free_port()
-
-    def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
-        deadline = timing.monotonic() + timeout
-        last = "not listening yet"
-        while timing.monotonic() < deadline:
-            if process.poll() is not None:
-                exc = TopologyError(
-                    f"{self.name} (moto_server) exited with status {process.returncode} "
-                    f"during start"
-                )
-                exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
-                raise exc
-            if _listener_owned_by(process.pid, self.port):
-                why = _answers_s3(self.host, self.port, timeout=1.0)
-                if why is None:
-                    return
-                last = why
-            timing.sleep(0.01)
-        exc = TopologyError(
-            f"{self.name} (moto_server) did not answer on {self.address} within "
-            f"{timeout:.0f}s: {last}"
-        )
-        exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
-        raise exc
-
-    def _lost_port_race(self, log_offset: int) -> bool:
-        """Whether the last start failed only because another process took its port."""
-        with open(self.log, "rb") as log:
-            log.seek(log_offset)
-            return _PORT_TAKEN in log.read()
+        self.launch(timeout=timeout)
 
 
 # --- clients --------------------------------------------------------------------------------
