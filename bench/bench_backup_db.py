@@ -37,10 +37,11 @@ from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.keys import generate_key
 from pytest_drdrill.backup.manifest import Manifest
 from pytest_drdrill.backup.stream import copy_to_path
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.postgres import LocalPostgresNode
-from pytest_drdrill.topology.s3 import LocalS3Node, ensure_bucket, s3_client
+from pytest_drdrill.topology.s3 import LocalS3Node
 
 
 def _times(runs: int, call: Callable[[], object]) -> list[float]:

@@ -15,6 +15,7 @@ import redis
 from docker_helpers import run_objects
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.faults import FaultInjector
 from pytest_drdrill.faults import docker as docker_faults
 from pytest_drdrill.record import DrillRecord
@@ -28,7 +29,6 @@ from pytest_drdrill.topology.docker_engine import (
     host_id,
 )
 from pytest_drdrill.topology.docker_nodes import ContainerNode, DockerPostgresNode
-from pytest_drdrill.topology.redis import sync_client
 
 
 def _answers(node: DockerPostgresNode, timeout: float = 1.0) -> bool:

@@ -15,6 +15,8 @@ import pytest
 
 from drill_helpers import tagged_processes
 from pytest_drdrill import timing
+from pytest_drdrill.clients import s3 as s3_clients
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
 from pytest_drdrill.measure._protocol import Indeterminate, LedgerClient, NotApplied
 from pytest_drdrill.measure.s3 import S3Ledger
@@ -22,7 +24,7 @@ from pytest_drdrill.recovery.storage import check_s3
 from pytest_drdrill.topology import processes
 from pytest_drdrill.topology import s3 as s3_module
 from pytest_drdrill.topology._protocol import ObjectStoreNode
-from pytest_drdrill.topology.s3 import LocalS3Node, ensure_bucket, s3_client
+from pytest_drdrill.topology.s3 import LocalS3Node
 from pytest_drdrill.topology.s3_replication import SOURCE_VERSION_META, Replicator
 
 
@@ -85,7 +87,7 @@ def test_client_ignores_the_users_aws_setup(stores, tmp_path: Path, monkeypatch)
         "http_proxy": "http://127.0.0.1:9",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(s3_module, "_session", None)
+    monkeypatch.setattr(s3_clients, "_session", None)
     client = s3_client(primary.endpoint_url)
     assert "Buckets" in client.list_buckets()
     assert client.meta.config.s3 == {"addressing_style": "path"}

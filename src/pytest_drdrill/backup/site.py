@@ -14,7 +14,7 @@ import psycopg
 from pytest_drdrill import timing
 from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.postgres import WalShipper, take_base_backup
-from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 
 if TYPE_CHECKING:
     from pathlib import Path

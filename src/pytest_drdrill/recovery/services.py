@@ -14,6 +14,7 @@ import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import FailoverFailed
+from pytest_drdrill.ledger import VALIDATION_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,9 +48,9 @@ def validate_postgres(endpoint: Link, *, timeout: float = VALIDATE_TIMEOUT) -> s
         with psycopg.connect(
             endpoint.dsn(app="drdrill-validate"), autocommit=True, connect_timeout=2
         ) as conn:
-            conn.execute("INSERT INTO drdrill_validation (token) VALUES (%s)", (token,))
+            conn.execute(f"INSERT INTO {VALIDATION_TABLE} (token) VALUES (%s)", (token,))
             row = conn.execute(
-                "SELECT token FROM drdrill_validation WHERE token = %s", (token,)
+                f"SELECT token FROM {VALIDATION_TABLE} WHERE token = %s", (token,)
             ).fetchone()
         if not row or row[0] != token:
             raise RuntimeError("token not read back")
@@ -79,7 +80,7 @@ def validate_redis(endpoint: Link) -> str:
 
 def validate_storage(endpoint: Link, bucket: str) -> str:
     """Put an object through the storage endpoint and get it back."""
-    from pytest_drdrill.topology.s3 import s3_client
+    from pytest_drdrill.clients.s3 import s3_client
 
     token = uuid.uuid4().hex
 

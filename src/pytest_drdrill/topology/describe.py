@@ -110,7 +110,7 @@ def _redis_replication(topology: Topology, problems: list[str]) -> list[dict[str
 
 
 def _versioning(topology: Topology, problems: list[str]) -> dict[str, str | None]:
-    from pytest_drdrill.topology.s3 import s3_client
+    from pytest_drdrill.clients.s3 import s3_client
 
     status: dict[str, str | None] = {}
     for name, node in topology.s3_nodes.items():

@@ -29,6 +29,7 @@ import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.ledger import LEDGER_DDL, SELECT_IDS
 from pytest_drdrill.proxy import ProxyClient
 from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.docker_engine import (
@@ -63,7 +64,7 @@ from pytest_drdrill.topology.local import (
     reap_dataroots,
 )
 from pytest_drdrill.topology.postgres import BASE_SETTINGS as PG_SETTINGS
-from pytest_drdrill.topology.postgres import LEDGER_DDL, PostgresInstall
+from pytest_drdrill.topology.postgres import PostgresInstall
 from pytest_drdrill.topology.redis import BASE_SETTINGS as REDIS_SETTINGS
 from pytest_drdrill.topology.redis import RedisInstall, settings_args
 
@@ -345,7 +346,7 @@ class DockerTopology(LocalTopology):
     # --- object storage ---------------------------------------------------------------------
 
     def _start_storage_containers(self, t0: float) -> None:
-        from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+        from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
         from pytest_drdrill.topology.s3_replication import Replicator
 
         nodes = []
@@ -406,7 +407,7 @@ class DockerTopology(LocalTopology):
             copy.start()
             copy.wait_accepting()
             with psycopg.connect(copy.dsn(), autocommit=True) as conn:
-                return {row[0] for row in conn.execute("SELECT id FROM drdrill_ledger")}
+                return {row[0] for row in conn.execute(SELECT_IDS)}
         finally:
             copy.cleanup()
             del self.pg_nodes[copy.name]

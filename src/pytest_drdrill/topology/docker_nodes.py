@@ -22,10 +22,10 @@ import psycopg
 import redis
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.postgres import conninfo
-from pytest_drdrill.topology.redis import sync_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -22,6 +22,7 @@ import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.ledger import SELECT_IDS
 from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.links import Link
 from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall
@@ -295,7 +296,8 @@ class LocalTopology:
     # --- object storage ---------------------------------------------------------------------
 
     def _start_storage(self, data: Path, t0: float) -> None:
-        from pytest_drdrill.topology.s3 import LocalS3Node, ensure_bucket, s3_client
+        from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
+        from pytest_drdrill.topology.s3 import LocalS3Node
         from pytest_drdrill.topology.s3_replication import Replicator
 
         nodes = [
@@ -397,7 +399,7 @@ class LocalTopology:
         try:
             copy.start()
             with psycopg.connect(copy.dsn(), autocommit=True) as conn:
-                return {row[0] for row in conn.execute("SELECT id FROM drdrill_ledger")}
+                return {row[0] for row in conn.execute(SELECT_IDS)}
         finally:
             copy.cleanup()
 

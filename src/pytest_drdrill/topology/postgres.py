@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
+from pytest_drdrill.ledger import LEDGER_DDL
 from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.server import ServerProcess
 
@@ -26,17 +27,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from pytest_drdrill.topology.processes import RunAs
-
-LEDGER_DDL = """
-CREATE TABLE drdrill_ledger (
-    id bigint PRIMARY KEY,
-    written_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-CREATE TABLE drdrill_validation (
-    token text PRIMARY KEY,
-    written_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-"""
 
 #: Settings every node runs with; each one is here for a measured reason.
 BASE_SETTINGS: dict[str, str] = {

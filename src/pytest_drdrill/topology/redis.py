@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
 from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.server import ServerProcess
@@ -114,22 +113,6 @@ class RedisInstall:
 def settings_args(settings: Mapping[str, str]) -> list[str]:
     """Turn settings into ``redis-server`` arguments (``--key value``)."""
     return [arg for key, value in settings.items() for arg in (f"--{key}", value)]
-
-
-def sync_client(url: str, *, timeout: float) -> redis.Redis:
-    """A blocking client for control commands: bounded by ``timeout``, never retrying.
-
-    :param url: a ``redis://`` URL.
-    :param timeout: limit of each connect, send and read, in seconds.
-    """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=True,
-        driver_info=None,
-    )
 
 
 def check_pid(server: ServerProcess, url: str) -> str | None:

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import redis
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.topology import processes
-from pytest_drdrill.topology.redis import check_pid, sync_client
+from pytest_drdrill.topology.redis import check_pid
 from pytest_drdrill.topology.server import ServerProcess
 
 if TYPE_CHECKING:

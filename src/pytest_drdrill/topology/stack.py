@@ -22,11 +22,12 @@ import psycopg
 import yaml
 
 from pytest_drdrill.errors import FaultError, TopologyError
+from pytest_drdrill.ledger import LEDGER_DDL, LEDGER_KEY, LEDGER_TABLE, VALIDATION_TABLE
 from pytest_drdrill.proxy import ProxyClient
 from pytest_drdrill.proxy.client import split_address
 from pytest_drdrill.topology.links import Link
 from pytest_drdrill.topology.local import LocalTopology
-from pytest_drdrill.topology.postgres import LEDGER_DDL, conninfo
+from pytest_drdrill.topology.postgres import conninfo
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -378,7 +379,7 @@ class StackRedisNode(StackNode):
 
     def client(self, *, timeout: float = 2.0) -> redis.Redis:
         """A blocking client straight to this node; close it after use."""
-        from pytest_drdrill.topology.redis import sync_client
+        from pytest_drdrill.clients.redis import sync_client
 
         return sync_client(self.url(), timeout=timeout)
 
@@ -485,15 +486,14 @@ class StackTopology(LocalTopology):
 
     def _prepare_ledgers(self) -> None:
         """Create the drill tables if missing; empty every drill ledger through the endpoints."""
-        from pytest_drdrill.measure.redis import LEDGER_KEY
-        from pytest_drdrill.topology.redis import sync_client
-        from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+        from pytest_drdrill.clients.redis import sync_client
+        from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 
         with psycopg.connect(self.pg_endpoint.dsn(app="drdrill-stack"), autocommit=True) as conn:
-            row = conn.execute("SELECT to_regclass('drdrill_ledger') IS NULL").fetchone()
+            row = conn.execute(f"SELECT to_regclass('{LEDGER_TABLE}') IS NULL").fetchone()
             if row is not None and row[0]:
                 conn.execute(LEDGER_DDL)
-            conn.execute("TRUNCATE drdrill_ledger, drdrill_validation")
+            conn.execute(f"TRUNCATE {LEDGER_TABLE}, {VALIDATION_TABLE}")
         with sync_client(self.redis_endpoint.url(), timeout=5.0) as client:
             client.delete(LEDGER_KEY)
         for node in self.s3_nodes.values():
