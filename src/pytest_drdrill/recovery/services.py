@@ -183,8 +183,9 @@ def follow_sentinel(topology: Topology, record: DrillRecord) -> SentinelFollower
     """
     from pytest_drdrill.errors import TopologyError
     from pytest_drdrill.recovery.sentinel import SentinelFollower
+    from pytest_drdrill.topology._protocol import SentinelWatched
 
-    sentinel = getattr(topology, "sentinel", None)
+    sentinel = topology.sentinel if isinstance(topology, SentinelWatched) else None
     if sentinel is None:
         raise TopologyError(
             "--drill-redis-failover=sentinel needs a topology with a Redis Sentinel; the "

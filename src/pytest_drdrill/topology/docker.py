@@ -4,7 +4,7 @@ The same topology as the local backend (:mod:`pytest_drdrill.topology.local`), w
 same way: every path (clients to each node, each replica to its upstream, the object
 replicator to the primary store, one endpoint per service) is an entry of the fault proxy,
 which runs as a container attached to both regions' networks, and so is the only way
-between them. Failover, restore and measurement code is the local backend's, unchanged;
+between them. Failover, restore and measurement code is shared with the local backend;
 only how nodes start, stop, crash and are reached differs (:mod:`.docker_nodes`).
 
 Per session: the region networks, the fault proxy container, and a template cluster
@@ -32,6 +32,7 @@ from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import LEDGER_DDL, SELECT_IDS
 from pytest_drdrill.proxy import ProxyClient
 from pytest_drdrill.topology import processes
+from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
 from pytest_drdrill.topology.docker_engine import (
     LABEL_NODE,
     LABEL_TOPOLOGY,
@@ -49,7 +50,9 @@ from pytest_drdrill.topology.docker_nodes import (
     HostTools,
 )
 from pytest_drdrill.topology.links import Link
-from pytest_drdrill.topology.local import (
+from pytest_drdrill.topology.postgres import BASE_SETTINGS as PG_SETTINGS
+from pytest_drdrill.topology.postgres import PostgresInstall, archive_settings
+from pytest_drdrill.topology.proxied import (
     BUCKET,
     DR,
     PRIMARY,
@@ -58,13 +61,8 @@ from pytest_drdrill.topology.local import (
     S3_DR,
     S3_PRIMARY,
     SYNC,
-    LocalTopology,
-    archive_settings,
-    make_dataroot,
-    reap_dataroots,
+    ProxiedTopology,
 )
-from pytest_drdrill.topology.postgres import BASE_SETTINGS as PG_SETTINGS
-from pytest_drdrill.topology.postgres import PostgresInstall
 from pytest_drdrill.topology.redis import BASE_SETTINGS as REDIS_SETTINGS
 from pytest_drdrill.topology.redis import RedisInstall, settings_args
 
@@ -116,12 +114,13 @@ class _ListenOn(ProxyClient):
         )
 
 
-class DockerTopology(LocalTopology):
+class DockerTopology(ProxiedTopology):
     """The two-region topology as containers behind the fault proxy's container.
 
-    It keeps the local topology's wiring (links, endpoints, the object replicator and
-    every method of the :class:`~pytest_drdrill.topology._protocol.Topology` protocol);
-    the nodes are containers. Build it with :meth:`start_in`.
+    It shares the wiring of every proxied topology (links, endpoints, the object
+    replicator and every method of the :class:`~pytest_drdrill.topology._protocol.Topology`
+    protocol); the nodes are containers. Of the optional capabilities it has a WAL spool
+    and forensic reads of a node's disk, not a Sentinel. Build it with :meth:`start_in`.
 
     .. versionadded:: 0.4
     """
@@ -133,6 +132,8 @@ class DockerTopology(LocalTopology):
         assert backend.dataroot is not None
         super().__init__(workdir, backend.dataroot, backend.proxy)
         self.docker = backend
+        #: Where every PostgreSQL node archives its finished WAL segments.
+        self.wal_spool: Path | None = None
         self._regions: dict[str, str] = {}
         self._extra: list[ContainerNode] = []
 

@@ -139,6 +139,19 @@ def make_template(
     return datadir
 
 
+def archive_settings(spool: Path) -> dict[str, str]:
+    """Server settings that archive each finished WAL segment into ``spool``.
+
+    The copy goes to a hidden name first and is renamed, so a reader of the spool never
+    sees half a segment; an existing segment is never overwritten.
+    """
+    part = f"{spool}/.%f.part"
+    return {
+        "archive_mode": "on",
+        "archive_command": f"test ! -f {spool}/%f && cp %p {part} && mv {part} {spool}/%f",
+    }
+
+
 def _settings_args(settings: Mapping[str, str]) -> list[str]:
     return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
 

@@ -26,8 +26,8 @@ from pytest_drdrill.ledger import LEDGER_DDL, LEDGER_KEY, LEDGER_TABLE, VALIDATI
 from pytest_drdrill.proxy import ProxyClient
 from pytest_drdrill.proxy.client import split_address
 from pytest_drdrill.topology.links import Link
-from pytest_drdrill.topology.local import LocalTopology
 from pytest_drdrill.topology.postgres import conninfo
+from pytest_drdrill.topology.proxied import ProxiedTopology
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -393,8 +393,11 @@ class StackS3Node(StackNode):
         return f"http://{self.host}:{self.port}"
 
 
-class StackTopology(LocalTopology):
+class StackTopology(ProxiedTopology):
     """The running stack, as a :class:`~pytest_drdrill.topology._protocol.Topology`.
+
+    It has none of the optional capabilities: the stack's own failover decides Redis
+    (no Sentinel of ours), and its disks and WAL are not ours to read.
 
     .. versionadded:: 0.4
     """
