@@ -67,14 +67,13 @@ from pytest_drdrill.topology.redis import BASE_SETTINGS as REDIS_SETTINGS
 from pytest_drdrill.topology.redis import RedisInstall, settings_args
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from pathlib import Path
 
     import docker
     from docker.models.containers import Container
 
     from pytest_drdrill.proxy import ProxyInfo
-    from pytest_drdrill.topology._protocol import ServiceNode
 
 logger = logging.getLogger(__name__)
 
@@ -155,28 +154,10 @@ class DockerTopology(ProxiedTopology):
 
     # --- wiring -----------------------------------------------------------------------------
 
-    def _link(
-        self,
-        name: str,
-        target: ServiceNode,
-        label: str,
-        *,
-        source: str = "clients",
-        upstream_of: Callable[[ServiceNode], str] | None = None,
-        kind: str = "path",
-    ) -> Link:
+    def _proxy_for(self, source: str) -> ProxyClient:
+        """Paths listen on the proxy's address in the network of whoever uses them."""
         region = "primary" if source == "clients" else self._regions[source]
-        link = Link(
-            _ListenOn(self.proxy, self.docker.proxy_address[region]),
-            f"drdrill-{self.id}-{name}",
-            target,
-            label,
-            source=source,
-            upstream_of=upstream_of,
-            kind=kind,
-        )
-        self._links.append(link)
-        return link
+        return _ListenOn(self.proxy, self.docker.proxy_address[region])
 
     def _container(
         self, name: str, region: str, image: str, **options: Any

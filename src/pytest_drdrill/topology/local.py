@@ -26,7 +26,6 @@ from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
 from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall, archive_settings
 from pytest_drdrill.topology.postgres import make_template as postgres_template
 from pytest_drdrill.topology.proxied import (
-    BUCKET,
     DR,
     PRIMARY,
     REDIS_DR,
@@ -44,19 +43,6 @@ if TYPE_CHECKING:
     from pytest_drdrill.topology.sentinel import LocalSentinel
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "BUCKET",
-    "DR",
-    "PRIMARY",
-    "REDIS_DR",
-    "REDIS_PRIMARY",
-    "S3_DR",
-    "S3_PRIMARY",
-    "SYNC",
-    "LocalBackend",
-    "LocalTopology",
-]
 
 
 class LocalTopology(ProxiedTopology):

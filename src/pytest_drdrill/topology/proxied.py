@@ -88,6 +88,10 @@ class ProxiedTopology:
 
     # --- wiring -----------------------------------------------------------------------------
 
+    def _proxy_for(self, source: str) -> ProxyClient:
+        """The fault proxy's client that creates the paths ``source`` uses."""
+        return self.proxy
+
     def _link(
         self,
         name: str,
@@ -99,7 +103,7 @@ class ProxiedTopology:
         kind: str = "path",
     ) -> Link:
         link = Link(
-            self.proxy,
+            self._proxy_for(source),
             f"drdrill-{self.id}-{name}",
             target,
             label,
