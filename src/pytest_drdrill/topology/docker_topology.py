@@ -344,8 +344,6 @@ class DockerTopology(ProxiedTopology):
     # --- object storage ---------------------------------------------------------------------
 
     def _start_storage_containers(self, t0: float) -> None:
-        from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
-        from pytest_drdrill.topology.s3_replication import Replicator
 
         nodes = []
         for name, region in ((S3_PRIMARY, "primary"), (S3_DR, "dr")):
@@ -363,20 +361,7 @@ class DockerTopology(ProxiedTopology):
             node.start()
         for node in nodes:
             node.wait_answering()
-            ensure_bucket(s3_client(node.endpoint_url), self.bucket, versioned=True)
-            self._client_path(node)
-        primary, dr = nodes
-        self.storage_link = self._link(
-            f"repl-{dr.name}",
-            primary,
-            f"{dr.name} <- {primary.name} (replication)",
-            source=dr.name,
-            kind="replication",
-        )
-        self.s3_endpoint = self._endpoint("s3", primary)
-        self.replicator = Replicator(self.storage_link.endpoint_url, dr.endpoint_url, self.bucket)
-        self.replicator.start()
-        self.timings["storage replicating"] = timing.monotonic() - t0
+        self._wire_storage(nodes[0], nodes[1], t0)
 
     # --- forensics --------------------------------------------------------------------------
 

@@ -217,9 +217,7 @@ class LocalTopology(ProxiedTopology):
     # --- object storage ---------------------------------------------------------------------
 
     def _start_storage(self, data: Path, t0: float) -> None:
-        from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
         from pytest_drdrill.topology.s3 import LocalS3Node
-        from pytest_drdrill.topology.s3_replication import Replicator
 
         nodes = [
             LocalS3Node(name, region, data / name, log=self.workdir / f"{name}.log")
@@ -231,21 +229,7 @@ class LocalTopology(ProxiedTopology):
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(node.start) for node in nodes]:
                 future.result()
-        primary, dr = nodes
-        for node in nodes:
-            ensure_bucket(s3_client(node.endpoint_url), self.bucket, versioned=True)
-            self._client_path(node)
-        self.storage_link = self._link(
-            f"repl-{dr.name}",
-            primary,
-            f"{dr.name} <- {primary.name} (replication)",
-            source=dr.name,
-            kind="replication",
-        )
-        self.s3_endpoint = self._endpoint("s3", primary)
-        self.replicator = Replicator(self.storage_link.endpoint_url, dr.endpoint_url, self.bucket)
-        self.replicator.start()
-        self.timings["storage replicating"] = timing.monotonic() - t0
+        self._wire_storage(nodes[0], nodes[1], t0)
 
     def ledger_ids_of(self, name: str) -> set[int]:
         """Read the ledger that node ``name`` holds on disk, without reviving the node.

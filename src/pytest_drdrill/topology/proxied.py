@@ -149,6 +149,26 @@ class ProxiedTopology:
             f"are in {self.workdir}."
         )
 
+    def _wire_storage(self, primary: ObjectStoreNode, dr: ObjectStoreNode, t0: float) -> None:
+        """Wire two running stores: the bucket, client paths, endpoint, replication to ``dr``."""
+        from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
+        from pytest_drdrill.topology.s3_replication import Replicator
+
+        for node in (primary, dr):
+            ensure_bucket(s3_client(node.endpoint_url), self.bucket, versioned=True)
+            self._client_path(node)
+        self.storage_link = self._link(
+            f"repl-{dr.name}",
+            primary,
+            f"{dr.name} <- {primary.name} (replication)",
+            source=dr.name,
+            kind="replication",
+        )
+        self.s3_endpoint = self._endpoint("s3", primary)
+        self.replicator = Replicator(self.storage_link.endpoint_url, dr.endpoint_url, self.bucket)
+        self.replicator.start()
+        self.timings["storage replicating"] = timing.monotonic() - t0
+
     # --- services ---------------------------------------------------------------------------
 
     @property
