@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from pytest_drdrill import timing
 from pytest_drdrill.backup.manifest import Manifest, utc_now
-from pytest_drdrill.backup.wal import parse_lsn
+from pytest_drdrill.clients.postgres import parse_lsn
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.topology import processes
 

@@ -15,6 +15,7 @@ import psycopg
 from pytest_drdrill import timing
 from pytest_drdrill.errors import FailoverFailed
 from pytest_drdrill.ledger import VALIDATION_TABLE
+from pytest_drdrill.topology._protocol import SentinelWatched
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -183,7 +184,6 @@ def follow_sentinel(topology: Topology, record: DrillRecord) -> SentinelFollower
     """
     from pytest_drdrill.errors import TopologyError
     from pytest_drdrill.recovery.sentinel import SentinelFollower
-    from pytest_drdrill.topology._protocol import SentinelWatched
 
     sentinel = topology.sentinel if isinstance(topology, SentinelWatched) else None
     if sentinel is None:
