@@ -324,6 +324,30 @@ def reap_leftovers() -> list[str]:
     return removed
 
 
+def owns_listener(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds the socket listening on loopback ``port``.
+
+    A readiness check for servers that report no identity of their own: whoever else
+    answers on the port (a process that won the port race) must not pass for ``pid``.
+    """
+    try:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    sockets = set()
+    for row in rows:
+        fields = row.split()
+        # State 0A is LISTEN; the local address is HEXIP:HEXPORT.
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            sockets.add(f"socket:[{fields[9]}]")
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
+                return True
+    return False
+
+
 def _ephemeral_range() -> tuple[int, int]:
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()

@@ -9,7 +9,6 @@ Clients of these stores come from :mod:`pytest_drdrill.clients.s3`.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import importlib.util
 import logging
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 
 from pytest_drdrill.errors import ExecutableMissing
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.server import ServerProcess
 
 logger = logging.getLogger(__name__)
@@ -52,30 +52,6 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _listener_owned_by(pid: int, port: int) -> bool:
-    """Whether ``pid`` holds the socket listening on loopback ``port``.
-
-    Whoever else answers on the port (a process that won the port race) must not pass
-    for this node.
-    """
-    try:
-        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    sockets = set()
-    for row in rows:
-        fields = row.split()
-        # State 0A is LISTEN; the local address is HEXIP:HEXPORT.
-        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-            sockets.add(f"socket:[{fields[9]}]")
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
-                return True
-    return False
 
 
 def _answers_s3(host: str, port: int, timeout: float) -> str | None:
@@ -134,7 +110,7 @@ class LocalS3Node(ServerProcess):
     def check_ready(self) -> str | None:
         """Ready once this process holds the listening socket and answers ListBuckets."""
         assert self.process is not None
-        if not _listener_owned_by(self.process.pid, self.port):
+        if not processes.owns_listener(self.process.pid, self.port):
             return "not listening yet"
         return _answers_s3(self.host, self.port, timeout=1.0)
 
