@@ -38,10 +38,11 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.keys import generate_key
 from pytest_drdrill.backup.manifest import Manifest
-from pytest_drdrill.topology import _process
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.postgres import LocalPostgresNode
-from pytest_drdrill.topology.s3 import LocalS3Node, ensure_bucket, s3_client
+from pytest_drdrill.topology.s3 import LocalS3Node
 
 
 def _times(runs: int, call: Callable[[], object]) -> list[float]:
@@ -80,7 +81,7 @@ def main() -> None:
             node.start()
             store.start()
             started = timing.monotonic()
-            _process.run(
+            processes.run(
                 [backend.install.tool("pgbench"), "-i", "-q", "-s", str(args.scale),
                  "-h", node.host, "-p", str(node.port), "-U", "postgres", "postgres"],
                 run_as=backend.run_as, timeout=1800, what="pgbench -i",
@@ -90,7 +91,7 @@ def main() -> None:
             tar_dir.mkdir()
             if backend.run_as is not None:
                 backend.run_as.own(tar_dir)
-            _process.run(
+            processes.run(
                 [backend.install.tool("pg_basebackup"), "-h", node.host, "-p", str(node.port),
                  "-U", "postgres", "-D", str(tar_dir), "-Ft", "-X", "fetch", "-c", "fast",
                  "--no-manifest"],

@@ -18,9 +18,9 @@ from pytest_drdrill.backup import verification
 from pytest_drdrill.backup.objects import backup_objects, restore_objects
 from pytest_drdrill.backup.pitr import restore_to_time
 from pytest_drdrill.backup.redis import restore_redis_snapshot, take_redis_snapshot
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.restore import check_restore
-from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
 
 
 def _backed_up(drdrill, drdrill_backups):

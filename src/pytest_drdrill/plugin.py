@@ -341,9 +341,7 @@ def drdrill_backups(
     backend: Backend = request.getfixturevalue("drdrill_backend")
     assert backend.dataroot is not None
     workdir = backend.dataroot / f"backups-{drdrill_topology.id}"
-    # BackupSite reads the WAL spool, a capability the Topology protocol does not declare
-    # (yet): every backend's topology has the attribute, None where WAL is not archived.
-    site = BackupSite(drdrill_topology, keys, workdir).start()  # type: ignore[arg-type]
+    site = BackupSite(drdrill_topology, keys, workdir).start()
     try:
         yield site
     finally:

@@ -16,7 +16,7 @@ import pytest
 import pytest_drdrill.chaostoolkit.collect  # noqa: F401
 import pytest_drdrill.chaostoolkit.experiment  # noqa: F401
 import pytest_drdrill.chaostoolkit.journals  # noqa: F401
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "scenarios" / "experiments"
@@ -68,7 +68,7 @@ def leftovers_of(pid: int) -> list[str]:
     """Processes and data roots that the process ``pid`` started and left behind."""
     found = [
         f"process {child}"
-        for child, owner in _process.tagged_processes()
+        for child, owner in processes.tagged_processes()
         if owner.startswith(f"{pid}:")
     ]
     for root in Path(tempfile.gettempdir()).glob("drdrill-*"):

@@ -15,10 +15,11 @@ import redis
 from docker_helpers import run_objects
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.faults import FaultInjector
 from pytest_drdrill.faults import docker as docker_faults
 from pytest_drdrill.record import DrillRecord
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.docker import DockerBackend, DockerTopology
 from pytest_drdrill.topology.docker_engine import (
     LABEL_HOST,
@@ -28,7 +29,6 @@ from pytest_drdrill.topology.docker_engine import (
     host_id,
 )
 from pytest_drdrill.topology.docker_nodes import ContainerNode, DockerPostgresNode
-from pytest_drdrill.topology.redis import sync_client
 
 
 def _answers(node: DockerPostgresNode, timeout: float = 1.0) -> bool:
@@ -62,7 +62,7 @@ def test_everything_carries_the_run_labels(backend: DockerBackend, topology: Doc
     assert names == sorted([*topology.nodes(), "fault-proxy"])
     assert len(networks) == 2
     for labels in [c.labels for c in containers] + [n.attrs["Labels"] for n in networks]:
-        assert labels[LABEL_OWNER] == _process.owner_tag()
+        assert labels[LABEL_OWNER] == processes.owner_tag()
         assert labels[LABEL_HOST] == host_id()
 
 

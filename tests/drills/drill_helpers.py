@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def tagged_processes(tag: str) -> list[str]:
     """Processes whose DRDRILL_OWNER equals ``tag`` (what a run started and did not stop)."""
     return [
-        f"{pid} {(_process.command_line(pid) or '')[:100]}"
-        for pid, owner in _process.tagged_processes()
+        f"{pid} {(processes.command_line(pid) or '')[:100]}"
+        for pid, owner in processes.tagged_processes()
         if owner == tag
     ]
 
@@ -26,7 +26,7 @@ def own_dataroots() -> list[Path]:
     """Data roots this process created and did not remove."""
     import tempfile
 
-    tag = _process.owner_tag()
+    tag = processes.owner_tag()
     roots = []
     for root in Path(tempfile.gettempdir()).glob("drdrill-*"):
         try:

@@ -24,7 +24,8 @@ from pytest_drdrill.backup.errors import (
 )
 from pytest_drdrill.backup.keys import KeyRing, encode_key, generate_key
 from pytest_drdrill.backup.manifest import Manifest
-from pytest_drdrill.topology.s3 import LocalS3Node, ensure_bucket, s3_client
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
+from pytest_drdrill.topology.s3 import LocalS3Node
 
 KEY = generate_key()
 CHUNK = 4096

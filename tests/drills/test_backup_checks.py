@@ -25,9 +25,9 @@ from pytest_drdrill.backup.verification import (
     check_database_integrity,
     check_freshness,
 )
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 from pytest_drdrill.targets import load_targets
 from pytest_drdrill.topology.postgres import LocalPostgresNode
-from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
 
 RING = KeyRing.of(generate_key())
 TARGETS = load_targets(ROOT / "fixtures" / "targets.yaml")

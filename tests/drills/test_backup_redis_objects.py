@@ -14,8 +14,8 @@ from pytest_drdrill.backup.errors import CorruptBackup, NoSuchBackup
 from pytest_drdrill.backup.keys import KeyRing, generate_key
 from pytest_drdrill.backup.objects import backup_objects, restore_objects
 from pytest_drdrill.backup.redis import restore_redis_snapshot, take_redis_snapshot
-from pytest_drdrill.topology import _process
-from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
+from pytest_drdrill.topology import processes
 
 KEY = generate_key()
 RING = KeyRing.of([KEY, generate_key()])
@@ -96,7 +96,7 @@ def test_damaged_snapshot_starts_no_server(topology, catalog):
                 workdir=workdir, name="redis-damaged",
             )  # fmt: skip
         assert not (workdir / "redis-damaged.rdb").exists()
-        assert not [p for p in tagged_processes(_process.owner_tag()) if "redis-damaged" in p]
+        assert not [p for p in tagged_processes(processes.owner_tag()) if "redis-damaged" in p]
     finally:
         catalog.client.put_object(Bucket=catalog.bucket, Key=key, Body=original)
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from drill_helpers import own_dataroots, tagged_processes
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 
 FAILING = """
 import pytest
@@ -28,11 +28,11 @@ def test_dies(drdrill):
 def test_failing_drill_leaves_no_process_fault_or_directory(pytester, drill_args):
     """A drill that fails with a frozen node and a cut link still cleans everything up."""
     # Compare with what this process already runs (an outer drill session may have a proxy).
-    before = (tagged_processes(_process.owner_tag()), own_dataroots())
+    before = (tagged_processes(processes.owner_tag()), own_dataroots())
     pytester.makepyfile(test_drill=FAILING.format(action="assert False, 'boom'"))
     result = pytester.runpytest(*drill_args)
     result.assert_outcomes(failed=1)
-    assert (tagged_processes(_process.owner_tag()), own_dataroots()) == before
+    assert (tagged_processes(processes.owner_tag()), own_dataroots()) == before
 
 
 def _owner(root: Path) -> str:
@@ -73,7 +73,7 @@ def _start_sleeping_drill(pytester, drill_args) -> tuple[subprocess.Popen[bytes]
         assert run.poll() is None, "the drill run ended before its topology came up"
         assert time.monotonic() < deadline, "the topology did not come up within 60s"
         time.sleep(0.05)
-    return run, f"{run.pid}:{_process._start_ticks(run.pid)}"
+    return run, f"{run.pid}:{processes._start_ticks(run.pid)}"
 
 
 def test_ctrl_c_in_a_drill_stops_every_server_it_started(pytester, drill_args):

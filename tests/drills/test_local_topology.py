@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.postgres import LocalPostgresNode
 
@@ -23,8 +23,8 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBackend]:
 
 def test_free_ports_avoid_the_ephemeral_range():
     """Server ports come from below the range the kernel hands to outgoing connections."""
-    low, _ = _process._ephemeral_range()
-    assert all(10000 <= _process.free_port() < low for _ in range(50))
+    low, _ = processes._ephemeral_range()
+    assert all(10000 <= processes.free_port() < low for _ in range(50))
 
 
 def test_node_retries_on_a_port_taken_before_it_binds(backend, tmp_path: Path):

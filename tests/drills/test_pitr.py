@@ -14,10 +14,10 @@ from pytest_drdrill.backup.errors import CorruptBackup, MissingWalSegment, NoSuc
 from pytest_drdrill.backup.keys import KeyRing, generate_key
 from pytest_drdrill.backup.pitr import restore_to_time
 from pytest_drdrill.backup.postgres import WalShipper, take_base_backup
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 from pytest_drdrill.measure.history import History
 from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.workload import Workload
-from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
 
 KEY = generate_key()
 

@@ -23,10 +23,11 @@ from pytest_drdrill.recovery.redis import (
     replicate_from,
     replication_offsets,
 )
-from pytest_drdrill.recovery.sentinel import LocalSentinel, SentinelFollower
-from pytest_drdrill.topology import _process
+from pytest_drdrill.recovery.sentinel import SentinelFollower
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology._protocol import RedisNode
 from pytest_drdrill.topology.redis import LocalRedisNode, RedisInstall
+from pytest_drdrill.topology.sentinel import LocalSentinel
 
 
 class Relay:
@@ -91,7 +92,7 @@ class Relay:
 
 def own_redis_processes() -> list[str]:
     """Redis processes this pytest process started and did not stop."""
-    return [p for p in tagged_processes(_process.owner_tag()) if "redis" in p]
+    return [p for p in tagged_processes(processes.owner_tag()) if "redis" in p]
 
 
 class Lab:
@@ -377,7 +378,7 @@ def test_sentinel_fails_over_and_the_follower_reports_it(lab: Lab):
     try:
         primary.crash()
         started = timing.monotonic()
-        assert switched.wait(10), f"no switch; sentinel log:\n{_process.tail(sentinel.log)}"
+        assert switched.wait(10), f"no switch; sentinel log:\n{processes.tail(sentinel.log)}"
         print(f"\nsentinel kill -> switch: {(timing.monotonic() - started) * 1000:.0f} ms")
         timing.sleep(0.3)
     finally:

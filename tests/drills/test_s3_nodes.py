@@ -15,20 +15,22 @@ import pytest
 
 from drill_helpers import tagged_processes
 from pytest_drdrill import timing
+from pytest_drdrill.clients import s3 as s3_clients
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
 from pytest_drdrill.measure._protocol import Indeterminate, LedgerClient, NotApplied
 from pytest_drdrill.measure.s3 import S3Ledger
 from pytest_drdrill.recovery.storage import check_s3
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology import s3 as s3_module
 from pytest_drdrill.topology._protocol import ObjectStoreNode
-from pytest_drdrill.topology.s3 import LocalS3Node, ensure_bucket, s3_client
+from pytest_drdrill.topology.s3 import LocalS3Node
 from pytest_drdrill.topology.s3_replication import SOURCE_VERSION_META, Replicator
 
 
 def moto_pids() -> set[str]:
     """Pids of moto servers this test process started and did not stop."""
-    return {p.split()[0] for p in tagged_processes(_process.owner_tag()) if "moto" in p}
+    return {p.split()[0] for p in tagged_processes(processes.owner_tag()) if "moto" in p}
 
 
 def new_bucket(*clients) -> str:
@@ -41,7 +43,7 @@ def new_bucket(*clients) -> str:
 
 def dead_url() -> str:
     """An endpoint where nothing listens."""
-    return f"http://127.0.0.1:{_process.free_port()}"
+    return f"http://127.0.0.1:{processes.free_port()}"
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,7 @@ def test_client_ignores_the_users_aws_setup(stores, tmp_path: Path, monkeypatch)
         "http_proxy": "http://127.0.0.1:9",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(s3_module, "_session", None)
+    monkeypatch.setattr(s3_clients, "_session", None)
     client = s3_client(primary.endpoint_url)
     assert "Buckets" in client.list_buckets()
     assert client.meta.config.s3 == {"addressing_style": "path"}

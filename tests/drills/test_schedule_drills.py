@@ -13,7 +13,7 @@ import re
 import pytest
 
 from drill_helpers import own_dataroots, tagged_processes
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 
 SCHEDULES = """
 import pytest
@@ -74,7 +74,7 @@ def test_a_known_schedule_catches_a_failover_that_does_not_fence(pytester, quart
     heal thaws the old primary, which the broken fencing left running. Nothing is random
     here, so this is the test that must always go red.
     """
-    before = (tagged_processes(_process.owner_tag()), own_dataroots())
+    before = (tagged_processes(processes.owner_tag()), own_dataroots())
     pytester.makeconftest(FENCE_THAT_DOES_NOT_KILL)
     pytester.makepyfile(test_drill=KNOWN)
     result = pytester.runpytest(*quarterly_args)
@@ -95,7 +95,7 @@ def test_a_known_schedule_catches_a_failover_that_does_not_fence(pytester, quart
     assert "SPLIT BRAIN: " in drill["reason"], drill["reason"]
     assert drill["reason"].endswith("known schedule 1: state.freeze(node='primary', settle=True)")
     assert [p["ok"] for p in drill["phases"]] == [False]
-    assert (tagged_processes(_process.owner_tag()), own_dataroots()) == before
+    assert (tagged_processes(processes.owner_tag()), own_dataroots()) == before
 
 
 def test_the_same_known_schedule_passes_with_the_reference_fencing(pytester, quarterly_args):
@@ -104,7 +104,7 @@ def test_the_same_known_schedule_passes_with_the_reference_fencing(pytester, qua
     The known schedule and one drawn schedule pass, reported as one drill with a phase per
     schedule, and nothing of either topology survives.
     """
-    before = (tagged_processes(_process.owner_tag()), own_dataroots())
+    before = (tagged_processes(processes.owner_tag()), own_dataroots())
     pytester.makepyfile(test_drill=KNOWN)
     result = pytester.runpytest(*quarterly_args)
     assert result.parseoutcomes() == {"passed": 1}, result.stdout.str()
@@ -115,7 +115,7 @@ def test_the_same_known_schedule_passes_with_the_reference_fencing(pytester, qua
     assert all(p["ok"] for p in drill["phases"])
     assert drill["notes"][0].startswith("schedule seed ")
     assert drill["notes"][0].endswith(", after 1 known")
-    assert (tagged_processes(_process.owner_tag()), own_dataroots()) == before
+    assert (tagged_processes(processes.owner_tag()), own_dataroots()) == before
 
 
 #: A replayed seed keeps this test short. Its draws are the same whatever the servers answer:
@@ -131,7 +131,7 @@ def test_schedules_search_finds_and_shrinks_a_failover_that_does_not_fence(
     pytester, quarterly_args
 ):
     """Broken fencing, random schedules: the split brain is found, shrunk, printed, replayable."""
-    before = (tagged_processes(_process.owner_tag()), own_dataroots())
+    before = (tagged_processes(processes.owner_tag()), own_dataroots())
     pytester.makeconftest(FENCE_THAT_DOES_NOT_KILL)
     pytester.makepyfile(test_drill=SCHEDULES.format(scenario="no-fence", examples=40, steps=4))
     result = pytester.runpytest(*quarterly_args, f"--hypothesis-seed={SEED}")
@@ -166,4 +166,4 @@ def test_schedules_search_finds_and_shrinks_a_failover_that_does_not_fence(
     assert "minimal schedule: state." in drill["reason"]
     assert any(not p["ok"] for p in drill["phases"])
     # Nothing survives the failing schedules: no server, no data directory.
-    assert (tagged_processes(_process.owner_tag()), own_dataroots()) == before
+    assert (tagged_processes(processes.owner_tag()), own_dataroots()) == before

@@ -106,12 +106,12 @@ def test_docker_faults_refuse_nodes_outside_containers(make) -> None:
 
 def test_reaper_judges_only_dead_owners_of_this_machine() -> None:
     """Leftovers are objects of a dead owner on this machine; live or foreign ones are kept."""
-    from pytest_drdrill.topology import _process
+    from pytest_drdrill.topology import processes
 
     here = host_id()
     dead = subprocess_tag()
     assert reaper._dead({LABEL_OWNER: dead, LABEL_HOST: here}, here)
-    assert not reaper._dead({LABEL_OWNER: _process.owner_tag(), LABEL_HOST: here}, here)
+    assert not reaper._dead({LABEL_OWNER: processes.owner_tag(), LABEL_HOST: here}, here)
     assert not reaper._dead({LABEL_OWNER: dead, LABEL_HOST: "another-machine"}, here)
     assert not reaper._dead({}, here)
 
@@ -122,8 +122,8 @@ def subprocess_tag() -> str:
     import sys
 
     child = subprocess.run(
-        [sys.executable, "-c", "from pytest_drdrill.topology import _process; "
-         "print(_process.owner_tag())"],
+        [sys.executable, "-c", "from pytest_drdrill.topology import processes; "
+         "print(processes.owner_tag())"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return child.stdout.strip()

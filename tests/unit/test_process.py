@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 
 # A parent that starts two children which, like PostgreSQL backends, call setsid().
 _TREE = """
@@ -27,7 +27,7 @@ def _spawn_tree(
     tmp_path: Path, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], list[int]]:
     log = tmp_path / "tree.log"
-    proc = _process.spawn([sys.executable, "-c", _TREE], log=log, run_as=None, env=env)
+    proc = processes.spawn([sys.executable, "-c", _TREE], log=log, run_as=None, env=env)
     deadline = time.monotonic() + 10
     while "ready" not in log.read_text():
         assert time.monotonic() < deadline, "tree did not start"
@@ -35,7 +35,7 @@ def _spawn_tree(
     kids: list[int] = []
     # Wait until both children exist and have left the parent's session.
     while time.monotonic() < deadline:
-        kids = _process.children(proc.pid)
+        kids = processes.children(proc.pid)
         if len(kids) == 2 and all(_sid(k) not in (None, _sid(proc.pid)) for k in kids):
             break
         time.sleep(0.01)
@@ -63,10 +63,10 @@ def test_kill_tree_reaches_children_that_called_setsid(tmp_path):
     assert len(kids) == 2 and all(_alive(k) for k in kids)
     for kid in kids:
         assert os.getsid(kid) != os.getsid(proc.pid)
-    pids = _process.kill_tree(proc.pid)
+    pids = processes.kill_tree(proc.pid)
     proc.wait(timeout=5)
     assert set(kids) <= set(pids)
-    assert _process.wait_gone(pids, timeout=5)
+    assert processes.wait_gone(pids, timeout=5)
     assert not any(_alive(k) for k in kids)
 
 
@@ -76,9 +76,9 @@ def test_spawned_processes_carry_the_owner_tag(tmp_path):
     try:
         for pid in [proc.pid, *kids]:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            assert f"{_process.OWNER_ENV}={_process.owner_tag()}".encode() in environ
+            assert f"{processes.OWNER_ENV}={processes.owner_tag()}".encode() in environ
     finally:
-        _process.kill_tree(proc.pid)
+        processes.kill_tree(proc.pid)
         proc.wait(timeout=5)
 
 
@@ -90,31 +90,31 @@ def test_reap_leftovers_kills_processes_of_a_dead_run_only(tmp_path):
     survivor, _ = _spawn_tree(tmp_path)
     leftover = subprocess.Popen(
         [sys.executable, "-c", _TREE],
-        env={**os.environ, _process.OWNER_ENV: dead_tag},
+        env={**os.environ, processes.OWNER_ENV: dead_tag},
         stdout=subprocess.PIPE,
         start_new_session=True,
     )
     try:
         assert leftover.stdout is not None
         assert leftover.stdout.readline().strip() == b"ready"
-        leftover_kids = _process.children(leftover.pid)
-        removed = _process.reap_leftovers()
+        leftover_kids = processes.children(leftover.pid)
+        removed = processes.reap_leftovers()
         leftover.wait(timeout=5)
         assert any(f"pid {leftover.pid} " in line for line in removed), removed
-        assert _process.wait_gone([leftover.pid, *leftover_kids], timeout=5)
+        assert processes.wait_gone([leftover.pid, *leftover_kids], timeout=5)
         assert _alive(survivor.pid), "a process of this live run was reaped"
     finally:
         for proc in (survivor, leftover):
-            _process.kill_tree(proc.pid)
+            processes.kill_tree(proc.pid)
             proc.wait(timeout=5)
 
 
 def test_owner_alive_rejects_a_reused_pid():
     """A tag whose start time differs from the live process with that pid is dead."""
-    pid, ticks = _process.owner_tag().split(":")
-    assert _process.owner_alive(f"{pid}:{ticks}")
-    assert not _process.owner_alive(f"{pid}:{int(ticks) + 1}")
-    assert not _process.owner_alive("not-a-pid:1")
+    pid, ticks = processes.owner_tag().split(":")
+    assert processes.owner_alive(f"{pid}:{ticks}")
+    assert not processes.owner_alive(f"{pid}:{int(ticks) + 1}")
+    assert not processes.owner_alive("not-a-pid:1")
 
 
 @pytest.mark.skipif(
@@ -123,7 +123,7 @@ def test_owner_alive_rejects_a_reused_pid():
 def test_run_as_names_the_flag_when_the_account_is_missing():
     """A missing account is an error that names --drill-run-as and how to create one."""
     with pytest.raises(TopologyError, match=r"--drill-run-as / drill_run_as") as info:
-        _process.RunAs.resolve("drdrill-no-such-user")
+        processes.RunAs.resolve("drdrill-no-such-user")
     assert "useradd" in str(info.value)
 
 
@@ -131,4 +131,4 @@ def test_run_as_names_the_flag_when_the_account_is_missing():
 def test_run_as_refuses_root():
     """Naming root as the server account is refused: PostgreSQL will not run as root."""
     with pytest.raises(TopologyError, match="is root"):
-        _process.RunAs.resolve("root")
+        processes.RunAs.resolve("root")

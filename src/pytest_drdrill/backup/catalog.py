@@ -151,7 +151,7 @@ def _error_code(exc: botocore.exceptions.ClientError) -> str:
 class Catalog:
     """Backups in one bucket of one region: write, list, verify, restore, copy.
 
-    :param client: an S3 client (``topology.s3.s3_client``); shared between threads.
+    :param client: an S3 client (``clients.s3.s3_client``); shared between threads.
     :param bucket: the bucket, which must exist.
     :param prefix: the key prefix every object of the catalog lives under.
     :param chunk_size: plaintext bytes per encrypted chunk of new backups.

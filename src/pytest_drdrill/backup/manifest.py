@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
 from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import InvalidManifest
-from pytest_drdrill.backup.wal import parse_lsn
+from pytest_drdrill.clients.postgres import parse_lsn
 
 if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import BackupKey

@@ -25,7 +25,8 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import CorruptBackup, MissingWalSegment, NoSuchBackup
 from pytest_drdrill.backup.keys import KeyRing
 from pytest_drdrill.backup.stream import decrypt_stream, verify_stream
-from pytest_drdrill.backup.wal import parse_lsn, segment_name
+from pytest_drdrill.backup.wal import segment_name
+from pytest_drdrill.clients.postgres import parse_lsn
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.results import Phase
 from pytest_drdrill.topology.postgres import LocalPostgresNode
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import BackupKey
     from pytest_drdrill.backup.manifest import BackupFile, Manifest
     from pytest_drdrill.backup.site import BackupSite
-    from pytest_drdrill.topology._process import RunAs
     from pytest_drdrill.topology.postgres import PostgresInstall
+    from pytest_drdrill.topology.processes import RunAs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 
 from pytest_drdrill import timing
 from pytest_drdrill.backup.manifest import Manifest, utc_now
-from pytest_drdrill.backup.wal import parse_lsn
+from pytest_drdrill.clients.postgres import parse_lsn
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -171,7 +171,7 @@ def take_base_backup(
     if node.run_as is not None:
         node.run_as.own(workdir)
     started = utc_now()
-    done = _process.run(
+    done = processes.run(
         [node.install.tool("pg_basebackup"), "-h", node.host, "-p", str(node.port),
          "-U", "postgres", "-D", str(workdir), "-Ft", "-X", "none", "-c", "fast",
          "--no-manifest", "-v"],

@@ -29,7 +29,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import NoSuchBackup
 from pytest_drdrill.backup.manifest import Manifest, utc_now
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.redis import LocalRedisNode
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def take_redis_snapshot(
             time_start, time_end = _bgsave(client, timeout, what)
             _wait_saved(client, saves_before, timeout, what)
         except TopologyError as exc:
-            exc.add_note(f"last lines of {node.log}:\n{_process.tail(node.log)}")
+            exc.add_note(f"last lines of {node.log}:\n{processes.tail(node.log)}")
             raise
         version = str(client.info("server").get("redis_version", "unknown"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -247,5 +247,5 @@ def _check_loaded(node: LocalRedisNode, manifest: Manifest, timeout: float) -> N
             f"{node.name} loaded {loaded} keys (and dropped {expired} expired ones) from "
             f"snapshot {manifest.backup_id}, which holds {expected}"
         )
-        exc.add_note(f"last lines of {node.log}:\n{_process.tail(node.log)}")
+        exc.add_note(f"last lines of {node.log}:\n{processes.tail(node.log)}")
         raise exc

@@ -14,7 +14,8 @@ import psycopg
 from pytest_drdrill import timing
 from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.postgres import WalShipper, take_base_backup
-from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
+from pytest_drdrill.topology._protocol import WalArchived
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.catalog import VerifyReport
     from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.backup.manifest import Manifest
-    from pytest_drdrill.topology.local import LocalTopology
+    from pytest_drdrill.topology._protocol import Topology
 
 #: The bucket backups are kept in, in each region's object store.
 BACKUP_BUCKET = "drdrill-backups"
@@ -38,17 +39,18 @@ class BackupSite:
     .. versionadded:: 0.3
     """
 
-    def __init__(self, topology: LocalTopology, keys: KeyRing, workdir: Path) -> None:
+    def __init__(self, topology: Topology, keys: KeyRing, workdir: Path) -> None:
         self.topology = topology
         self.keys = keys
         self.workdir = workdir
         primary, dr = topology.s3_nodes["s3-primary"], topology.s3_nodes["s3-dr"]
         self.catalog = self._catalog(primary.endpoint_url)
         self.dr_catalog = self._catalog(dr.endpoint_url)
-        if topology.wal_spool is None:
+        spool = topology.wal_spool if isinstance(topology, WalArchived) else None
+        if spool is None:
             raise ValueError(f"{topology!r} archives no WAL: it was built without a WAL spool")
         self.shipper = WalShipper(
-            topology.wal_spool, self.catalog, keys.current, source="postgres cluster (primary)"
+            spool, self.catalog, keys.current, source="postgres cluster (primary)"
         )
         self._bases = 0
 

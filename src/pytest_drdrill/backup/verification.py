@@ -23,7 +23,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import BackupError
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.errors import DrillError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -170,7 +170,7 @@ def check_database_integrity(node: LocalPostgresNode, *, timeout: float = 600.0)
             "-U", "postgres", "--all", "--install-missing", "--heapallindexed", "--verbose",
         ]  # fmt: skip
         try:
-            done = _process.run(
+            done = processes.run(
                 argv, run_as=node.run_as, timeout=timeout, what=f"pg_amcheck of {node.name}"
             )
         except DrillError as exc:

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.backup.errors import MissingWalSegment
+from pytest_drdrill.clients.postgres import parse_lsn
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -18,22 +19,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.manifest import BackupFile, Manifest
 
 DEFAULT_SEGMENT_SIZE = 16 << 20
-_LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 _SEGMENT = re.compile(r"[0-9A-F]{24}")
-
-
-def parse_lsn(text: str) -> int:
-    """Return the position of an LSN written ``X/Y`` (as ``pg_current_wal_lsn()`` prints).
-
-    :param text: the LSN.
-    :raises ValueError: when it is not of that form.
-
-    .. versionadded:: 0.3
-    """
-    match = _LSN.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not an LSN of the form X/Y (hex), e.g. 0/3000060")
-    return (int(match[1], 16) << 32) | int(match[2], 16)
 
 
 def segment_name(timeline: int, lsn: int, segment_size: int = DEFAULT_SEGMENT_SIZE) -> str:

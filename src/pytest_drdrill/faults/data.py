@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
+from pytest_drdrill.ledger import LEDGER_TABLE
+
 if TYPE_CHECKING:
     from pytest_drdrill.topology._protocol import PostgresNode
 
@@ -28,7 +30,7 @@ class DropTable:
 
     kind = "drop-table"
 
-    def __init__(self, node: PostgresNode, table: str = "drdrill_ledger") -> None:
+    def __init__(self, node: PostgresNode, table: str = LEDGER_TABLE) -> None:
         if not _IDENTIFIER.fullmatch(table):
             raise ValueError(f"table {table!r} is not a plain SQL identifier")
         self.node = node
@@ -63,7 +65,7 @@ class CorruptDataDirectory:
 
     kind = "corrupt-datadir"
 
-    def __init__(self, node: PostgresNode, table: str = "drdrill_ledger") -> None:
+    def __init__(self, node: PostgresNode, table: str = LEDGER_TABLE) -> None:
         if not _IDENTIFIER.fullmatch(table):
             raise ValueError(f"table {table!r} is not a plain SQL identifier")
         self.node = node

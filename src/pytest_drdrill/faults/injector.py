@@ -11,6 +11,7 @@ from pytest_drdrill.faults import network
 from pytest_drdrill.faults.network import LinkCut, Partition, Toxic
 from pytest_drdrill.faults.process import Crash, Freeze, Stop
 from pytest_drdrill.faults.region import RegionOutage, StorageLoss
+from pytest_drdrill.ledger import LEDGER_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -127,15 +128,13 @@ class FaultInjector:
             raise FaultError(f"no object store in region {region!r}")
         return self.inject(StorageLoss(stores[0]))
 
-    def drop_table(self, node: PostgresNode | None = None, table: str = "drdrill_ledger") -> float:
+    def drop_table(self, node: PostgresNode | None = None, table: str = LEDGER_TABLE) -> float:
         """Drop ``table`` on the primary (default: the drill's ledger), as an operator might."""
         from pytest_drdrill.faults.data import DropTable
 
         return self.inject(DropTable(node or self.topology.primary, table))
 
-    def corrupt_datadir(
-        self, node: PostgresNode | None = None, table: str = "drdrill_ledger"
-    ) -> float:
+    def corrupt_datadir(self, node: PostgresNode | None = None, table: str = LEDGER_TABLE) -> float:
         """Overwrite ``table``'s file under the primary (default) and crash it.
 
         .. versionadded:: 0.4

@@ -3,7 +3,7 @@
 boto3 is synchronous, so every call runs in a worker thread. The client's connect and
 read timeouts equal the call's timeout, so a thread left behind by a timed-out call ends
 on its own soon after; the coroutine itself is bounded by :func:`asyncio.wait_for`.
-Clients make exactly one attempt per call (see :func:`~pytest_drdrill.topology.s3.s3_client`):
+Clients make exactly one attempt per call (see :func:`~pytest_drdrill.clients.s3.s3_client`):
 a retried PUT would turn an indeterminate write into an acknowledged one.
 """
 
@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 import botocore.exceptions
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.s3 import describe_error, s3_client
+from pytest_drdrill.ledger import OBJECT_PREFIX
 from pytest_drdrill.measure._protocol import Indeterminate, NotApplied
-from pytest_drdrill.topology.s3 import describe_error, s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from pytest_drdrill.topology.s3 import S3Credentials
+    from pytest_drdrill.clients.s3 import S3Credentials
 
 
 class S3Ledger:
@@ -44,7 +45,7 @@ class S3Ledger:
         endpoint_url: str,
         bucket: str,
         *,
-        prefix: str = "drdrill-ledger/",
+        prefix: str = OBJECT_PREFIX,
         credentials: S3Credentials | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url

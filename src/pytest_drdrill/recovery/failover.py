@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.postgres import parse_lsn
 from pytest_drdrill.errors import FailoverFailed
 from pytest_drdrill.recovery.promotion import FailoverSettings, Promotion, StandbyState
 from pytest_drdrill.recovery.services import validate_postgres
@@ -28,13 +29,6 @@ if TYPE_CHECKING:
     from pytest_drdrill.topology._protocol import PostgresNode, Topology
 
 __all__ = ["FailoverSettings", "PostgresFailover", "StandbyState"]
-
-
-def _lsn(text: str | None) -> int:
-    if not text:
-        return 0
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
 
 
 def _query(node: PostgresNode, sql: str) -> tuple[object, ...]:
@@ -92,7 +86,9 @@ class PostgresFailover:
                 errors.append(f"{node.name}: not in recovery")
                 continue
             states.append(
-                StandbyState(node, node.name in sync_names, _lsn(str(receive)), _lsn(str(replay)))
+                StandbyState(
+                    node, node.name in sync_names, parse_lsn(str(receive)), parse_lsn(str(replay))
+                )
             )
         if not states:
             raise FailoverFailed(f"no standby can be promoted: {'; '.join(errors) or 'none left'}")
@@ -113,7 +109,7 @@ class PostgresFailover:
                         f"{replay:X} < receive {chosen.receive_lsn:X}"
                     )
                 timing.sleep(0.005)
-                replay = _lsn(str(_fetch_one(conn, "SELECT pg_last_wal_replay_lsn()::text")))
+                replay = parse_lsn(str(_fetch_one(conn, "SELECT pg_last_wal_replay_lsn()::text")))
         return "; caught up"
 
     def promote(self, node: PostgresNode) -> None:

@@ -6,7 +6,8 @@ import dataclasses
 
 import psycopg
 
-from pytest_drdrill import _pg, timing
+from pytest_drdrill import timing
+from pytest_drdrill.clients import first_line, postgres
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +33,9 @@ async def check_postgres(dsn: str, timeout: float) -> Health:
     started = timing.monotonic()
     conn = None
     try:
-        conn = await _pg.connect(dsn, timeout)
+        conn = await postgres.connect(dsn, timeout)
         remaining = max(0.001, timeout - (timing.monotonic() - started))
-        cur = await _pg.execute(conn, "SELECT pg_is_in_recovery()", timeout=remaining)
+        cur = await postgres.execute(conn, "SELECT pg_is_in_recovery()", timeout=remaining)
         row = await cur.fetchone()
         in_recovery = bool(row and row[0])
     except TimeoutError:
@@ -44,9 +45,9 @@ async def check_postgres(dsn: str, timeout: float) -> Health:
         )
     except (psycopg.Error, OSError) as exc:
         elapsed = timing.monotonic() - started
-        return Health(ok=False, started=started, seconds=elapsed, error=_pg.first_line(exc))
+        return Health(ok=False, started=started, seconds=elapsed, error=first_line(exc))
     finally:
         if conn is not None:
-            await _pg.close(conn)
+            await postgres.close(conn)
     error = "in recovery: not a primary" if in_recovery else ""
     return Health(not in_recovery, started, timing.monotonic() - started, in_recovery, error)

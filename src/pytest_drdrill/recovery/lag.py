@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from pytest_drdrill import _pg, timing
+from pytest_drdrill import timing
+from pytest_drdrill.clients import postgres
+from pytest_drdrill.clients.postgres import parse_lsn
 from pytest_drdrill.results import LagSample
 
 if TYPE_CHECKING:
@@ -23,21 +25,13 @@ if TYPE_CHECKING:
 LAG_THRESHOLD_BYTES = 16 * 1024 * 1024
 
 
-def lsn(text: str | None) -> int:
-    """Turn ``16/B374D848`` into a byte position."""
-    if not text:
-        return 0
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
 async def _one_row(dsn: str, sql: str, timeout: float) -> tuple[object, ...]:
-    conn = await _pg.connect(dsn, timeout)
+    conn = await postgres.connect(dsn, timeout)
     try:
-        cur = await _pg.execute(conn, sql, timeout=timeout)
+        cur = await postgres.execute(conn, sql, timeout=timeout)
         row = await cur.fetchone()
     finally:
-        await _pg.close(conn)
+        await postgres.close(conn)
     assert row is not None
     return tuple(row)
 
@@ -56,7 +50,7 @@ async def postgres_lag(primary: PostgresNode, standby: PostgresNode, timeout: fl
             timeout,
         ),
     )
-    behind = max(0, lsn(str(current)) - lsn(str(replay)))
+    behind = max(0, parse_lsn(str(current)) - parse_lsn(str(replay)))
     seconds = 0.0 if behind == 0 else float(age) if age is not None else None  # type: ignore[arg-type]
     return LagSample(
         timing.monotonic(), "postgres", standby.name, behind, seconds,

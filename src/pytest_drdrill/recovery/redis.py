@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import redis
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients import first_line
+from pytest_drdrill.clients.redis import close, command, connect, sync_client
 from pytest_drdrill.errors import FailoverFailed
-from pytest_drdrill.measure.redis import close, command, connect, first_line
 from pytest_drdrill.recovery.health import Health
-from pytest_drdrill.topology.redis import sync_client
 
 if TYPE_CHECKING:
     from redis.asyncio.connection import AbstractConnection

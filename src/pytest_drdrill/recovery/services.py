@@ -14,6 +14,8 @@ import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import FailoverFailed
+from pytest_drdrill.ledger import VALIDATION_TABLE
+from pytest_drdrill.topology._protocol import SentinelWatched
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,9 +49,9 @@ def validate_postgres(endpoint: Link, *, timeout: float = VALIDATE_TIMEOUT) -> s
         with psycopg.connect(
             endpoint.dsn(app="drdrill-validate"), autocommit=True, connect_timeout=2
         ) as conn:
-            conn.execute("INSERT INTO drdrill_validation (token) VALUES (%s)", (token,))
+            conn.execute(f"INSERT INTO {VALIDATION_TABLE} (token) VALUES (%s)", (token,))
             row = conn.execute(
-                "SELECT token FROM drdrill_validation WHERE token = %s", (token,)
+                f"SELECT token FROM {VALIDATION_TABLE} WHERE token = %s", (token,)
             ).fetchone()
         if not row or row[0] != token:
             raise RuntimeError("token not read back")
@@ -79,7 +81,7 @@ def validate_redis(endpoint: Link) -> str:
 
 def validate_storage(endpoint: Link, bucket: str) -> str:
     """Put an object through the storage endpoint and get it back."""
-    from pytest_drdrill.topology.s3 import s3_client
+    from pytest_drdrill.clients.s3 import s3_client
 
     token = uuid.uuid4().hex
 
@@ -183,7 +185,7 @@ def follow_sentinel(topology: Topology, record: DrillRecord) -> SentinelFollower
     from pytest_drdrill.errors import TopologyError
     from pytest_drdrill.recovery.sentinel import SentinelFollower
 
-    sentinel = getattr(topology, "sentinel", None)
+    sentinel = topology.sentinel if isinstance(topology, SentinelWatched) else None
     if sentinel is None:
         raise TopologyError(
             "--drill-redis-failover=sentinel needs a topology with a Redis Sentinel; the "

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import botocore.exceptions
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.s3 import describe_error, s3_client
 from pytest_drdrill.recovery.health import Health
-from pytest_drdrill.topology.s3 import describe_error, s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

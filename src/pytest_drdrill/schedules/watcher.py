@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from pytest_drdrill import _pg, timing
+from pytest_drdrill import timing
+from pytest_drdrill.clients import first_line, postgres
 from pytest_drdrill.schedules.invariants import Answer
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class ServerWatcher:
                 await asyncio.sleep(max(0.0, self.interval - elapsed))
         finally:
             if conn is not None:
-                await _pg.close(conn)
+                await postgres.close(conn)
 
     async def _poll(
         self, name: str, conn: psycopg.AsyncConnection[Any] | None
@@ -132,14 +133,14 @@ class ServerWatcher:
         sent = timing.monotonic()
         try:
             if conn is None or conn.closed:
-                conn = await _pg.connect(self.dsns[name], self.timeout)
+                conn = await postgres.connect(self.dsns[name], self.timeout)
             remaining = max(0.001, self.timeout - (timing.monotonic() - sent))
-            cursor = await _pg.execute(conn, POLL, timeout=remaining)
+            cursor = await postgres.execute(conn, POLL, timeout=remaining)
             row = await cursor.fetchone()
         except (TimeoutError, psycopg.Error, OSError) as exc:
             if conn is not None:
-                await _pg.close(conn)
-            return Answer(name, sent, timing.monotonic(), error=_pg.first_line(exc)), None
+                await postgres.close(conn)
+            return Answer(name, sent, timing.monotonic(), error=first_line(exc)), None
         assert row is not None
         in_recovery, read_only, started, sync_names, in_sync = row
         answer = Answer(

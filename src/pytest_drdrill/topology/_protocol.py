@@ -11,7 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pytest_drdrill.topology.links import Link
+    from pytest_drdrill.topology.s3_replication import Replicator
+    from pytest_drdrill.topology.sentinel import LocalSentinel
 
 
 @runtime_checkable
@@ -61,6 +65,20 @@ class ServiceNode(Protocol):
 
         .. versionadded:: 0.3
         """
+        ...
+
+
+@runtime_checkable
+class OwnedNode(Protocol):
+    """A node its topology started, so the topology removes it at the end.
+
+    A node of a running stack is not one: the drill found it and leaves it running.
+
+    .. versionadded:: 0.5
+    """
+
+    def cleanup(self) -> None:
+        """Kill the node and remove what it left; never raises."""
         ...
 
 
@@ -176,3 +194,53 @@ class Topology(Protocol):
     def close(self) -> None:
         """Stop and remove everything the topology started; never raises."""
         ...
+
+
+# --- optional capabilities of a topology ----------------------------------------------------
+# Only some backends have these. Callers check with isinstance() and say what is missing
+# when the topology lacks one, rather than probing attributes.
+
+
+@runtime_checkable
+class SentinelWatched(Protocol):
+    """A topology that can run a Redis Sentinel to decide Redis failovers.
+
+    .. versionadded:: 0.5
+    """
+
+    #: The Sentinel watching the Redis primary; ``None`` when the drill did not ask for one.
+    sentinel: LocalSentinel | None
+
+
+@runtime_checkable
+class WalArchived(Protocol):
+    """A topology whose PostgreSQL nodes archive finished WAL segments into one spool.
+
+    .. versionadded:: 0.5
+    """
+
+    #: The spool directory on this host; ``None`` until PostgreSQL has started.
+    wal_spool: Path | None
+
+
+@runtime_checkable
+class ForensicLedger(Protocol):
+    """A topology that can read the ledger a stopped PostgreSQL node holds on its disk.
+
+    .. versionadded:: 0.5
+    """
+
+    def ledger_ids_of(self, name: str) -> set[int]:
+        """The ledger ids node ``name`` committed, read from a copy of its data directory."""
+        ...
+
+
+@runtime_checkable
+class ObjectReplicated(Protocol):
+    """A topology whose DR object store is fed by a replicator process of the drill's own.
+
+    .. versionadded:: 0.5
+    """
+
+    #: The replicator; ``None`` when the topology runs none.
+    replicator: Replicator | None

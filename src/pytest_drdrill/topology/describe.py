@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from pytest_drdrill.topology._protocol import ObjectReplicated
+
 if TYPE_CHECKING:
     from pytest_drdrill.topology._protocol import Topology
 
@@ -110,7 +112,7 @@ def _redis_replication(topology: Topology, problems: list[str]) -> list[dict[str
 
 
 def _versioning(topology: Topology, problems: list[str]) -> dict[str, str | None]:
-    from pytest_drdrill.topology.s3 import s3_client
+    from pytest_drdrill.clients.s3 import s3_client
 
     status: dict[str, str | None] = {}
     for name, node in topology.s3_nodes.items():
@@ -127,7 +129,7 @@ def _versioning(topology: Topology, problems: list[str]) -> dict[str, str | None
 def _storage_replicated(topology: Topology, problems: list[str]) -> bool:
     # Object replication is the backend's own process (moto does not replicate); a
     # backend without one reports no replication rather than a lag of zero.
-    replicator = getattr(topology, "replicator", None)
+    replicator = topology.replicator if isinstance(topology, ObjectReplicated) else None
     running = replicator is not None and bool(replicator.is_running)
     if not running:
         problems.append("cross-region object replication is not running")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 
 if TYPE_CHECKING:
     import docker
@@ -64,7 +64,7 @@ def run_labels(run_id: str) -> dict[str, str]:
 
     :param run_id: the run's id (the report bundle's name).
     """
-    return {LABEL_RUN: run_id, LABEL_OWNER: _process.owner_tag(), LABEL_HOST: host_id()}
+    return {LABEL_RUN: run_id, LABEL_OWNER: processes.owner_tag(), LABEL_HOST: host_id()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,10 +22,10 @@ import psycopg
 import redis
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.postgres import conninfo
-from pytest_drdrill.topology.redis import sync_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
     from docker.models.networks import Network
 
-    from pytest_drdrill.topology._process import RunAs
     from pytest_drdrill.topology.postgres import PostgresInstall
+    from pytest_drdrill.topology.processes import RunAs
     from pytest_drdrill.topology.redis import RedisInstall
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class ContainerNode:
         if not self.is_running():
             return []
         pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
-        return _process.process_tree(pid) if pid > 0 else []
+        return processes.process_tree(pid) if pid > 0 else []
 
     def crash(self) -> None:
         """``docker kill``: every process of the container dies at once, as a power loss."""

@@ -13,8 +13,6 @@ import concurrent.futures
 import logging
 import os
 import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,64 +20,50 @@ import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import _process
-from pytest_drdrill.topology.links import Link
-from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall
+from pytest_drdrill.ledger import SELECT_IDS
+from pytest_drdrill.topology import processes
+from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
+from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall, archive_settings
 from pytest_drdrill.topology.postgres import make_template as postgres_template
+from pytest_drdrill.topology.proxied import (
+    DR,
+    PRIMARY,
+    REDIS_DR,
+    REDIS_PRIMARY,
+    S3_DR,
+    S3_PRIMARY,
+    SYNC,
+    ProxiedTopology,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from pytest_drdrill.proxy import ProxyClient, ProxyServer
-    from pytest_drdrill.recovery.sentinel import LocalSentinel
-    from pytest_drdrill.topology._process import RunAs
-    from pytest_drdrill.topology._protocol import (
-        ObjectStoreNode,
-        PostgresNode,
-        RedisNode,
-        ServiceNode,
-    )
+    from pytest_drdrill.topology.processes import RunAs
     from pytest_drdrill.topology.redis import RedisInstall
-    from pytest_drdrill.topology.s3_replication import Replicator
+    from pytest_drdrill.topology.sentinel import LocalSentinel
 
 logger = logging.getLogger(__name__)
 
-PRIMARY, SYNC, DR = "pg-primary", "pg-sync", "pg-dr"
-REDIS_PRIMARY, REDIS_DR = "redis-primary", "redis-dr"
-S3_PRIMARY, S3_DR = "s3-primary", "s3-dr"
-BUCKET = "drdrill-objects"
 
-
-class LocalTopology:
+class LocalTopology(ProxiedTopology):
     """The two-region topology as local processes behind the fault proxy.
 
-    Build it with :meth:`build`; :meth:`close` removes every process and proxy.
+    Build it with :meth:`build`; :meth:`close` removes every process and proxy. Besides
+    the :class:`~pytest_drdrill.topology._protocol.Topology` protocol it has every
+    optional capability: a Redis Sentinel when asked for, a WAL spool, and forensic
+    reads of a node's disk.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2 two regions with Redis and object storage.
     """
 
     backend = "local"
-    bucket = BUCKET
 
     def __init__(self, workdir: Path, dataroot: Path, proxy: ProxyClient) -> None:
-        self.workdir = workdir
-        self.dataroot = dataroot
-        self.proxy = proxy
-        self.id = uuid.uuid4().hex[:8]
-        self.pg_nodes: dict[str, PostgresNode] = {}
-        self.redis_nodes: dict[str, RedisNode] = {}
-        self.s3_nodes: dict[str, ObjectStoreNode] = {}
-        self.replication_links: dict[str, Link] = {}
-        self.redis_links: dict[str, Link] = {}
-        self.client_paths: dict[str, Link] = {}
-        self._sync_names: tuple[str, ...] = ()
-        self._links: list[Link] = []
-        self.replicator: Replicator | None = None
+        super().__init__(workdir, dataroot, proxy)
         self.sentinel: LocalSentinel | None = None
         #: Where every PostgreSQL node archives its finished WAL segments.
         self.wal_spool: Path | None = None
-        self.timings: dict[str, float] = {}
 
     @classmethod
     def build(
@@ -113,42 +97,6 @@ class LocalTopology:
             topo.close()
             raise
         return topo
-
-    def _link(
-        self,
-        name: str,
-        target: ServiceNode,
-        label: str,
-        *,
-        source: str = "clients",
-        upstream_of: Callable[[ServiceNode], str] | None = None,
-        kind: str = "path",
-    ) -> Link:
-        link = Link(
-            self.proxy,
-            f"drdrill-{self.id}-{name}",
-            target,
-            label,
-            source=source,
-            upstream_of=upstream_of,
-            kind=kind,
-        )
-        self._links.append(link)
-        return link
-
-    def _client_path(self, node: ServiceNode) -> Link:
-        link = self._link(f"to-{node.name}", node, f"clients -> {node.name}")
-        self.client_paths[node.name] = link
-        return link
-
-    def _endpoint(self, service: str, node: ServiceNode) -> Link:
-        return self._link(
-            service,
-            node,
-            f"clients -> {service} (service endpoint)",
-            upstream_of=lambda n: self.client_paths[n.name].address,
-            kind="endpoint",
-        )
 
     def _start(
         self,
@@ -227,27 +175,6 @@ class LocalTopology:
         self._wait_streaming(primary, timeout=30)
         self.timings["postgres streaming"] = timing.monotonic() - t0
 
-    def _wait_streaming(self, primary: PostgresNode, timeout: float) -> None:
-        expected = {n for n in self.pg_nodes if n != primary.name}
-        deadline = timing.monotonic() + timeout
-        seen: dict[str, tuple[str, str]] = {}
-        while timing.monotonic() < deadline:
-            with psycopg.connect(primary.dsn(), autocommit=True) as conn:
-                rows = conn.execute(
-                    "SELECT application_name, state, sync_state FROM pg_stat_replication"
-                ).fetchall()
-            seen = {r[0]: (r[1], r[2]) for r in rows}
-            streaming = {n for n, (state, _) in seen.items() if state == "streaming"}
-            sync_ok = all(seen.get(n, ("", ""))[1] == "sync" for n in self._sync_names)
-            if expected <= streaming and sync_ok:
-                return
-            timing.sleep(0.01)
-        raise TopologyError(
-            f"standbys {sorted(expected)} were not all streaming from {primary.name} within "
-            f"{timeout:.0f}s; pg_stat_replication showed {seen or 'nothing'}. The server logs "
-            f"are in {self.workdir}."
-        )
-
     # --- Redis ------------------------------------------------------------------------------
 
     def _start_redis(self, data: Path, install: RedisInstall, t0: float, *, sentinel: bool) -> None:
@@ -275,7 +202,7 @@ class LocalTopology:
         self.redis_endpoint = self._endpoint("redis", primary)
         replica.wait_replicating(timeout=15)
         if sentinel:
-            from pytest_drdrill.recovery.sentinel import LocalSentinel
+            from pytest_drdrill.topology.sentinel import LocalSentinel
 
             self.sentinel = LocalSentinel(
                 data / "sentinel",
@@ -287,16 +214,10 @@ class LocalTopology:
             self.sentinel.start()
         self.timings["redis replicating"] = timing.monotonic() - t0
 
-    @property
-    def redis_primary(self) -> RedisNode:
-        """The Redis node the Redis endpoint points at."""
-        return self.redis_endpoint.target  # type: ignore[return-value]
-
     # --- object storage ---------------------------------------------------------------------
 
     def _start_storage(self, data: Path, t0: float) -> None:
-        from pytest_drdrill.topology.s3 import LocalS3Node, ensure_bucket, s3_client
-        from pytest_drdrill.topology.s3_replication import Replicator
+        from pytest_drdrill.topology.s3 import LocalS3Node
 
         nodes = [
             LocalS3Node(name, region, data / name, log=self.workdir / f"{name}.log")
@@ -308,70 +229,7 @@ class LocalTopology:
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(node.start) for node in nodes]:
                 future.result()
-        primary, dr = nodes
-        for node in nodes:
-            ensure_bucket(s3_client(node.endpoint_url), self.bucket, versioned=True)
-            self._client_path(node)
-        self.storage_link = self._link(
-            f"repl-{dr.name}",
-            primary,
-            f"{dr.name} <- {primary.name} (replication)",
-            source=dr.name,
-            kind="replication",
-        )
-        self.s3_endpoint = self._endpoint("s3", primary)
-        self.replicator = Replicator(self.storage_link.endpoint_url, dr.endpoint_url, self.bucket)
-        self.replicator.start()
-        self.timings["storage replicating"] = timing.monotonic() - t0
-
-    @property
-    def s3_primary(self) -> ObjectStoreNode:
-        """The object store the storage endpoint points at."""
-        return self.s3_endpoint.target  # type: ignore[return-value]
-
-    def stop_storage_replication(self) -> None:
-        """Stop the cross-region replicator (the DR store takes over)."""
-        if self.replicator is not None:
-            self.replicator.stop()
-
-    def storage_replication_lag(self) -> float:
-        """Seconds the DR store is behind, as the replicator measures it."""
-        return self.replicator.lag_seconds() if self.replicator is not None else 0.0
-
-    # --- the Topology protocol --------------------------------------------------------------
-
-    @property
-    def primary(self) -> PostgresNode:
-        """The node behind the service endpoint."""
-        return self.pg_endpoint.target  # type: ignore[return-value]
-
-    def standbys(self) -> list[PostgresNode]:
-        """Unfenced nodes other than the primary, synchronous standbys first."""
-        others = [n for n in self.pg_nodes.values() if n is not self.primary and not n.fenced]
-        return sorted(others, key=lambda n: n.name not in self._sync_names)
-
-    def sync_standby_names(self) -> tuple[str, ...]:
-        """Names configured in the primary's ``synchronous_standby_names``."""
-        return self._sync_names
-
-    def endpoint(self, service: str) -> Link:
-        """The clients' endpoint of ``service``: ``postgres``, ``redis`` or ``s3``."""
-        endpoints = {"postgres": self.pg_endpoint, "redis": self.redis_endpoint}
-        endpoints["s3"] = self.s3_endpoint
-        try:
-            return endpoints[service]
-        except KeyError:
-            raise TopologyError(
-                f"no service {service!r} in this topology; services: {sorted(endpoints)}"
-            ) from None
-
-    def nodes(self) -> dict[str, ServiceNode]:
-        """Every node of every service, by name."""
-        return {**self.pg_nodes, **self.redis_nodes, **self.s3_nodes}
-
-    def links(self) -> list[Link]:
-        """Every proxied path, endpoints included."""
-        return list(self._links)
+        self._wire_storage(nodes[0], nodes[1], t0)
 
     def ledger_ids_of(self, name: str) -> set[int]:
         """Read the ledger that node ``name`` holds on disk, without reviving the node.
@@ -397,70 +255,15 @@ class LocalTopology:
         try:
             copy.start()
             with psycopg.connect(copy.dsn(), autocommit=True) as conn:
-                return {row[0] for row in conn.execute("SELECT id FROM drdrill_ledger")}
+                return {row[0] for row in conn.execute(SELECT_IDS)}
         finally:
             copy.cleanup()
 
     def close(self) -> None:
-        """Kill every node, delete every proxy entry and the data directories; never raises."""
-        if self.replicator is not None:
-            try:
-                self.replicator.stop()
-            except Exception:  # teardown goes on; nothing else depends on the replicator
-                logger.exception("stopping the object replicator failed")
+        """Kill every node and the Sentinel, delete every proxy entry and the data; never raises."""
         if self.sentinel is not None:
             self.sentinel.cleanup()
-        for node in self.nodes().values():
-            cleanup = getattr(node, "cleanup", None)
-            if cleanup is not None:
-                cleanup()
-        for link in self._links:
-            link.remove()
-        shutil.rmtree(self.dataroot / self.id, ignore_errors=True)
-
-
-DATAROOT_PREFIX = "drdrill-"
-
-
-def archive_settings(spool: Path) -> dict[str, str]:
-    """Server settings that archive each finished WAL segment into ``spool``.
-
-    The copy goes to a hidden name first and is renamed, so a reader of the spool never
-    sees half a segment; an existing segment is never overwritten.
-    """
-    part = f"{spool}/.%f.part"
-    return {
-        "archive_mode": "on",
-        "archive_command": f"test ! -f {spool}/%f && cp %p {part} && mv {part} {spool}/%f",
-    }
-
-
-def make_dataroot() -> Path:
-    """Create the directory that holds server data directories for one session.
-
-    It lies outside pytest's ``/tmp/pytest-of-<user>``, which pytest keeps at mode 0700
-    and resets at every start, so servers running as another account could lose access
-    mid-run when another pytest starts. An ``owner`` file lets a later run remove it if
-    this one is killed.
-    """
-    root = Path(tempfile.mkdtemp(prefix=DATAROOT_PREFIX))
-    root.chmod(0o711)
-    (root / "owner").write_text(_process.owner_tag())
-    return root
-
-
-def reap_dataroots() -> list[str]:
-    """Remove data roots whose owning pytest process is gone."""
-    removed = []
-    for root in Path(tempfile.gettempdir()).glob(f"{DATAROOT_PREFIX}*"):
-        try:
-            owner = (root / "owner").read_text().strip()
-        except OSError:
-            continue
-        if not _process.owner_alive(owner):
-            shutil.rmtree(root, ignore_errors=True)
-            removed.append(f"data directory {root} left by dead run {owner}")
-    return removed
+        super().close()
 
 
 TOXIPROXY_URL_ENV = "DRDRILL_TOXIPROXY_URL"
@@ -499,14 +302,14 @@ class LocalBackend:
         """Remove leftovers of killed runs, find PostgreSQL, build the template, start the proxy."""
         from pytest_drdrill.proxy import ProxyClient, ProxyServer, find_toxiproxy_server
 
-        self.reaped = _process.reap_leftovers() + reap_dataroots()
+        self.reaped = processes.reap_leftovers() + reap_dataroots()
         for line in self.reaped:
             logger.warning("removed leftover: %s", line)
         from pytest_drdrill.topology.redis import RedisInstall
 
         self.install = PostgresInstall.discover(self._pg_bin)
         self.redis_install = RedisInstall.discover(self._redis_bin)
-        self.run_as = _process.RunAs.resolve(self._run_as_name)
+        self.run_as = processes.RunAs.resolve(self._run_as_name)
         self.dataroot = make_dataroot()
         pgdir = self.dataroot / "template"
         pgdir.mkdir()
@@ -525,7 +328,7 @@ class LocalBackend:
             # A toxiproxy-server on PATH is used when there is one; else the built-in proxy.
             server = ProxyServer(
                 self.basedir / "proxy",
-                env={_process.OWNER_ENV: _process.owner_tag()},
+                env={processes.OWNER_ENV: processes.owner_tag()},
                 toxiproxy_server=find_toxiproxy_server(),
             )
             (self.basedir / "proxy").mkdir()

@@ -18,25 +18,15 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from pytest_drdrill import timing
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.ledger import LEDGER_DDL
+from pytest_drdrill.topology import processes
+from pytest_drdrill.topology.server import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from pytest_drdrill.topology._process import RunAs
-
-LEDGER_DDL = """
-CREATE TABLE drdrill_ledger (
-    id bigint PRIMARY KEY,
-    written_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-CREATE TABLE drdrill_validation (
-    token text PRIMARY KEY,
-    written_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-"""
+    from pytest_drdrill.topology.processes import RunAs
 
 #: Settings every node runs with; each one is here for a measured reason.
 BASE_SETTINGS: dict[str, str] = {
@@ -120,42 +110,6 @@ def conninfo(host: str, port: int, *, dbname: str = "postgres", app: str = "drdr
     return f"host={host} port={port} user=postgres dbname={dbname} application_name={app}"
 
 
-def wait_accepting(
-    dsn: str,
-    *,
-    timeout: float,
-    process: subprocess.Popen[bytes],
-    datadir: Path,
-    log: Path,
-    what: str,
-) -> None:
-    """Poll until the server started as ``process`` accepts a query.
-
-    Fails early if the process exits. The answering server must report ``datadir`` as
-    its data directory: whoever else listens on the port (a server that won the port,
-    a proxy) must not pass for this one.
-    """
-    deadline = timing.monotonic() + timeout
-    last: Exception | str | None = None
-    while timing.monotonic() < deadline:
-        if process.poll() is not None:
-            exc = TopologyError(f"{what} exited with status {process.returncode} during start")
-            exc.add_note(f"last lines of {log}:\n{_process.tail(log)}")
-            raise exc
-        try:
-            with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
-                row = conn.execute("SELECT current_setting('data_directory')").fetchone()
-            if row is not None and Path(str(row[0])) == datadir:
-                return
-            last = f"another server answers on its port (data directory {row[0] if row else '?'})"
-        except psycopg.OperationalError as err:
-            last = err
-        timing.sleep(0.01)
-    exc = TopologyError(f"{what} did not accept connections within {timeout:.0f}s: {last}")
-    exc.add_note(f"last lines of {log}:\n{_process.tail(log)}")
-    raise exc
-
-
 def make_template(
     install: PostgresInstall, directory: Path, run_as: RunAs | None, log: Path
 ) -> Path:
@@ -168,44 +122,41 @@ def make_template(
     :returns: the template's data directory.
     """
     datadir = directory / "template"
-    _process.run(
+    processes.run(
         [install.tool("initdb"), "--no-sync", "-A", "trust", "-U", "postgres", "-E", "UTF8",
          "--locale=C", "-D", str(datadir)],
         run_as=run_as, timeout=120, what="initdb",
     )  # fmt: skip
-    port = _process.free_port()
-    proc = _process.spawn(
-        [install.tool("postgres"), "-D", str(datadir), "-p", str(port),
-         *_settings_args(BASE_SETTINGS)],
-        log=log, run_as=run_as,
-    )  # fmt: skip
+    server = LocalPostgresNode("template PostgreSQL", "", datadir, install, run_as, log)
     try:
-        dsn = conninfo("127.0.0.1", port)
-        wait_accepting(
-            dsn, timeout=30, process=proc, datadir=datadir, log=log, what="template PostgreSQL"
-        )
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        server.start(timeout=30)
+        with psycopg.connect(server.dsn(), autocommit=True) as conn:
             conn.execute(LEDGER_DDL)
             conn.execute("CHECKPOINT")
     finally:
-        proc.send_signal(signal.SIGINT)  # fast shutdown: the template must be clean
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            _process.kill_tree(proc.pid)
-            proc.wait()
+        # A fast shutdown (SIGINT), not a crash: the template must be clean.
+        server.stop(timeout=30)
     return datadir
+
+
+def archive_settings(spool: Path) -> dict[str, str]:
+    """Server settings that archive each finished WAL segment into ``spool``.
+
+    The copy goes to a hidden name first and is renamed, so a reader of the spool never
+    sees half a segment; an existing segment is never overwritten.
+    """
+    part = f"{spool}/.%f.part"
+    return {
+        "archive_mode": "on",
+        "archive_command": f"test ! -f {spool}/%f && cp %p {part} && mv {part} {spool}/%f",
+    }
 
 
 def _settings_args(settings: Mapping[str, str]) -> list[str]:
     return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
 
 
-#: Starts retried when another process took the chosen port between choice and bind.
-_BIND_ATTEMPTS = 5
-
-
-class LocalPostgresNode:
+class LocalPostgresNode(ServerProcess):
     """One PostgreSQL server running as a local process.
 
     :param name: e.g. ``pg-primary``; also its ``application_name`` towards the primary.
@@ -216,6 +167,10 @@ class LocalPostgresNode:
     :param log: the server's log file; opened by this process, so it may lie anywhere.
     """
 
+    port_taken = b"could not create any TCP/IP sockets"
+    ready_phrase = "accept connections"
+    stop_signal = signal.SIGINT
+
     def __init__(
         self,
         name: str,
@@ -225,29 +180,15 @@ class LocalPostgresNode:
         run_as: RunAs | None,
         log: Path,
     ) -> None:
-        self.name = name
+        super().__init__(name, log=log, run_as=run_as)
         self.region = region
         self.datadir = datadir
         self.install = install
-        self.run_as = run_as
-        self.host = "127.0.0.1"
-        self.port = _process.free_port()
-        self.log = log
         self.settings: dict[str, str] = dict(BASE_SETTINGS)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.fenced = False
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.host}:{self.port}>"
 
     def dsn(self, *, app: str = "drdrill") -> str:
         """Connection string to this node directly (not through any endpoint)."""
         return conninfo(self.host, self.port, app=app)
-
-    @property
-    def address(self) -> str:
-        """``host:port``, as a proxy upstream."""
-        return f"{self.host}:{self.port}"
 
     # --- building ---------------------------------------------------------------------------
 
@@ -263,7 +204,7 @@ class LocalPostgresNode:
         :param source_host: where the primary (or the replication link in front of it) listens.
         :param source_port: its port.
         """
-        _process.run(
+        processes.run(
             [self.install.tool("pg_basebackup"), "-h", source_host, "-p", str(source_port),
              "-U", "postgres", "-D", str(self.datadir), "-R", "-X", "stream", "-c", "fast",
              "-N", "-d", f"application_name={self.name}"],
@@ -273,96 +214,45 @@ class LocalPostgresNode:
 
     # --- running ----------------------------------------------------------------------------
 
+    def command(self) -> list[str]:
+        """``postgres`` on this node's data directory and port, with its settings."""
+        return [
+            self.install.tool("postgres"), "-D", str(self.datadir), "-p", str(self.port),
+            *_settings_args(self.settings),
+        ]  # fmt: skip
+
+    def check_ready(self) -> str | None:
+        """Ready once a query answers and the server reports this node's data directory."""
+        try:
+            with psycopg.connect(self.dsn(), connect_timeout=2, autocommit=True) as conn:
+                row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+        except psycopg.OperationalError as err:
+            return str(err)
+        if row is not None and Path(str(row[0])) == self.datadir:
+            return None
+        return f"another server answers on its port (data directory {row[0] if row else '?'})"
+
     def start(self, *, timeout: float = 30.0, extra: Mapping[str, str] | None = None) -> None:
         """Start the server and wait until it accepts queries.
 
-        :raises TopologyError: when it exits or does not answer in time; its log is attached.
+        :param timeout: how long one attempt may take to accept a query.
+        :param extra: settings added to the node's own for this and later starts.
+        :raises TopologyError: when fenced, or when it exits or does not answer in time;
+            its log is attached.
         """
         if self.fenced:
             raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
         if extra:
             self.settings.update(extra)
-        for attempt in range(_BIND_ATTEMPTS):
-            log_size = self.log.stat().st_size if self.log.exists() else 0
-            self.process = _process.spawn(
-                [self.install.tool("postgres"), "-D", str(self.datadir), "-p", str(self.port),
-                 *_settings_args(self.settings)],
-                log=self.log, run_as=self.run_as,
-            )  # fmt: skip
-            try:
-                wait_accepting(
-                    self.dsn(),
-                    timeout=timeout,
-                    process=self.process,
-                    datadir=self.datadir,
-                    log=self.log,
-                    what=self.name,
-                )
-                return
-            except TopologyError:
-                if attempt + 1 == _BIND_ATTEMPTS or not self._lost_port_race(log_size):
-                    raise
-                self.port = _process.free_port()
-
-    def _lost_port_race(self, log_offset: int) -> bool:
-        """Whether the last start failed only because another process took its port."""
-        with open(self.log, "rb") as log:
-            log.seek(log_offset)
-            return b"could not create any TCP/IP sockets" in log.read()
-
-    def is_running(self) -> bool:
-        """Whether the postmaster process exists (a frozen one counts as running)."""
-        return self.process is not None and self.process.poll() is None
-
-    def pids(self) -> list[int]:
-        """The postmaster and its children; empty when it is not running."""
-        if not self.is_running():
-            return []
-        assert self.process is not None
-        return _process.process_tree(self.process.pid)
+        self.launch(timeout=timeout)
 
     def crash(self) -> None:
-        """Kill the postmaster and all its children at once, as a power loss would."""
-        if self.process is None:
-            return
-        shmid = _process.postmaster_shmid(self.datadir)
-        pids = _process.kill_tree(self.process.pid)
-        self.process.wait()
-        _process.wait_gone(pids)
+        """Kill the postmaster and all its children at once, as a power loss would.
+
+        The shared memory segment a killed postmaster leaves is removed too: it would
+        block the next start ("pre-existing shared memory block is still in use").
+        """
+        shmid = processes.postmaster_shmid(self.datadir) if self.is_running() else None
+        super().crash()
         if shmid is not None:
-            _process.remove_sysv_shm(shmid)
-
-    def freeze(self) -> None:
-        """SIGSTOP the postmaster and its children: it keeps its sockets but answers nothing."""
-        if self.process is not None:
-            _process.signal_tree(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """SIGCONT what :meth:`freeze` stopped."""
-        if self.process is not None and self.process.poll() is None:
-            _process.signal_tree(self.process.pid, signal.SIGCONT)
-
-    def stop(self, *, timeout: float = 10.0) -> None:
-        """Fast shutdown (SIGINT); crash it if it does not stop within ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.thaw()
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.crash()
-
-    def fence(self) -> None:
-        """Make sure this node never accepts writes again: kill it and refuse restarts."""
-        self.fenced = True
-        self.crash()
-
-    def cleanup(self) -> None:
-        """Kill the node if it runs and free its shared memory; never raises."""
-        try:
-            self.crash()
-        except Exception:  # cleanup must not hide the test's own failure
-            import logging
-
-            logging.getLogger(__name__).exception("cleanup of %s failed", self.name)
+            processes.remove_sysv_shm(shmid)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
 from pytest_drdrill.topology.docker_engine import LABEL_HOST, LABEL_OWNER, LABEL_RUN, host_id
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def _dead(labels: dict[str, str] | None, here: str) -> bool:
     labels = labels or {}
     owner = labels.get(LABEL_OWNER)
-    return owner is not None and labels.get(LABEL_HOST) == here and not _process.owner_alive(owner)
+    return owner is not None and labels.get(LABEL_HOST) == here and not processes.owner_alive(owner)
 
 
 def reap(client: docker.DockerClient) -> list[str]:

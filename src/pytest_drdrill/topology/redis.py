@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from pytest_drdrill import timing
+from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
-from pytest_drdrill.topology import _process
+from pytest_drdrill.topology import processes
+from pytest_drdrill.topology.server import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,7 +40,7 @@ BASE_SETTINGS: dict[str, str] = {
     "protected-mode": "no",
     "daemonize": "no",
     # Redis rewrites its title over argv and environ, erasing the DRDRILL_OWNER tag that
-    # _process.reap_leftovers reads from /proc/PID/environ after a killed run.
+    # processes.reap_leftovers reads from /proc/PID/environ after a killed run.
     "set-proc-title": "no",
     "save": "",
     "appendonly": "no",
@@ -54,9 +54,6 @@ BASE_SETTINGS: dict[str, str] = {
     # On SIGTERM a primary waits this long for lagging replicas; 10 s by default.
     "shutdown-timeout": "2",
 }
-
-#: Starts retried when another process took the chosen port between choice and bind.
-_BIND_ATTEMPTS = 5
 
 
 class RedisInstall:
@@ -118,70 +115,26 @@ def settings_args(settings: Mapping[str, str]) -> list[str]:
     return [arg for key, value in settings.items() for arg in (f"--{key}", value)]
 
 
-def sync_client(url: str, *, timeout: float) -> redis.Redis:
-    """A blocking client for control commands: bounded by ``timeout``, never retrying.
+def check_pid(server: ServerProcess, url: str) -> str | None:
+    """Readiness of a Redis server or Sentinel: ``None`` once the one at ``url`` is ``server``.
 
-    :param url: a ``redis://`` URL.
-    :param timeout: limit of each connect, send and read, in seconds.
+    The answering server must report ``server``'s pid: whoever else listens on the port
+    (a server that won the port, a proxy) must not pass for this one.
+
+    :returns: ``None`` when ready, else why not.
     """
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=True,
-        driver_info=None,
-    )
-
-
-def wait_answering(
-    url: str,
-    *,
-    timeout: float,
-    process: subprocess.Popen[bytes],
-    log: Path,
-    what: str,
-) -> None:
-    """Poll until the server started as ``process`` answers at ``url``.
-
-    Fails early if the process exits. The answering server must report ``process``'s pid:
-    whoever else listens on the port (a server that won the port, a proxy) must not pass
-    for this one.
-
-    :raises TopologyError: with the log's last lines, when it exits or stays silent.
-    """
-    deadline = timing.monotonic() + timeout
-    last: Exception | str | None = None
-    while timing.monotonic() < deadline:
-        if process.poll() is not None:
-            exc = TopologyError(f"{what} exited with status {process.returncode} during start")
-            exc.add_note(f"last lines of {log}:\n{_process.tail(log)}")
-            raise exc
-        try:
-            with sync_client(url, timeout=1.0) as client:
-                pid = client.info("server").get("process_id")
-            if pid == process.pid:
-                return
-            last = f"another server answers on its port (pid {pid})"
-        except redis.RedisError as err:
-            last = err
-        timing.sleep(0.01)
-    exc = TopologyError(f"{what} did not answer PING within {timeout:.0f}s: {last}")
-    exc.add_note(f"last lines of {log}:\n{_process.tail(log)}")
-    raise exc
-
-
-def lost_port_race(log: Path, offset: int) -> bool:
-    """Whether a start logged to ``log`` after ``offset`` failed only because its port was taken."""
+    assert server.process is not None
     try:
-        with open(log, "rb") as out:
-            out.seek(offset)
-            return b"Address already in use" in out.read()
-    except OSError:
-        return False
+        with sync_client(url, timeout=1.0) as client:
+            pid = client.info("server").get("process_id")
+    except redis.RedisError as err:
+        return str(err)
+    if pid == server.process.pid:
+        return None
+    return f"another server answers on its port (pid {pid})"
 
 
-class LocalRedisNode(_process.ServerProcess):
+class LocalRedisNode(ServerProcess):
     """One Redis server running as a local process.
 
     :param name: e.g. ``redis-primary``.
@@ -193,26 +146,16 @@ class LocalRedisNode(_process.ServerProcess):
     .. versionadded:: 0.2
     """
 
+    ready_phrase = "answer PING"
+
     def __init__(
         self, name: str, region: str, workdir: Path, install: RedisInstall, *, log: Path
     ) -> None:
-        self.name = name
+        super().__init__(name, log=log, workdir=workdir)
+        self.workdir: Path = workdir
         self.region = region
-        self.workdir = workdir
         self.install = install
-        self.log = log
-        self.host = "127.0.0.1"
-        self.port = _process.free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.fenced = False
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.host}:{self.port}>"
-
-    @property
-    def address(self) -> str:
-        """``host:port`` of the server itself, as a proxy upstream."""
-        return f"{self.host}:{self.port}"
+        self.replicaof: str | None = None
 
     def url(self) -> str:
         """A ``redis://`` URL straight to this node (not through any endpoint)."""
@@ -222,7 +165,8 @@ class LocalRedisNode(_process.ServerProcess):
         """A blocking client straight to this node, bounded by ``timeout``; close it after use."""
         return sync_client(self.url(), timeout=timeout)
 
-    def _argv(self, replicaof: str | None) -> list[str]:
+    def command(self) -> list[str]:
+        """``redis-server`` with every setting on the command line."""
         settings = {
             **BASE_SETTINGS,
             "port": str(self.port),
@@ -235,10 +179,14 @@ class LocalRedisNode(_process.ServerProcess):
             "replica-announce-port": str(self.port),
         }
         argv = [str(self.install.server), *settings_args(settings)]
-        if replicaof is not None:
-            host, _, port = replicaof.rpartition(":")
+        if self.replicaof is not None:
+            host, _, port = self.replicaof.rpartition(":")
             argv += ["--replicaof", host, port]
         return argv
+
+    def check_ready(self) -> str | None:
+        """Ready once the server answering at :meth:`url` reports this process's pid."""
+        return check_pid(self, self.url())
 
     def start(self, *, replicaof: str | None = None, timeout: float = 10.0) -> None:
         """Start the server and wait until it answers PING.
@@ -249,27 +197,8 @@ class LocalRedisNode(_process.ServerProcess):
         :raises TopologyError: when fenced, or when it exits or stays silent; its log is
             attached.
         """
-        if self.fenced:
-            raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        for attempt in range(_BIND_ATTEMPTS):
-            log_size = self.log.stat().st_size if self.log.exists() else 0
-            self.process = _process.spawn(
-                self._argv(replicaof), log=self.log, run_as=None, cwd=self.workdir
-            )
-            try:
-                wait_answering(
-                    self.url(),
-                    timeout=timeout,
-                    process=self.process,
-                    log=self.log,
-                    what=self.name,
-                )
-                return
-            except TopologyError:
-                if attempt + 1 == _BIND_ATTEMPTS or not lost_port_race(self.log, log_size):
-                    raise
-                self.port = _process.free_port()
+        self.replicaof = replicaof
+        self.launch(timeout=timeout)
 
     def wait_replicating(self, timeout: float = 10.0) -> None:
         """Wait until this replica reports ``master_link_status:up``.
@@ -292,5 +221,5 @@ class LocalRedisNode(_process.ServerProcess):
             f"role {info.get('role')}, master_link_status {info.get('master_link_status')}"
             f"{', ' + str(info['error']) if 'error' in info else ''}"
         )
-        exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
+        exc.add_note(f"last lines of {self.log}:\n{processes.tail(self.log)}")
         raise exc

@@ -1,46 +1,24 @@
-"""S3-compatible object stores as local processes (moto's server), and the S3 client they share.
+"""S3-compatible object stores as local processes (moto's server).
 
 One ``moto_server`` process serves one region. Two servers started in one process
 (``ThreadedMotoServer``) share their state, so a region failure could not be simulated;
 separate processes are isolated. moto keeps everything in memory: :meth:`LocalS3Node.crash`
 therefore loses every bucket and object, which is the drill's "storage loss" fault.
-
-Every S3 client pytest-drdrill makes comes from :func:`s3_client`. It is hermetic: it
-never reads ``~/.aws`` (config, credentials, models), never asks the instance metadata
-service, ignores ``AWS_PROFILE`` and never goes through an HTTP proxy to a loopback
-endpoint. It makes exactly one attempt per call, so the caller alone decides what a
-failure means (a retried PUT would hide an indeterminate write).
+Clients of these stores come from :mod:`pytest_drdrill.clients.s3`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import http.client
 import importlib.util
 import logging
 import os
-import subprocess
 import sys
-import threading
-import urllib.parse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import boto3
-import botocore.exceptions
-import botocore.handlers
-import botocore.session
-from botocore.config import Config
-from botocore.configprovider import ConstantProvider
-from botocore.loaders import Loader
-
-from pytest_drdrill import timing
-from pytest_drdrill.errors import ExecutableMissing, TopologyError
-from pytest_drdrill.topology import _process
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from pytest_drdrill.errors import ExecutableMissing
+from pytest_drdrill.topology import processes
+from pytest_drdrill.topology.server import ServerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -49,51 +27,6 @@ _REMEDY = (
     "pip install 'moto[server]>=5' (pytest-drdrill depends on it; an install with "
     "--no-deps leaves it out)."
 )
-
-#: Starts retried when another process took the chosen port between choice and bind.
-_BIND_ATTEMPTS = 5
-_PORT_TAKEN = b"Address already in use"
-
-#: Access key and secret moto accepts; any value works, real AWS rejects them.
-DUMMY_KEY = "drdrill"
-
-
-@dataclasses.dataclass(frozen=True)
-class S3Credentials:
-    """Credentials for a real S3-compatible store (MinIO, AWS); moto accepts anything.
-
-    :param access_key: the access key id.
-    :param secret_key: the secret access key.
-    :param session_token: a session token for temporary credentials.
-
-    .. versionadded:: 0.2
-    """
-
-    access_key: str
-    secret_key: str
-    session_token: str | None = None
-
-    def __repr__(self) -> str:
-        return f"S3Credentials(access_key={self.access_key!r}, secret_key=***)"
-
-
-#: Environment variables naming the credentials of a real store (MinIO of docker-compose.yml).
-ACCESS_KEY_ENV, SECRET_KEY_ENV = "DRDRILL_S3_ACCESS_KEY", "DRDRILL_S3_SECRET_KEY"
-
-
-def default_credentials() -> S3Credentials:
-    """Credentials every client uses unless given others.
-
-    ``DRDRILL_S3_ACCESS_KEY`` and ``DRDRILL_S3_SECRET_KEY`` when both are set (a MinIO
-    stack), else dummy ones, which moto accepts. Only these two variables are read,
-    never ``AWS_*`` nor ``~/.aws``: a drill must not pick up the operator's own account.
-
-    .. versionadded:: 0.4
-    """
-    access, secret = os.environ.get(ACCESS_KEY_ENV), os.environ.get(SECRET_KEY_ENV)
-    if access and secret:
-        return S3Credentials(access, secret)
-    return S3Credentials(DUMMY_KEY, DUMMY_KEY)
 
 
 def moto_command() -> list[str]:
@@ -121,30 +54,6 @@ def _importable(module: str) -> bool:
         return False
 
 
-def _listener_owned_by(pid: int, port: int) -> bool:
-    """Whether ``pid`` holds the socket listening on loopback ``port``.
-
-    Whoever else answers on the port (a process that won the port race) must not pass
-    for this node.
-    """
-    try:
-        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    sockets = set()
-    for row in rows:
-        fields = row.split()
-        # State 0A is LISTEN; the local address is HEXIP:HEXPORT.
-        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-            sockets.add(f"socket:[{fields[9]}]")
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
-                return True
-    return False
-
-
 def _answers_s3(host: str, port: int, timeout: float) -> str | None:
     """Send an unsigned ``GET /`` (moto's ListBuckets); return why it is not ready, or None."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -161,7 +70,7 @@ def _answers_s3(host: str, port: int, timeout: float) -> str | None:
     return f"unexpected answer to GET / (HTTP {response.status})"
 
 
-class LocalS3Node(_process.ServerProcess):
+class LocalS3Node(ServerProcess):
     """One in-memory S3 server (``moto_server``) running as a local process.
 
     :param name: e.g. ``s3-primary``.
@@ -173,30 +82,37 @@ class LocalS3Node(_process.ServerProcess):
     """
 
     stop_timeout = 5.0
+    program = "moto_server"
 
     def __init__(self, name: str, region: str, workdir: Path, *, log: Path) -> None:
-        self.name = name
+        super().__init__(name, log=log, workdir=workdir)
+        self.workdir: Path = workdir
         self.region = region
-        self.workdir = workdir
-        self.log = log
-        self.host = "127.0.0.1"
-        self.port = _process.free_port()
-        self.command = moto_command()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.fenced = False
+        self.command_prefix = moto_command()
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.host}:{self.port}>"
-
-    @property
-    def address(self) -> str:
-        """``host:port``, as a proxy upstream."""
-        return f"{self.host}:{self.port}"
+    def readiness(self) -> str:
+        """Name the address in the timeout message: moto has no protocol step to name."""
+        return f"answer on {self.address}"
 
     @property
     def endpoint_url(self) -> str:
         """``http://host:port`` straight to this store (not through any link)."""
         return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        """``moto_server`` on this node's port."""
+        return [*self.command_prefix, "-H", self.host, "-p", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        """Set ``MOTO_PORT``: moto reads its port from it, and the user's must not leak in."""
+        return {"MOTO_PORT": str(self.port)}
+
+    def check_ready(self) -> str | None:
+        """Ready once this process holds the listening socket and answers ListBuckets."""
+        assert self.process is not None
+        if not processes.owns_listener(self.process.pid, self.port):
+            return "not listening yet"
+        return _answers_s3(self.host, self.port, timeout=1.0)
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the server and wait until it answers S3 requests; it starts empty.
@@ -204,179 +120,4 @@ class LocalS3Node(_process.ServerProcess):
         :param timeout: seconds one attempt may take to answer.
         :raises TopologyError: when it exits or does not answer in time; its log is attached.
         """
-        if self.fenced:
-            raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        for attempt in range(_BIND_ATTEMPTS):
-            log_size = self.log.stat().st_size if self.log.exists() else 0
-            self.process = _process.spawn(
-                [*self.command, "-H", self.host, "-p", str(self.port)],
-                log=self.log,
-                run_as=None,
-                # moto reads its port from MOTO_PORT when set; the user's must not leak in.
-                env={"MOTO_PORT": str(self.port)},
-                cwd=self.workdir,
-            )
-            try:
-                self._wait_ready(self.process, timeout)
-                return
-            except TopologyError:
-                self.crash()
-                if attempt + 1 == _BIND_ATTEMPTS or not self._lost_port_race(log_size):
-                    raise
-                self.port = _process.free_port()
-
-    def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
-        deadline = timing.monotonic() + timeout
-        last = "not listening yet"
-        while timing.monotonic() < deadline:
-            if process.poll() is not None:
-                exc = TopologyError(
-                    f"{self.name} (moto_server) exited with status {process.returncode} "
-                    f"during start"
-                )
-                exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
-                raise exc
-            if _listener_owned_by(process.pid, self.port):
-                why = _answers_s3(self.host, self.port, timeout=1.0)
-                if why is None:
-                    return
-                last = why
-            timing.sleep(0.01)
-        exc = TopologyError(
-            f"{self.name} (moto_server) did not answer on {self.address} within "
-            f"{timeout:.0f}s: {last}"
-        )
-        exc.add_note(f"last lines of {self.log}:\n{_process.tail(self.log)}")
-        raise exc
-
-    def _lost_port_race(self, log_offset: int) -> bool:
-        """Whether the last start failed only because another process took its port."""
-        with open(self.log, "rb") as log:
-            log.seek(log_offset)
-            return _PORT_TAKEN in log.read()
-
-
-# --- clients --------------------------------------------------------------------------------
-
-_session_lock = threading.Lock()
-_session: boto3.session.Session | None = None
-
-
-def _hermetic_session() -> boto3.session.Session:
-    """The process's one boto3 session, cut off from the user's AWS configuration.
-
-    Creating a client from a shared session takes ~20 ms instead of ~120 ms, because the
-    S3 model is parsed once. Callers hold ``_session_lock``: sessions are not thread-safe.
-    """
-    global _session
-    if _session is None:
-        core = botocore.session.Session()
-        for variable in ("config_file", "credentials_file"):
-            core.set_config_variable(variable, os.devnull)
-        # An AWS_PROFILE naming a profile that the (empty) config lacks would raise.
-        core.get_component("config_store").set_config_provider("profile", ConstantProvider(None))
-        # The default loader also searches ~/.aws/models, where a user's model could live.
-        core.register_component(
-            "data_loader",
-            Loader(
-                extra_search_paths=[Loader.BUILTIN_DATA_PATH], include_default_search_paths=False
-            ),
-        )
-        _session = boto3.session.Session(botocore_session=core)
-    return _session
-
-
-def s3_client(
-    endpoint_url: str,
-    *,
-    timeout: float = 2.0,
-    region: str = "us-east-1",
-    credentials: S3Credentials | None = None,
-) -> S3Client:
-    """Return an S3 client for one endpoint, with path-style addressing and no retries.
-
-    :param endpoint_url: ``http://host:port`` of the store or of a link in front of it.
-    :param timeout: connect and read timeout, seconds, each.
-    :param region: the region requests are signed for.
-    :param credentials: real credentials; dummy ones (which moto accepts) by default.
-    :returns: a thread-safe client; it never reads ``~/.aws`` nor the metadata service.
-
-    .. versionadded:: 0.2
-    """
-    creds = credentials or default_credentials()
-    host = urllib.parse.urlsplit(endpoint_url).hostname or ""
-    config = Config(
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        # total_max_attempts counts the first try; botocore's max_attempts does not.
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        s3={"addressing_style": "path"},
-        # An HTTP(S)_PROXY from the environment must never sit in front of a loopback store.
-        proxies={} if host in ("127.0.0.1", "localhost", "::1") else None,
-    )
-    with _session_lock:
-        client = _hermetic_session().client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            aws_access_key_id=creds.access_key,
-            aws_secret_access_key=creds.secret_key,
-            aws_session_token=creds.session_token,
-            config=config,
-        )
-    # With "Expect: 100-continue" a PUT to a frozen store waits a hard-coded 1 s for the
-    # interim answer before read_timeout even starts; every call must end within timeout.
-    client.meta.events.unregister("before-call.s3", botocore.handlers.add_expect_header)
-    return client
-
-
-def ensure_bucket(client: S3Client, bucket: str, *, versioned: bool = True) -> None:
-    """Create ``bucket`` unless it exists, and turn versioning on.
-
-    :param client: from :func:`s3_client`.
-    :param bucket: the bucket name.
-    :param versioned: enable versioning (replication needs it on the source).
-    :raises botocore.exceptions.ClientError: when the store refuses.
-
-    .. versionadded:: 0.2
-    """
-    region = client.meta.region_name
-    try:
-        if region and region != "us-east-1":
-            client.create_bucket(
-                Bucket=bucket,
-                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
-            )
-        else:
-            client.create_bucket(Bucket=bucket)
-    except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
-            raise
-    if versioned:
-        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-
-
-def describe_error(exc: BaseException, timeout: float | None = None) -> str:
-    """A short, one-line reason for a failed S3 call, for histories and health checks.
-
-    :param exc: what the call raised.
-    :param timeout: the call's timeout, to name it in timeout messages.
-
-    .. versionadded:: 0.2
-    """
-    within = f" within {timeout}s" if timeout is not None else ""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "?")
-        message = error.get("Message", "")
-        return f"{exc.operation_name}: {code} {message}".strip()
-    if isinstance(exc, botocore.exceptions.ConnectTimeoutError):
-        return f"could not connect{within}"
-    if isinstance(exc, botocore.exceptions.ConnectionError):
-        return "could not connect"
-    if isinstance(exc, botocore.exceptions.ReadTimeoutError | TimeoutError):
-        return f"no answer{within}"
-    if isinstance(exc, botocore.exceptions.ConnectionClosedError):
-        return "connection closed before the answer"
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
+        self.launch(timeout=timeout)

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import botocore.exceptions
 
 from pytest_drdrill import timing
-from pytest_drdrill.topology.s3 import describe_error, s3_client
+from pytest_drdrill.clients.s3 import describe_error, s3_client
 
 if TYPE_CHECKING:
     import datetime

@@ -11,7 +11,6 @@ to add. ``fixtures/stack-compose.yaml`` describes the stack of ``docker-compose.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tempfile
 import uuid
@@ -19,198 +18,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-import yaml
 
 from pytest_drdrill.errors import FaultError, TopologyError
+from pytest_drdrill.ledger import LEDGER_DDL, LEDGER_KEY, LEDGER_TABLE, VALIDATION_TABLE
 from pytest_drdrill.proxy import ProxyClient
 from pytest_drdrill.proxy.client import split_address
 from pytest_drdrill.topology.links import Link
-from pytest_drdrill.topology.local import LocalTopology
-from pytest_drdrill.topology.postgres import LEDGER_DDL, conninfo
+from pytest_drdrill.topology.postgres import conninfo
+from pytest_drdrill.topology.proxied import ProxiedTopology
+from pytest_drdrill.topology.stack_file import StackFileError, StackNodeSpec, StackSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import redis
 
     from pytest_drdrill.proxy import ProxyInfo, ToxicInfo
     from pytest_drdrill.topology._protocol import ServiceNode
 
 logger = logging.getLogger(__name__)
-
-#: What a stack file may allow: fault-proxy operations and node operations.
-OPERATIONS = {
-    "cut": "disable a proxied path (link cuts, partitions, region outages)",
-    "latency": "latency toxic",
-    "bandwidth": "bandwidth toxic",
-    "timeout": "timeout toxic (blackholes, one-way partitions)",
-    "reset_peer": "reset_peer toxic",
-    "slow_close": "slow_close toxic",
-    "limit_data": "limit_data toxic",
-    "slicer": "slicer toxic",
-    "crash": "docker kill of the node's container",
-    "freeze": "docker pause of the node's container",
-    "stop": "docker stop of the node's container",
-}
-SERVICES = ("postgres", "redis", "s3")
-_TOP_KEYS = {"name", "proxy", "bucket", "nodes", "paths", "sync_standbys", "allowed_faults"}
-_NODE_KEYS = {"service", "region", "address", "upstream", "container"}
-_PATH_KEYS = {"endpoints", "client_paths", "replication"}
-
-
-class StackFileError(TopologyError, ValueError):
-    """The stack file is missing, malformed, or names something that does not exist.
-
-    .. versionadded:: 0.4
-    """
-
-
-@dataclasses.dataclass(frozen=True)
-class StackNodeSpec:
-    """One node of the stack file.
-
-    :param name: e.g. ``pg-primary``.
-    :param service: ``postgres``, ``redis`` or ``s3``.
-    :param region: ``primary`` or ``dr``.
-    :param address: ``host:port`` where pytest reaches the node directly.
-    :param upstream: ``host:port`` where the fault proxy reaches it.
-    :param container: its Docker container, for node faults; ``None`` when it has none.
-    """
-
-    name: str
-    service: str
-    region: str
-    address: str
-    upstream: str
-    container: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class StackSpec:
-    """A validated stack file.
-
-    .. versionadded:: 0.4
-    """
-
-    source: Path
-    name: str
-    proxy_api: str
-    proxy_host: str
-    bucket: str
-    nodes: dict[str, StackNodeSpec]
-    endpoints: dict[str, str]
-    client_paths: dict[str, str]
-    replication: dict[str, str]
-    sync_standbys: tuple[str, ...]
-    allowed: frozenset[str]
-
-    @classmethod
-    def load(cls, path: Path) -> StackSpec:
-        """Read and check a stack file.
-
-        :raises StackFileError: naming the file, the key and the fix.
-        """
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise StackFileError(
-                f"stack file {path} cannot be read ({exc.strerror}); point --drill-stack / "
-                f"ini drill_stack at the stack's description (fixtures/stack-compose.yaml "
-                f"describes docker-compose.yml's)"
-            ) from None
-        except yaml.YAMLError as exc:
-            raise StackFileError(f"stack file {path} is not valid YAML: {exc}") from None
-        return cls._check(path, data)
-
-    @classmethod
-    def _check(cls, path: Path, data: object) -> StackSpec:
-        def fail(key: str, problem: str) -> StackFileError:
-            return StackFileError(f"stack file {path}, key {key}: {problem}")
-
-        top = _mapping(data, "(top level)", fail)
-        _known(top, _TOP_KEYS, "(top level)", fail)
-        proxy = _mapping(top.get("proxy"), "proxy", fail)
-        _known(proxy, {"api", "host"}, "proxy", fail)
-        if not isinstance(proxy.get("api"), str):
-            raise fail("proxy.api", "give the fault proxy's API URL, e.g. http://127.0.0.1:8474")
-        nodes: dict[str, StackNodeSpec] = {}
-        for name, raw in _mapping(top.get("nodes"), "nodes", fail).items():
-            where = f"nodes.{name}"
-            node = _mapping(raw, where, fail)
-            _known(node, _NODE_KEYS, where, fail)
-            if node.get("service") not in SERVICES:
-                raise fail(f"{where}.service", f"give one of {', '.join(SERVICES)}")
-            if node.get("region") not in ("primary", "dr"):
-                raise fail(f"{where}.region", "give primary or dr")
-            for key in ("address", "upstream"):
-                try:
-                    split_address(str(node.get(key)))
-                except ValueError:
-                    raise fail(f"{where}.{key}", "give host:port") from None
-            nodes[str(name)] = StackNodeSpec(
-                str(name), node["service"], node["region"], str(node["address"]),
-                str(node["upstream"]), node.get("container"),
-            )  # fmt: skip
-        paths = _mapping(top.get("paths"), "paths", fail)
-        _known(paths, _PATH_KEYS, "paths", fail)
-        groups: dict[str, dict[str, str]] = {}
-        for group in sorted(_PATH_KEYS):
-            named = _mapping(paths.get(group), f"paths.{group}", fail)
-            known = set(SERVICES) if group == "endpoints" else set(nodes)
-            for key in named:
-                if key not in known:
-                    raise fail(
-                        f"paths.{group}.{key}",
-                        f"not a {'service' if group == 'endpoints' else 'node'} of this file; "
-                        f"known: {', '.join(sorted(known))}",
-                    )
-            groups[group] = {str(k): str(v) for k, v in named.items()}
-        missing = sorted(set(nodes) - set(groups["client_paths"]))
-        if missing:
-            raise fail("paths.client_paths", f"no client path for {', '.join(missing)}")
-        allowed = top.get("allowed_faults") or []
-        if not isinstance(allowed, list) or not all(a in OPERATIONS for a in allowed):
-            raise fail(
-                "allowed_faults",
-                f"give a list of: {', '.join(OPERATIONS)} (got {allowed!r})",
-            )
-        return cls(
-            source=path,
-            name=str(top.get("name") or path.stem),
-            proxy_api=proxy["api"],
-            proxy_host=str(proxy.get("host") or "127.0.0.1"),
-            bucket=str(top.get("bucket") or "drdrill-objects"),
-            nodes=nodes,
-            endpoints=groups["endpoints"],
-            client_paths=groups["client_paths"],
-            replication=groups["replication"],
-            sync_standbys=tuple(top.get("sync_standbys") or ()),
-            allowed=frozenset(allowed),
-        )
-
-    def require(self, operation: str, what: str) -> None:
-        """Refuse ``operation`` unless the file allows it.
-
-        :raises FaultError: naming the file, the operation and the key to add.
-        """
-        if operation not in self.allowed:
-            raise FaultError(
-                f"{what} needs '{operation}' ({OPERATIONS.get(operation, operation)}), which "
-                f"stack file {self.source} does not allow; add {operation} to its "
-                f"allowed_faults if the stack's owners agree"
-            )
-
-
-def _mapping(value: object, key: str, fail: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise fail(key, f"expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _known(value: Mapping[str, object], known: set[str], key: str, fail: Any) -> None:
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise fail(key, f"unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
 
 
 class _GuardedProxy(ProxyClient):
@@ -378,7 +202,7 @@ class StackRedisNode(StackNode):
 
     def client(self, *, timeout: float = 2.0) -> redis.Redis:
         """A blocking client straight to this node; close it after use."""
-        from pytest_drdrill.topology.redis import sync_client
+        from pytest_drdrill.clients.redis import sync_client
 
         return sync_client(self.url(), timeout=timeout)
 
@@ -392,8 +216,11 @@ class StackS3Node(StackNode):
         return f"http://{self.host}:{self.port}"
 
 
-class StackTopology(LocalTopology):
+class StackTopology(ProxiedTopology):
     """The running stack, as a :class:`~pytest_drdrill.topology._protocol.Topology`.
+
+    It has none of the optional capabilities: the stack's own failover decides Redis
+    (no Sentinel of ours), and its disks and WAL are not ours to read.
 
     .. versionadded:: 0.4
     """
@@ -485,15 +312,14 @@ class StackTopology(LocalTopology):
 
     def _prepare_ledgers(self) -> None:
         """Create the drill tables if missing; empty every drill ledger through the endpoints."""
-        from pytest_drdrill.measure.redis import LEDGER_KEY
-        from pytest_drdrill.topology.redis import sync_client
-        from pytest_drdrill.topology.s3 import ensure_bucket, s3_client
+        from pytest_drdrill.clients.redis import sync_client
+        from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 
         with psycopg.connect(self.pg_endpoint.dsn(app="drdrill-stack"), autocommit=True) as conn:
-            row = conn.execute("SELECT to_regclass('drdrill_ledger') IS NULL").fetchone()
+            row = conn.execute(f"SELECT to_regclass('{LEDGER_TABLE}') IS NULL").fetchone()
             if row is not None and row[0]:
                 conn.execute(LEDGER_DDL)
-            conn.execute("TRUNCATE drdrill_ledger, drdrill_validation")
+            conn.execute(f"TRUNCATE {LEDGER_TABLE}, {VALIDATION_TABLE}")
         with sync_client(self.redis_endpoint.url(), timeout=5.0) as client:
             client.delete(LEDGER_KEY)
         for node in self.s3_nodes.values():

@@ -1,4 +1,4 @@
-"""Bounded asynchronous PostgreSQL operations shared by the workload and health checks.
+"""PostgreSQL clients: bounded asynchronous operations, and LSN parsing.
 
 Two facts shape this module. libpq's ``connect_timeout`` cannot go below 2 s, and a frozen
 server never refuses, it hangs; so every operation is bounded on the client. And
@@ -12,10 +12,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 from typing import Any
 
 import psycopg
+
+_LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
+
+
+def parse_lsn(text: str) -> int:
+    """Return the position of an LSN written ``X/Y`` (as ``pg_current_wal_lsn()`` prints).
+
+    :param text: the LSN.
+    :raises ValueError: when it is not of that form.
+
+    .. versionadded:: 0.3
+    """
+    match = _LSN.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not an LSN of the form X/Y (hex), e.g. 0/3000060")
+    return (int(match[1], 16) << 32) | int(match[2], 16)
 
 
 def hard_close(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -61,8 +78,3 @@ async def close(conn: psycopg.AsyncConnection[Any]) -> None:
     hard_close(conn)
     with contextlib.suppress(BaseException):
         await asyncio.wait_for(conn.close(), 1.0)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, or its type when it has none."""
-    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -1,4 +1,8 @@
-"""Starting, killing and reaping the server processes the local backend runs.
+"""Spawning, signalling, killing and reaping the processes the local backend runs.
+
+The lifecycle of one server (start on a free port, readiness, crash, stop, fence) is
+:class:`~pytest_drdrill.topology.server.ServerProcess`; this module holds the process
+primitives it and the backup tools use.
 
 Written by hand rather than with mirakuru because PostgreSQL defeats process-group
 kills: every child of the postmaster calls ``setsid()``, so ``killpg`` reaches only the
@@ -104,19 +108,6 @@ class RunAs:
         for root, dirs, files in os.walk(path):
             for name in dirs + files:
                 os.chown(os.path.join(root, name), self.uid, self.gid, follow_symlinks=False)
-
-
-def make_traversable(path: Path) -> None:
-    """Let other users traverse every ancestor of ``path``.
-
-    pytest creates ``/tmp/pytest-of-<user>`` with mode 0700; a server running as another
-    user must pass through it to reach its data directory. Only the execute bit is added
-    (no listing), and pytest restores 0700 on its next run.
-    """
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & 0o001 and parent.stat().st_uid == os.geteuid():
-            parent.chmod(mode | 0o001)
 
 
 def _child_options(run_as: RunAs | None, env: Mapping[str, str] | None) -> dict[str, object]:
@@ -333,6 +324,30 @@ def reap_leftovers() -> list[str]:
     return removed
 
 
+def owns_listener(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds the socket listening on loopback ``port``.
+
+    A readiness check for servers that report no identity of their own: whoever else
+    answers on the port (a process that won the port race) must not pass for ``pid``.
+    """
+    try:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    sockets = set()
+    for row in rows:
+        fields = row.split()
+        # State 0A is LISTEN; the local address is HEXIP:HEXPORT.
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            sockets.add(f"socket:[{fields[9]}]")
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
+                return True
+    return False
+
+
 def _ephemeral_range() -> tuple[int, int]:
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
@@ -360,77 +375,6 @@ def free_port() -> int:
                 continue
             return port
     raise TopologyError(f"no free loopback port found between {low} and {high}")
-
-
-class ServerProcess:
-    """Lifecycle of one tagged server process: crash, freeze, thaw, stop, fence, cleanup.
-
-    Subclasses set ``name`` and ``process`` (the :func:`spawn` result) and start it.
-    PostgreSQL's node keeps its own version: it must also free shared memory.
-    """
-
-    name: str
-    process: subprocess.Popen[bytes] | None = None
-    fenced: bool = False
-    #: Seconds :meth:`stop` waits for a clean exit before it crashes the server.
-    stop_timeout: float = 10.0
-
-    def is_running(self) -> bool:
-        """Whether the server process exists (a frozen one counts as running)."""
-        return self.process is not None and self.process.poll() is None
-
-    def pids(self) -> list[int]:
-        """The server's processes, its own first; empty when it is not running."""
-        if not self.is_running():
-            return []
-        assert self.process is not None
-        return process_tree(self.process.pid)
-
-    def crash(self) -> None:
-        """Kill the server and its children at once, as a power loss would."""
-        # Once reaped, the pid may belong to an unrelated process: never signal it again.
-        if not self.is_running():
-            return
-        assert self.process is not None
-        pids = kill_tree(self.process.pid)
-        self.process.wait()
-        wait_gone(pids)
-
-    def freeze(self) -> None:
-        """SIGSTOP the server: it keeps its sockets but answers nothing."""
-        if self.is_running():
-            assert self.process is not None
-            signal_tree(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """SIGCONT what :meth:`freeze` stopped."""
-        if self.is_running():
-            assert self.process is not None
-            signal_tree(self.process.pid, signal.SIGCONT)
-
-    def stop(self, *, timeout: float | None = None) -> None:
-        """Shut down with SIGTERM; crash it if it does not stop within ``timeout``."""
-        if not self.is_running():
-            return
-        assert self.process is not None
-        self.thaw()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=self.stop_timeout if timeout is None else timeout)
-        except subprocess.TimeoutExpired:
-            self.crash()
-
-    def fence(self) -> None:
-        """Make sure this server never accepts writes again: kill it and refuse restarts."""
-        self.fenced = True
-        self.crash()
-
-    def cleanup(self) -> None:
-        """Kill the server if it runs; never raises."""
-        try:
-            self.crash()
-        except Exception:  # cleanup must not hide the test's own failure
-            logger.exception("cleanup of %s failed", self.name)
 
 
 def tail(path: Path, lines: int = 30) -> str:
