@@ -2,7 +2,7 @@
 
 Every service is measured from its own client's history: PostgreSQL rows, Redis set
 members and objects acknowledged through each service endpoint. The reference
-orchestrator decides with the seed's weighted monitors whether a single service or the
+orchestrator decides with the requirements' weighted monitors whether a single service or the
 whole region fails over.
 """
 
@@ -72,7 +72,7 @@ def test_storage_loss_in_the_primary_region(drdrill):
     """The primary region's object store dies with its data; storage moves to the DR region.
 
     Objects acknowledged but not yet replicated are lost; each is counted with its age.
-    The seed's weights (storage 1 + application 2 = 3) make this a region failover.
+    The requirements' weights (storage 1 + application 2 = 3) make this a region failover.
     """
     topology = drdrill.topology
     with drdrill.running():

@@ -132,7 +132,7 @@ class LagSample:
     :param node: the replica (or DR store).
     :param bytes: bytes not yet replayed; ``None`` when the service has no byte measure.
     :param seconds: seconds behind; ``None`` when unknown (replica unreachable).
-    :param healthy: under the lag threshold (the seed's 16 MB for PostgreSQL).
+    :param healthy: under the lag threshold (the requirements' 16 MB for PostgreSQL).
 
     .. versionadded:: 0.2
     """

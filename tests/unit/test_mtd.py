@@ -35,7 +35,7 @@ def document():
 
 @pytest.fixture
 def targets():
-    """The shipped targets file: MTD 20 minutes, the seed's cost table."""
+    """The shipped targets file: MTD 20 minutes, the requirements' cost table."""
     return load_targets(TARGETS)
 
 

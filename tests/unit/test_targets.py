@@ -569,7 +569,7 @@ def test_shipped_functions_match_the_requirements(shipped: Targets) -> None:
 
 
 def test_shipped_dependencies_costs_and_communication(shipped: Targets) -> None:
-    """The shipped dependencies, cost table, communication matrix and MTD match the seeds."""
+    """The shipped dependencies, cost table, communication matrix and MTD match the requirements."""
     assert shipped.mtd == 1_200.0
     assert {d.name: d.function for d in shipped.business_dependencies.values()} == {
         "video_upload_workflow": "video_upload",

@@ -1,6 +1,6 @@
 """The reference failover for PostgreSQL: fence, select, promote, repoint, validate.
 
-It follows the seed's replication manager, with the steps it leaves implicit made
+It follows the requirements' sketch of a replication manager, with the steps it leaves implicit made
 explicit: the old primary is fenced before anything is promoted, so two writable
 primaries never coexist; promotion uses the non-waiting ``pg_promote(false)`` and polls
 (``pg_promote(true)`` and ``pg_ctl promote -w`` poll every 100 ms); validation writes and

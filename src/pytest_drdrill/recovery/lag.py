@@ -21,7 +21,7 @@ from pytest_drdrill.results import LagSample
 if TYPE_CHECKING:
     from pytest_drdrill.topology._protocol import PostgresNode, RedisNode, Topology
 
-#: The seed's alert threshold for a lagging replica.
+#: The requirements' alert threshold for a lagging replica.
 LAG_THRESHOLD_BYTES = 16 * 1024 * 1024
 
 

@@ -1,7 +1,7 @@
 """The detecting half of the reference orchestrator: health monitors and the decision rule.
 
 Every round (``--drill-health-interval``) it runs, all at once and each bounded by
-``--drill-health-timeout``, the checks behind the seed's four monitors:
+``--drill-health-timeout``, the checks behind the requirements' four monitors:
 
 - **database** (weight 3): no PostgreSQL node of the serving region can serve: neither
   the primary nor any standby of its region answers through the clients' paths;
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The seed's monitor weights, and the score at which the region fails over.
+#: The requirements' monitor weights, and the score at which the region fails over.
 WEIGHTS = {"database": 3, "application": 2, "network": 2, "storage": 1}
 REGION_TRIGGER = 3
 

@@ -1,6 +1,6 @@
 """The reference region failover: every service moves to the DR region at once.
 
-The seed's steps (stop primary writes, promote the DR database, start DR services,
+The requirements' steps (stop primary writes, promote the DR database, start DR services,
 update DNS, validate, roll back on failure), with each one a recorded phase and the
 waits bounded. Before promoting the DR PostgreSQL standby it waits, up to a bound, for
 the standby to replay what it received; what it could never receive (its replication

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pytest_drdrill.proxy import ProxyClient
-    from pytest_drdrill.topology._protocol import ServiceNode
+    from pytest_drdrill.topology.nodes import ServiceNode
 
 logger = logging.getLogger(__name__)
 
