@@ -22,7 +22,8 @@ import pytest
 from pytest_drdrill.errors import ProxyError
 from pytest_drdrill.proxy import ProxyClient, ProxyServer, ToxicInfo, forwarder
 from pytest_drdrill.proxy import api as api_module
-from pytest_drdrill.proxy.toxics import Pipeline, Toxic
+from pytest_drdrill.proxy.pipeline import Pipeline
+from pytest_drdrill.proxy.toxics import Toxic
 
 TIMEOUT = 3.0
 # What a round trip over loopback may take on a busy machine, on top of any toxic.

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
 
 from pytest_drdrill._version import __version__
-from pytest_drdrill.proxy.client import split_address
+from pytest_drdrill.proxy.addresses import split_address
 from pytest_drdrill.proxy.forwarder import ApiError, _Proxy
 from pytest_drdrill.proxy.toxics import STREAMS, TOXIC_ATTRIBUTES, Stream, Toxic
 

@@ -8,165 +8,26 @@ and every request has a timeout.
 
 from __future__ import annotations
 
-import dataclasses
 import http.client
 import json
 import re
-import types
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pytest_drdrill._version import __version__
 from pytest_drdrill.errors import ProxyError
+from pytest_drdrill.proxy.addresses import join_address, split_address
+from pytest_drdrill.proxy.api_errors import MAX_ERROR_CHARS, hint, server_error
+from pytest_drdrill.proxy.info import ProxyInfo, ToxicInfo
 
+# ProxyInfo, ToxicInfo and the address helpers live in their own modules; they stay
+# importable from here, where they were first published.
 __all__ = ["ProxyClient", "ProxyInfo", "ToxicInfo", "join_address", "split_address"]
 
 # Toxiproxy answers 403 to user agents starting with "Mozilla/" (its guard against
 # browsers on localhost); a plain product token keeps us clear of that check.
 _USER_AGENT = f"pytest-drdrill/{__version__}"
-
-# Keeps error messages readable when a server answers with an HTML page or a stack trace.
-_MAX_ERROR_CHARS = 500
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """Split a ``host:port`` address as Toxiproxy writes it.
-
-    IPv6 hosts come in brackets (``[::1]:8474``); an empty host (``:8474``) means
-    every interface, as in Go's ``net.Listen``.
-
-    :param address: the address to split.
-    :returns: the host without brackets, and the port.
-    :raises ValueError: if the address has no valid port.
-    """
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"expected host:port, got {address!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port_text)
-
-
-def join_address(host: str, port: int) -> str:
-    """Write a host and port as ``host:port``, bracketing IPv6 hosts.
-
-    :param host: a host name or IP address.
-    :param port: the port.
-    :returns: the joined address.
-    """
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-@dataclasses.dataclass(frozen=True)
-class ProxyInfo:
-    """A proxy as the fault proxy's API describes it.
-
-    .. versionadded:: 0.1
-
-    :param name: the proxy's unique name.
-    :param listen: the address it listens on; after a bind to port 0 this is the port it got.
-    :param upstream: the address new connections are forwarded to.
-    :param enabled: whether it accepts connections.
-    """
-
-    name: str
-    listen: str
-    upstream: str
-    enabled: bool
-
-    @property
-    def host(self) -> str:
-        """The host part of :attr:`listen` (without IPv6 brackets)."""
-        return split_address(self.listen)[0]
-
-    @property
-    def port(self) -> int:
-        """The port part of :attr:`listen`."""
-        return split_address(self.listen)[1]
-
-    @classmethod
-    def from_json(cls, data: object) -> ProxyInfo:
-        """Build a :class:`ProxyInfo` from one proxy object of the API.
-
-        :param data: the decoded JSON object; fields other than the four known ones are ignored.
-        :returns: the proxy.
-        :raises ProxyError: if a field is missing or has the wrong type.
-        """
-        if not isinstance(data, dict):
-            raise ProxyError(f"expected a proxy object from the fault proxy, got {data!r:.200}")
-        fields = {"name": str, "listen": str, "upstream": str, "enabled": bool}
-        for key, kind in fields.items():
-            if not isinstance(data.get(key), kind):
-                raise ProxyError(
-                    f"the fault proxy described a proxy without a valid {key!r} field: "
-                    f"{data!r:.200}"
-                )
-        return cls(
-            name=data["name"],
-            listen=data["listen"],
-            upstream=data["upstream"],
-            enabled=data["enabled"],
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class ToxicInfo:
-    """A toxic as the fault proxy's API describes it.
-
-    .. versionadded:: 0.1
-
-    :param name: its name, unique among the toxics of its proxy.
-    :param type: ``latency``, ``bandwidth``, ``timeout``, ``reset_peer``, ``slow_close``,
-        ``limit_data`` or ``slicer`` (or a custom type of a real Toxiproxy).
-    :param stream: ``upstream`` (client to server) or ``downstream`` (server to client).
-    :param toxicity: the probability, from 0 to 1, that it applies to a connection.
-    :param attributes: its settings, e.g. ``{"latency": 100, "jitter": 10}``; read-only.
-    """
-
-    name: str
-    type: str
-    stream: Literal["upstream", "downstream"]
-    toxicity: float
-    attributes: Mapping[str, int | float]
-
-    def __post_init__(self) -> None:
-        # A private copy behind a read-only view keeps the frozen dataclass frozen.
-        object.__setattr__(self, "attributes", types.MappingProxyType(dict(self.attributes)))
-
-    def __hash__(self) -> int:
-        attributes = tuple(sorted(self.attributes.items()))
-        return hash((self.name, self.type, self.stream, self.toxicity, attributes))
-
-    @classmethod
-    def from_json(cls, data: object) -> ToxicInfo:
-        """Build a :class:`ToxicInfo` from one toxic object of the API.
-
-        :param data: the decoded JSON object.
-        :returns: the toxic.
-        :raises ProxyError: if a field is missing or has the wrong type.
-        """
-        if not isinstance(data, dict):
-            raise ProxyError(f"expected a toxic object from the fault proxy, got {data!r:.200}")
-        attributes = data.get("attributes")
-        # Attribute values are not checked: a real Toxiproxy may carry custom toxics whose
-        # attributes are not numbers.
-        valid = (
-            isinstance(data.get("name"), str)
-            and isinstance(data.get("type"), str)
-            and data.get("stream") in ("upstream", "downstream")
-            and isinstance(data.get("toxicity"), int | float)
-            and isinstance(attributes, dict)
-        )
-        if not valid or not isinstance(attributes, dict):
-            raise ProxyError(f"the fault proxy described a toxic badly: {data!r:.200}")
-        return cls(
-            name=data["name"],
-            type=data["type"],
-            stream=data["stream"],
-            toxicity=float(data["toxicity"]),
-            attributes=attributes,
-        )
 
 
 class ProxyClient:
@@ -458,7 +319,7 @@ class ProxyClient:
         except ValueError as exc:
             raise ProxyError(
                 f"{what}: {method} {self.base_url}{path} answered with a body that is not "
-                f"JSON: {data[:_MAX_ERROR_CHARS]!r}. Hint: check that {self.base_url} is the "
+                f"JSON: {data[:MAX_ERROR_CHARS]!r}. Hint: check that {self.base_url} is the "
                 "fault proxy's API address."
             ) from exc
         return decoded
@@ -507,11 +368,11 @@ class ProxyClient:
         finally:
             connection.close()
         if not 200 <= response.status < 300:
-            error = _server_error(data)
-            hint = _hint(response.status, error, path, name, toxic, self.base_url)
+            error = server_error(data)
+            advice = hint(response.status, error, path, name, toxic, self.base_url)
             raise ProxyError(
                 f"{what} failed: {method} {url} answered HTTP {response.status}: {error}. "
-                f"Hint: {hint}"
+                f"Hint: {advice}"
             )
         return data
 
@@ -526,65 +387,3 @@ def _toxics_path(proxy: str) -> str:
 
 def _toxic_path(proxy: str, name: str) -> str:
     return f"{_toxics_path(proxy)}/{urllib.parse.quote(name, safe='')}"
-
-
-def _server_error(data: bytes) -> str:
-    text = data.decode("utf-8", "replace").strip()
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        decoded = None
-    if isinstance(decoded, dict):
-        # Toxiproxy before 2.1 named this field "title".
-        message = decoded.get("error", decoded.get("title"))
-        if isinstance(message, str):
-            text = message
-    return text[:_MAX_ERROR_CHARS] or "(empty body)"
-
-
-def _hint(
-    status: int, error: str, path: str, name: str | None, toxic: str | None, base_url: str
-) -> str:
-    if status == 404 and toxic is not None and "toxic" in error:
-        return (
-            f"proxy {name!r} has no toxic named {toxic!r}; list them with "
-            f"ProxyClient.toxics({name!r}) or add it first."
-        )
-    if status == 404 and name is not None:
-        return (
-            f"no proxy named {name!r} exists at {base_url}; list them with "
-            "ProxyClient.proxies() or create it first."
-        )
-    if status == 404:
-        return f"{base_url} does not serve {path}; is it a Toxiproxy-compatible API?"
-    if status == 409 and toxic is not None:
-        return (
-            f"proxy {name!r} already has a toxic named {toxic!r}; remove_toxic() it first, "
-            "update_toxic() it, or pass add_toxic(name=...) another name."
-        )
-    if status == 409:
-        return (
-            f"a proxy named {name!r} already exists; delete() it first, or use populate() "
-            "to create or replace."
-        )
-    if status == 400 and toxic is not None:
-        return (
-            "check the toxic's fields: type is one of latency, bandwidth, timeout, reset_peer, "
-            "slow_close, limit_data, slicer; stream is upstream or downstream; toxicity is from "
-            "0 to 1; attributes are whole numbers >= 0 named as for that type."
-        )
-    if status == 400:
-        return (
-            "check the fields sent: name and upstream are required, listen and upstream are "
-            "host:port strings, enabled is true or false."
-        )
-    if status == 403:
-        return "the server refused the request; Toxiproxy rejects browser user agents."
-    if status == 501:
-        return "this server does not implement that request; its error above says what to use."
-    if status >= 500:
-        return (
-            "the server could not apply the change (often the listen address is already in "
-            "use); see the fault proxy's log."
-        )
-    return "see the fault proxy's log."

@@ -6,7 +6,7 @@ established connection, as Toxiproxy does.
 
 A direction of a connection without toxics writes each chunk straight to the other
 socket. A direction with toxics routes its chunks through a
-:class:`~pytest_drdrill.proxy.toxics.Pipeline`; adding or removing a toxic changes the
+:class:`~pytest_drdrill.proxy.pipeline.Pipeline`; adding or removing a toxic changes the
 pipelines of established connections too, and a direction whose last toxic is removed
 returns to the fast path once its pipeline is empty.
 """
@@ -20,8 +20,9 @@ import socket
 import struct
 from typing import Any, cast
 
-from pytest_drdrill.proxy.client import join_address, split_address
-from pytest_drdrill.proxy.toxics import CLOSE, DATA, EOF, Item, Pipeline, Toxic
+from pytest_drdrill.proxy.addresses import join_address, split_address
+from pytest_drdrill.proxy.pipeline import Pipeline
+from pytest_drdrill.proxy.toxics import CLOSE, DATA, EOF, Item, Toxic
 
 logger = logging.getLogger("pytest_drdrill.proxy")
 

@@ -23,8 +23,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_drdrill.proxy.addresses import join_address, split_address
 from pytest_drdrill.proxy.api import VERSION, ProxyApp, _ApiServer
-from pytest_drdrill.proxy.client import join_address, split_address
 
 __all__ = ["main", "process_stamp", "serve"]
 

@@ -1,27 +1,28 @@
 """Reading and checking a targets file (YAML) into :class:`~pytest_drdrill.targets.model.Targets`.
 
 Every mistake raises :class:`~pytest_drdrill.errors.InvalidTargets` naming the file, the key
-(e.g. ``tiers.tier_1_critical.maximum_acceptable``) and the fix.
+(e.g. ``tiers.tier_1_critical.maximum_acceptable``) and the fix. This module builds the
+sections and checks what refers to what across them (a function's tier, an rto within its
+tier's maximum, cost rows that add up); the YAML itself is read by
+:mod:`~pytest_drdrill.targets.yaml_reading`, single values are checked by
+:mod:`~pytest_drdrill.targets.fields`, and the keys each mapping takes are listed in
+:mod:`~pytest_drdrill.targets.schema`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NoReturn, Protocol, cast
+from typing import Any, Literal, cast
 
-import yaml
-
-from pytest_drdrill.durations import InvalidDuration, format_duration, parse_duration
-from pytest_drdrill.errors import InvalidTargets
+from pytest_drdrill.durations import format_duration
+from pytest_drdrill.targets.fields import FieldReader, describe
 from pytest_drdrill.targets.model import (
     _CRITICALITIES,
     _NO_DEADLINE,
-    _T,
     SCHEMA_VERSION,
     BusinessFunction,
     CommunicationStep,
@@ -31,8 +32,21 @@ from pytest_drdrill.targets.model import (
     DowntimeCost,
     Targets,
     Tier,
-    _T_co,
 )
+from pytest_drdrill.targets.schema import (
+    COMMUNICATION,
+    COST_ROW,
+    COSTS,
+    DATA,
+    DEPENDENCY,
+    FUNCTION,
+    STEP,
+    TIER,
+    TOP,
+)
+from pytest_drdrill.targets.yaml_reading import parse_yaml
+
+__all__ = ["load_targets"]
 
 
 def load_targets(path: Path) -> Targets:
@@ -57,146 +71,12 @@ def load_targets(path: Path) -> Targets:
     return _Reader(path).read()
 
 
-@dataclasses.dataclass(frozen=True)
-class _Spec:
-    """The keys one mapping of the file takes, each with an example value for hints."""
-
-    what: str
-    required: Mapping[str, str]
-    optional: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    @property
-    def keys(self) -> list[str]:
-        return [*self.required, *self.optional]
-
-
-_TOP = _Spec(
-    "the top level",
-    required={
-        "schema_version": "1",
-        "mtd": "20_minutes",
-        "tiers": "{tier_1_critical: {target: 15_minutes, maximum_acceptable: 30_minutes}}",
-    },
-    optional={
-        "data_categories": "{critical_user_data: {target: 5_minutes, "
-        "maximum_acceptable: 15_minutes}}",
-        "business_functions": "{user_authentication: {criticality: critical, ...}}",
-        "business_dependencies": "{video_upload_workflow: {function: video_upload, ...}}",
-        "downtime_costs": "{currency: USD, rows: [...]}",
-        "communication": "{internal: {...}, external: {...}}",
-        "service_map": "{database: [postgres], storage_service: [s3]}",
-        "drill_schedule": "{tier_1_critical: monthly}",
-    },
-)
-_TIER = _Spec(
-    "a tier",
-    required={"target": "15_minutes", "maximum_acceptable": "30_minutes"},
-    optional={
-        "services": "[authentication, core_api]",
-        "recovery_strategy": "hot_standby_immediate_failover",
-    },
-)
-_DATA = _Spec(
-    "a data category",
-    required={"target": "5_minutes", "maximum_acceptable": "15_minutes"},
-    optional={
-        "backup_frequency": "continuous_replication",
-        "backup_method": "synchronous_replication",
-    },
-)
-_FUNCTION = _Spec(
-    "a business function",
-    required={
-        "criticality": "critical",
-        "tier": "tier_1_critical",
-        "data_category": "critical_user_data",
-        "rto": "15_minutes",
-        "rpo": "5_minutes",
-    },
-    optional={"impact": "Complete service unavailable"},
-)
-_DEPENDENCY = _Spec(
-    "a business dependency",
-    required={"function": "video_upload", "depends_on": "[storage_service, database]"},
-    optional={"impact_without": "No new content can be uploaded"},
-)
-_COSTS = _Spec(
-    "downtime_costs",
-    required={"rows": "[{duration: 1_hour, revenue_loss: 5000, ...}]"},
-    optional={"currency": "USD"},
-)
-_COST_ROW = _Spec(
-    "a downtime cost row",
-    required={
-        "duration": "1_hour",
-        "revenue_loss": "5000",
-        "productivity_loss": "2000",
-        "recovery_cost": "1000",
-        "total": "8000",
-    },
-)
-_COMMUNICATION = _Spec(
-    "communication",
-    required={},
-    optional={
-        "internal": "{immediate_team: {...}}",
-        "external": "{customers: {...}}",
-    },
-)
-_STEP = _Spec(
-    "a communication step",
-    required={"methods": "[slack_alert, email]", "within": "5_minutes"},
-    optional={"recipients": "[on_call_engineer, team_lead]", "approval_required": "true"},
-)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping.
-
-    Plain PyYAML keeps the last of two equal keys without a word, so a second
-    ``tier_1_critical:`` block pasted further down would silently replace the first.
-    """
-
-
-def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: dict[object, yaml.Node] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            first = seen.get(key)
-        except TypeError:
-            continue  # an unhashable key; construct_mapping reports it below
-        if first is not None:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"found the key {key!r} a second time (first on line {first.start_mark.line + 1})",
-                key_node.start_mark,
-            )
-        seen[key] = key_node
-    return loader.construct_mapping(node, deep=True)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_unique_mapping,
-)
-
-
-class _Reader:
-    """Walks the parsed file, turning each problem into an :class:`InvalidTargets`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, key: str, problem: str, fix: str) -> NoReturn:
-        raise InvalidTargets(f"invalid targets file {self.path}: {key}: {problem}\nHint: {fix}")
+class _Reader(FieldReader):
+    """Builds each section of the file, checking what refers to what across sections."""
 
     def read(self) -> Targets:
-        document = self.parse()
-        top = self.mapping(document, "", _TOP)
+        document = parse_yaml(self.path)
+        top = self.mapping(document, "", TOP)
         version = top["schema_version"]
         if type(version) is not int or version != SCHEMA_VERSION:
             self.fail(
@@ -237,148 +117,6 @@ class _Reader:
             drill_schedule=types.MappingProxyType(schedule),
         )
 
-    def parse(self) -> object:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidTargets(
-                f"cannot read the targets file {self.path}: {exc}\n"
-                "Hint: pass an existing UTF-8 YAML file with --drill-targets or the "
-                "drill_targets ini key, or leave both unset to use the default targets"
-            ) from exc
-        try:
-            return yaml.load(text, Loader=_UniqueKeyLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = (
-                f"line {mark.line + 1}, column {mark.column + 1}"
-                if mark is not None
-                else "(position unknown)"
-            )
-            problem = getattr(exc, "problem", None) or str(exc)
-            context = getattr(exc, "context", None)
-            context_mark = getattr(exc, "context_mark", None)
-            if context and context_mark is not None:
-                # PyYAML often finds the problem a line after its cause (an unclosed
-                # bracket is noticed at the next key), so point at both.
-                problem += (
-                    f" ({context} started at line {context_mark.line + 1}, "
-                    f"column {context_mark.column + 1})"
-                )
-            raise InvalidTargets(
-                f"invalid targets file {self.path}: YAML error at {where}: {problem}\n"
-                "Hint: fix the YAML near that line (indent with spaces, quote text that "
-                "contains ': ' or starts with a special character, give each key once)"
-            ) from exc
-
-    def mapping(self, value: object, key: str, spec: _Spec) -> dict[str, Any]:
-        where = key or "top level"
-        if not isinstance(value, dict):
-            self.fail(
-                where,
-                f"{spec.what} must be a mapping of keys to values, but it is {_describe(value)}",
-                f"write it as 'key: value' lines; {spec.what} takes: {', '.join(spec.keys)}",
-            )
-        prefix = f"{key}." if key else ""
-        for name in value:
-            if not isinstance(name, str):
-                self.fail(
-                    f"{prefix}{name!r}",
-                    f"the key {name!r} is not text",
-                    f"{spec.what} takes: {', '.join(spec.keys)}",
-                )
-            if name not in spec.keys:
-                close = difflib.get_close_matches(name, spec.keys, n=1)
-                guess = f"did you mean {close[0]!r}?" if close else "remove or rename it."
-                self.fail(
-                    f"{prefix}{name}",
-                    f"unknown key {name!r} in {spec.what}",
-                    f"{guess} Allowed in {spec.what}: {', '.join(spec.keys)}",
-                )
-        for name, example in spec.required.items():
-            if name not in value:
-                self.fail(
-                    f"{prefix}{name}",
-                    f"the required key {name!r} is missing from {spec.what}",
-                    f"add '{name}: {example}'" + (f" under {key}" if key else ""),
-                )
-        return value
-
-    def table(
-        self,
-        value: object,
-        key: str,
-        build: _Builder[_T],
-        *,
-        allow_empty: bool = True,
-    ) -> dict[str, _T]:
-        if not isinstance(value, dict):
-            self.fail(
-                key,
-                f"{key} must be a mapping from names to entries, but it is {_describe(value)}",
-                f"write one 'name:' line per entry under {key}, each followed by its "
-                "indented keys, as in fixtures/targets.yaml",
-            )
-        if not value and not allow_empty:
-            self.fail(
-                key,
-                f"{key} is empty",
-                f"define at least one entry under {key}, e.g. 'tier_1_critical: "
-                "{target: 15_minutes, maximum_acceptable: 30_minutes}'",
-            )
-        built: dict[str, _T] = {}
-        for name, entry in value.items():
-            if not isinstance(name, str):
-                self.fail(
-                    f"{key}.{name!r}",
-                    f"the name {name!r} is not text",
-                    "quote it or use a name such as tier_1_critical",
-                )
-            built[name] = build(entry, f"{key}.{name}", name)
-        return built
-
-    def duration(self, value: object, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.fail(
-                key,
-                f"expected a duration, got {_describe(value)}",
-                "write a duration such as 15_minutes, 1_hour, 1h30m or 900 (seconds)",
-            )
-        try:
-            return parse_duration(value)
-        except InvalidDuration as exc:
-            self.fail(key, str(exc), "write a duration such as 15_minutes, 1_hour, 1h30m or 900")
-
-    def text(self, value: object, key: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"expected non-empty text, got {_describe(value)}", "write a word")
-        return value
-
-    def names(self, value: object, key: str) -> tuple[str, ...]:
-        if not isinstance(value, list) or not all(
-            isinstance(item, str) and item.strip() for item in value
-        ):
-            self.fail(
-                key,
-                f"expected a list of names, got {_describe(value)}",
-                "write a list such as [authentication, core_api]",
-            )
-        return tuple(value)
-
-    def amount(self, value: object, key: str) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-        ):
-            self.fail(
-                key,
-                f"expected an amount of money of 0 or more, got {_describe(value)}",
-                "write a plain number without currency sign or thousands separators, e.g. 5000",
-            )
-        return float(value)
-
     def bounded(self, entry: Mapping[str, Any], key: str) -> tuple[float, float]:
         target = self.duration(entry["target"], f"{key}.target")
         maximum = self.duration(entry["maximum_acceptable"], f"{key}.maximum_acceptable")
@@ -393,7 +131,7 @@ class _Reader:
         return target, maximum
 
     def tier(self, value: object, key: str, name: str) -> Tier:
-        entry = self.mapping(value, key, _TIER)
+        entry = self.mapping(value, key, TIER)
         target, maximum = self.bounded(entry, key)
         return Tier(
             name=name,
@@ -404,7 +142,7 @@ class _Reader:
         )
 
     def category(self, value: object, key: str, name: str) -> DataCategory:
-        entry = self.mapping(value, key, _DATA)
+        entry = self.mapping(value, key, DATA)
         target, maximum = self.bounded(entry, key)
         return DataCategory(
             name=name,
@@ -412,24 +150,6 @@ class _Reader:
             maximum_acceptable=maximum,
             backup_frequency=self.optional_text(entry, "backup_frequency", key),
             backup_method=self.optional_text(entry, "backup_method", key),
-        )
-
-    def optional_text(self, entry: Mapping[str, Any], name: str, key: str) -> str:
-        return self.text(entry[name], f"{key}.{name}") if name in entry else ""
-
-    def reference(
-        self, entry: Mapping[str, Any], name: str, key: str, table: Mapping[str, _T], section: str
-    ) -> _T:
-        wanted = self.text(entry[name], f"{key}.{name}")
-        if wanted in table:
-            return table[wanted]
-        close = difflib.get_close_matches(wanted, list(table), n=1)
-        guess = f"did you mean {close[0]!r}? " if close else ""
-        self.fail(
-            f"{key}.{name}",
-            f"{wanted!r} is not defined under {section}",
-            f"{guess}use one of: {', '.join(table) or 'none (the section is empty)'}, "
-            f"or add {wanted!r} under {section}",
         )
 
     def function(
@@ -440,7 +160,7 @@ class _Reader:
         tiers: Mapping[str, Tier],
         categories: Mapping[str, DataCategory],
     ) -> BusinessFunction:
-        entry = self.mapping(value, key, _FUNCTION)
+        entry = self.mapping(value, key, FUNCTION)
         criticality = entry["criticality"]
         if criticality not in _CRITICALITIES:
             self.fail(
@@ -482,7 +202,7 @@ class _Reader:
     def dependency(
         self, value: object, key: str, name: str, functions: Mapping[str, BusinessFunction]
     ) -> Dependency:
-        entry = self.mapping(value, key, _DEPENDENCY)
+        entry = self.mapping(value, key, DEPENDENCY)
         function = self.reference(entry, "function", key, functions, "business_functions")
         return Dependency(
             name=name,
@@ -499,7 +219,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.fail(
                 "service_map",
-                f"expected a mapping, got {_describe(value)}",
+                f"expected a mapping, got {describe(value)}",
                 "write 'service_map: {database: [postgres], storage_service: [s3]}'",
             )
         named = {s for d in dependencies.values() for s in d.depends_on}
@@ -530,7 +250,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.fail(
                 "drill_schedule",
-                f"expected a mapping, got {_describe(value)}",
+                f"expected a mapping, got {describe(value)}",
                 "write 'drill_schedule: {tier_1_critical: monthly}'",
             )
         built: dict[str, str] = {}
@@ -554,19 +274,19 @@ class _Reader:
     def costs(self, value: object) -> tuple[str, tuple[DowntimeCost, ...]]:
         if value is None:
             return "USD", ()
-        section = self.mapping(value, "downtime_costs", _COSTS)
+        section = self.mapping(value, "downtime_costs", COSTS)
         currency = self.text(section.get("currency", "USD"), "downtime_costs.currency")
         rows = section["rows"]
         if not isinstance(rows, list):
             self.fail(
                 "downtime_costs.rows",
-                f"expected a list of rows, got {_describe(rows)}",
+                f"expected a list of rows, got {describe(rows)}",
                 "start each row with '- ' as in fixtures/targets.yaml",
             )
         built: list[DowntimeCost] = []
         for index, raw in enumerate(rows):
             key = f"downtime_costs.rows[{index}]"
-            row = self.mapping(raw, key, _COST_ROW)
+            row = self.mapping(raw, key, COST_ROW)
             duration = self.duration(row["duration"], f"{key}.duration")
             previous = built[-1].duration if built else 0.0
             if duration <= previous:
@@ -593,7 +313,7 @@ class _Reader:
         return currency, tuple(built)
 
     def communication(self, value: object) -> dict[str, CommunicationStep]:
-        section = self.mapping(value, "communication", _COMMUNICATION)
+        section = self.mapping(value, "communication", COMMUNICATION)
         steps: dict[str, CommunicationStep] = {}
         scopes: tuple[Literal["internal", "external"], ...] = ("internal", "external")
         for scope in scopes:
@@ -610,7 +330,7 @@ class _Reader:
         return steps
 
     def step(self, value: object, key: str, name: str) -> CommunicationStep:
-        entry = self.mapping(value, key, _STEP)
+        entry = self.mapping(value, key, STEP)
         within_raw = entry["within"]
         within = (
             None
@@ -621,7 +341,7 @@ class _Reader:
         if not isinstance(approval, bool) and not (isinstance(approval, str) and approval.strip()):
             self.fail(
                 f"{key}.approval_required",
-                f"expected true, false or who must approve, got {_describe(approval)}",
+                f"expected true, false or who must approve, got {describe(approval)}",
                 "write true, false or a level such as ceo_level",
             )
         return CommunicationStep(
@@ -631,16 +351,3 @@ class _Reader:
             within=within,
             approval_required=approval,
         )
-
-
-class _Builder(Protocol[_T_co]):
-    def __call__(self, value: object, key: str, name: str, /) -> _T_co: ...
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "empty (null)"
-    kind = {dict: "a mapping", list: "a list", bool: "a boolean", str: "the text"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
-    return f"{kind} {value!r}" if not isinstance(value, dict | list) else kind
