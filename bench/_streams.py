@@ -11,11 +11,9 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.backup.errors import CorruptBackup
-from pytest_drdrill.backup.stream import (
-    DEFAULT_CHUNK_SIZE,
-    StreamInfo,
+from pytest_drdrill.backup.streamformat import DEFAULT_CHUNK_SIZE, StreamInfo, _check_chunk_size
+from pytest_drdrill.backup.streamio import (
     _Background,
-    _check_chunk_size,
     _Digest,
     _object_name,
     _read_exact,
@@ -26,7 +24,7 @@ from pytest_drdrill.backup.stream import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pytest_drdrill.backup.stream import Readable, Writable
+    from pytest_drdrill.backup.streamio import Readable, Writable
 
 
 def copy_to_path(

@@ -55,197 +55,68 @@ manifest skips the stored digest, which authentication makes redundant (see
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import io
 import os
-import re
-import struct
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pytest_drdrill.backup.errors import CorruptBackup, UnknownKey, WrongKey
+from pytest_drdrill.backup.errors import CorruptBackup
 from pytest_drdrill.backup.keys import BackupKey, KeyRing
+from pytest_drdrill.backup.streamformat import (
+    _SALT_SIZE,
+    DEFAULT_CHUNK_SIZE,
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_CHUNK_SIZE,
+    TAG_SIZE,
+    StreamInfo,
+    _check_chunk_size,
+    _Chunks,
+    _header,
+    _parse_header,
+    _pick_key,
+    stored_size,
+)
+from pytest_drdrill.backup.streamio import (
+    Readable,
+    Writable,
+    _Background,
+    _Digest,
+    _object_name,
+    _read_exact,
+    _replacing,
+    _worker,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from concurrent.futures import Future
 
     from _typeshed import WriteableBuffer
 
     from pytest_drdrill.backup.manifest import BackupFile
 
-MAGIC = b"\x89DRDBAK\n"
-FORMAT_VERSION = 1
-TAG_SIZE = 16
-DEFAULT_CHUNK_SIZE = 1 << 20
-MAX_CHUNK_SIZE = 64 << 20
-_FIELDS = struct.Struct(">8sBBI16s32s")
-_CHECK_SIZE = 8
-HEADER_SIZE = _FIELDS.size + _CHECK_SIZE
-_SALT_SIZE = 32
-_STREAM_INFO = b"pytest-drdrill stream v1"
-_KEY_ID = re.compile(rb"[0-9a-f]{16}")
-
-
-class Readable(Protocol):
-    """What a stream is read from: a binary file, a socket file, a boto3 body."""
-
-    def read(self, size: int, /) -> bytes:
-        """Return up to ``size`` bytes; ``b""`` at the end."""
-        ...
-
-
-class Writable(Protocol):
-    """What a stream is written to."""
-
-    def write(self, data: bytes, /) -> object:
-        """Write all of ``data``."""
-        ...
-
-
-@dataclasses.dataclass(frozen=True)
-class StreamInfo:
-    """Sizes and SHA-256 digests of one stream, plaintext and stored.
-
-    :param plain_bytes: plaintext length.
-    :param stored_bytes: length of the stored (encrypted) form.
-    :param plain_sha256: hex SHA-256 of the plaintext.
-    :param stored_sha256: hex SHA-256 of the stored form; ``None`` when a restore did not
-        compute it (:func:`decrypt_to_path` with ``expect``: every chunk authenticated
-        and the plaintext digest matched the manifest, which says more).
-    :param key_id: the key that encrypted it; ``None`` for an unencrypted copy.
-    :param chunk_size: plaintext bytes per chunk; ``None`` for an unencrypted copy.
-
-    .. versionadded:: 0.3
-    """
-
-    plain_bytes: int
-    stored_bytes: int
-    plain_sha256: str
-    stored_sha256: str | None
-    key_id: str | None = None
-    chunk_size: int | None = None
-
-
-def stored_size(plain_bytes: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
-    """Return the stored length of a stream of ``plain_bytes`` plaintext bytes.
-
-    :param plain_bytes: plaintext length.
-    :param chunk_size: the stream's chunk size.
-
-    .. versionadded:: 0.3
-    """
-    full, rest = divmod(plain_bytes, chunk_size)
-    return HEADER_SIZE + full * (chunk_size + TAG_SIZE) + rest + TAG_SIZE
-
-
-def _read_exact(src: Readable, size: int) -> bytes:
-    """Read ``size`` bytes, fewer only at the end: sockets and pipes return short reads."""
-    data = src.read(size)
-    if not data or len(data) == size:
-        return data or b""
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = src.read(size - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
-class _Background:
-    """Calls ``fn(data)`` for each piece on a worker thread, one call in flight at most.
-
-    One call in flight keeps the pieces in order and memory at a chunk; hashing and
-    writing release the GIL, so they overlap with reading and decrypting the next chunk.
-    An exception raised by ``fn`` surfaces at the next :meth:`submit` or at :meth:`drain`.
-    """
-
-    def __init__(self, fn: Callable[[Any], object], pool: ThreadPoolExecutor | None) -> None:
-        self._fn = fn
-        self._pool = pool
-        self._pending: Future[object] | None = None
-
-    def submit(self, data: Any) -> None:
-        if self._pool is None:
-            self._fn(data)
-            return
-        self.drain()
-        self._pending = self._pool.submit(self._fn, data)
-
-    def drain(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
-
-
-class _Digest:
-    """SHA-256 and a byte count, fed on a worker thread when a pool is given."""
-
-    def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
-        self._hash = hashlib.sha256()
-        self._feed = _Background(self._hash.update, pool)
-        self.size = 0
-
-    def update(self, data: bytes) -> None:
-        self.size += len(data)
-        self._feed.submit(data)
-
-    def hexdigest(self) -> str:
-        self._feed.drain()
-        return self._hash.hexdigest()
-
-
-@contextlib.contextmanager
-def _worker(threads: int = 1) -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drdrill-stream")
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _header(key_id: str, chunk_size: int, salt: bytes) -> bytes:
-    fields = _FIELDS.pack(MAGIC, FORMAT_VERSION, 0, chunk_size, key_id.encode("ascii"), salt)
-    return fields + hashlib.sha256(fields).digest()[:_CHECK_SIZE]
-
-
-class _Chunks:
-    """AES-256-GCM for the chunks of one stream (both directions)."""
-
-    def __init__(self, key: BackupKey, header: bytes, salt: bytes, context: bytes) -> None:
-        material = key.derive(_STREAM_INFO, salt=salt, length=36)
-        self._aead = AESGCM(material[:32])
-        self._prefix = material[32:]
-        self._header = header
-        self._context = bytes(context)
-
-    def _nonce_ad(self, index: int, *, final: bool) -> tuple[bytes, bytes]:
-        counter = index.to_bytes(8, "big")
-        return self._prefix + counter, b"".join(
-            (self._header, counter, b"\x01" if final else b"\x00", self._context)
-        )
-
-    def seal(self, index: int, plain: bytes, *, final: bool) -> bytes:
-        nonce, ad = self._nonce_ad(index, final=final)
-        return self._aead.encrypt(nonce, plain, ad)
-
-    def open(self, index: int, stored: bytes, *, final: bool) -> bytes:
-        nonce, ad = self._nonce_ad(index, final=final)
-        return self._aead.decrypt(nonce, stored, ad)
-
-
-def _check_chunk_size(chunk_size: int) -> None:
-    if not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-        raise ValueError(f"chunk_size must be 1..{MAX_CHUNK_SIZE} bytes, not {chunk_size!r}")
+#: Names defined in :mod:`~.streamformat` and :mod:`~.streamio` are re-exported here,
+#: where callers and the documentation have always found them.
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "FORMAT_VERSION",
+    "HEADER_SIZE",
+    "MAGIC",
+    "MAX_CHUNK_SIZE",
+    "TAG_SIZE",
+    "EncryptingReader",
+    "Readable",
+    "StreamInfo",
+    "Writable",
+    "decrypt_stream",
+    "decrypt_to_path",
+    "encrypt_stream",
+    "stored_size",
+    "verify_stream",
+]
 
 
 class _Encryption:
@@ -384,64 +255,6 @@ class EncryptingReader(io.RawIOBase):
             self._pieces.close()  # type: ignore[attr-defined]
             self._pieces = None
         super().close()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Header:
-    key_id: str
-    chunk_size: int
-    salt: bytes
-    raw: bytes
-
-
-def _parse_header(raw: bytes, name: str) -> _Header:
-    if not raw:
-        raise CorruptBackup(name, "is empty: even an empty backup has a header and a chunk")
-    if raw[: len(MAGIC)] != MAGIC[: len(raw)]:
-        raise CorruptBackup(
-            name,
-            "does not start with the pytest-drdrill stream magic: it is not an encrypted "
-            "backup stream, or its first bytes are damaged",
-        )
-    if len(raw) <= len(MAGIC):
-        raise CorruptBackup(name, f"ends inside the header ({len(raw)} of {HEADER_SIZE} bytes)")
-    if raw[len(MAGIC)] != FORMAT_VERSION:
-        raise CorruptBackup(
-            name,
-            f"has stream format version {raw[len(MAGIC)]}, and this pytest-drdrill reads only "
-            f"version {FORMAT_VERSION}: the header is damaged or a newer pytest-drdrill wrote it",
-        )
-    if len(raw) < HEADER_SIZE:
-        raise CorruptBackup(name, f"ends inside the header ({len(raw)} of {HEADER_SIZE} bytes)")
-    fields, check = raw[: _FIELDS.size], raw[_FIELDS.size :]
-    if hashlib.sha256(fields).digest()[:_CHECK_SIZE] != check:
-        raise CorruptBackup(name, "has a damaged header (its check bytes do not match)")
-    _, _, flags, chunk_size, key_id, salt = _FIELDS.unpack(fields)
-    if flags != 0:
-        raise CorruptBackup(name, f"has header flags {flags:#04x}, which this version never sets")
-    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-        raise CorruptBackup(name, f"declares a chunk size of {chunk_size} bytes, out of range")
-    if not _KEY_ID.fullmatch(key_id):
-        raise CorruptBackup(name, "has a malformed key id in its header")
-    return _Header(key_id.decode("ascii"), chunk_size, salt, raw)
-
-
-def _pick_key(keys: KeyRing | BackupKey, key_id: str, name: str) -> BackupKey:
-    if isinstance(keys, BackupKey):
-        if keys.key_id != key_id:
-            raise WrongKey(name, key_id, keys.key_id)
-        return keys
-    key = keys.get(key_id)
-    if key is None:
-        raise UnknownKey(name, key_id, keys.ids)
-    return key
-
-
-def _object_name(src: object, object_name: str | None) -> str:
-    if object_name is not None:
-        return object_name
-    name = getattr(src, "name", None)
-    return str(name) if isinstance(name, str | os.PathLike) else "<stream>"
 
 
 def _decrypt(
@@ -583,23 +396,6 @@ def _check_expected(info: StreamInfo, expect: BackupFile, name: str) -> None:
             raise CorruptBackup(
                 name, f"does not match its manifest: {what} is {got}, the manifest says {wanted}"
             )
-
-
-@contextlib.contextmanager
-def _replacing(path: Path, *, fsync: bool) -> Iterator[io.FileIO]:
-    """A temporary file beside ``path``, renamed over it only when the block succeeds."""
-    path = Path(path)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with open(fd, "wb", buffering=0) as out:
-            yield out
-            if fsync:
-                os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
 
 def decrypt_to_path(

@@ -14,9 +14,8 @@ as skipped.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -25,6 +24,7 @@ from pytest_drdrill.errors import FaultError, TopologyError
 from pytest_drdrill.faults import FaultInjector, Partition
 from pytest_drdrill.measure.analysis import measure_rto
 from pytest_drdrill.record import DrillRecord
+from pytest_drdrill.schedules.exampledata import ExampleContext, ExampleOutcome
 from pytest_drdrill.schedules.faultmodel import refusal
 from pytest_drdrill.schedules.invariants import (
     Finding,
@@ -32,6 +32,7 @@ from pytest_drdrill.schedules.invariants import (
     handovers,
     lost_writes,
     recovery_after_heal,
+    split_brain_findings,
     split_brains,
     writable_spans,
 )
@@ -39,107 +40,18 @@ from pytest_drdrill.schedules.steplog import StepLog
 from pytest_drdrill.schedules.watcher import ServerWatcher
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-    from pathlib import Path
+    from collections.abc import Callable
 
     from pytest_drdrill.faults import Fault
     from pytest_drdrill.measure.workload import Workload
-    from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
-    from pytest_drdrill.results import FaultRecord, Target
-    from pytest_drdrill.schedules.invariants import Answer, Handover
-    from pytest_drdrill.topology._protocol import Topology
+    from pytest_drdrill.recovery.orchestrator import Orchestrator
+    from pytest_drdrill.schedules.invariants import Handover
+
+#: :class:`ExampleContext` and :class:`ExampleOutcome` live in :mod:`~.exampledata`;
+#: they are re-exported here, where callers have always imported them.
+__all__ = ["ExampleContext", "ExampleOutcome", "ScheduleExample"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExampleOutcome:
-    """What one schedule did and how it ended.
-
-    :param number: the example's number in the run (1 for the first).
-    :param started: monotonic stamp of its start (topology ready).
-    :param ended: monotonic stamp of its end.
-    :param ok: whether every invariant held.
-    :param steps: the steps, in words, without times.
-    :param lines: the full story with times and server events.
-    :param faults: the faults injected.
-    :param recovery_seconds: last heal to writes succeeding again.
-    :param lost: acknowledged writes missing at the end; ``None`` when unread.
-    :param handovers: the changes of writable server.
-    :param warning: a recovery over target but within the maximum.
-
-    .. versionadded:: 0.4
-    """
-
-    number: int
-    started: float
-    ended: float
-    ok: bool
-    steps: tuple[str, ...]
-    lines: tuple[str, ...]
-    faults: tuple[FaultRecord, ...] = ()
-    recovery_seconds: float | None = None
-    lost: int | None = None
-    handovers: tuple[Handover, ...] = ()
-    warning: str = ""
-
-    @property
-    def summary(self) -> str:
-        """``schedule N:`` and :attr:`detail`."""
-        return f"schedule {self.number}: {self.detail}"
-
-    @property
-    def detail(self) -> str:
-        """One line: the steps and how it ended."""
-        chain = " -> ".join(
-            [self.handovers[0].old, *(h.new for h in self.handovers)] if self.handovers else []
-        )
-        recovered = (
-            "not recovered"
-            if self.recovery_seconds is None
-            else f"writes back {self.recovery_seconds:.2f}s after the last heal"
-        )
-        return (
-            f"{'; '.join(self.steps) or 'no step'} | "
-            f"{'writable ' + chain if chain else 'no handover'}; {recovered}; "
-            f"lost {'?' if self.lost is None else self.lost}"
-        )
-
-
-@dataclasses.dataclass
-class ExampleContext:
-    """What every example of one schedule drill shares.
-
-    :param build: makes a fresh topology in a given directory (the backend's ``topology``).
-    :param workdir: a directory for each example's logs.
-    :param hook: pytest's hook relay, for the failover and fault observer hooks.
-    :param name: the drill (test node id).
-    :param scenario: the marker's scenario.
-    :param cadence: the marker's cadence.
-    :param backend: the backend's name, for records.
-    :param target: the tier or function recovery is judged against.
-    :param monitor: the reference monitor's settings (``--drill-health-*``).
-    :param observe: seconds to wait for recovery after the last heal.
-    :param settle_timeout: seconds a ``settle`` step waits at most.
-    :param on_outcome: receives each example's outcome.
-
-    .. versionadded:: 0.4
-    """
-
-    build: Callable[[Path], Topology]
-    workdir: Path
-    hook: Any
-    name: str
-    scenario: str
-    cadence: str
-    backend: str
-    target: Target | None
-    monitor: MonitorSettings
-    observe: float
-    settle_timeout: float
-    on_outcome: Callable[[ExampleOutcome], None]
-    steady_acks: int = 20
-    examples: int = 0
 
 
 class ScheduleExample:
@@ -378,7 +290,7 @@ class ScheduleExample:
             self._monitor.stop()
         self.workload.stop()
         serving = self._serving()
-        findings = _split_brain_findings(self.watcher.answers(), self.started)
+        findings = split_brain_findings(self.watcher.answers(), self.started)
         self.watcher.stop()
         if self.watcher.error is not None:
             findings.append(
@@ -522,16 +434,3 @@ def _wait_writes(workload: Workload, after: float, *, timeout: float, stable: fl
         if since is not None and timing.monotonic() - since >= stable:
             return
         timing.sleep(0.01)
-
-
-def _split_brain_findings(answers: Iterable[Answer], started: float) -> list[Finding]:
-    return [
-        Finding(
-            "split brain",
-            f"{b.first.node} and {b.second.node} both accepted writes from "
-            f"+{b.start - started:.2f}s to +{b.end - started:.2f}s (each proven by consecutive "
-            f"writable answers of one server process: {b.first.answers} and "
-            f"{b.second.answers})",
-        )
-        for b in split_brains(writable_spans(answers))
-    ]

@@ -371,3 +371,17 @@ def recovery_after_heal(
             f"{target.name}'s target {format_duration(target.rto_target)}",
         )
     return Recovery(seconds, None)
+
+
+def split_brain_findings(answers: Iterable[Answer], started: float) -> list[Finding]:
+    """One finding per split brain seen in ``answers``, timed from ``started``."""
+    return [
+        Finding(
+            "split brain",
+            f"{b.first.node} and {b.second.node} both accepted writes from "
+            f"+{b.start - started:.2f}s to +{b.end - started:.2f}s (each proven by consecutive "
+            f"writable answers of one server process: {b.first.answers} and "
+            f"{b.second.answers})",
+        )
+        for b in split_brains(writable_spans(answers))
+    ]

@@ -14,7 +14,8 @@ import secrets
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.results import DrillResult, Phase, Verdict
-from pytest_drdrill.schedules.example import ExampleContext, ExampleOutcome, ScheduleExample
+from pytest_drdrill.schedules.example import ScheduleExample
+from pytest_drdrill.schedules.exampledata import ExampleContext, ExampleOutcome
 from pytest_drdrill.schedules.invariants import ScheduleFailed
 
 if TYPE_CHECKING:
