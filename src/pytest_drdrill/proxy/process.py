@@ -64,7 +64,9 @@ class ProxyServer:
     ``toxiproxy_server`` it runs a real ``toxiproxy-server -host 127.0.0.1 -port N`` on
     a free port instead, under a small supervisor. Either way the child exits by itself
     within about a second of this process disappearing, so a killed pytest leaves no
-    proxy behind, and carries the same tag in its environment.
+    proxy behind, and carries the same tag in its environment. It is started like every
+    other server (:class:`~pytest_drdrill.servers.lifecycle.ServerProcess`), so it also
+    carries ``DRDRILL_OWNER`` for the reaper of a later run.
 
     .. versionadded:: 0.1
 
@@ -250,11 +252,9 @@ class _ProxyProcess(ServerProcess):
     def command(self) -> list[str]:
         parent = ["--parent-pid", str(os.getpid())]
         if self.owner.toxiproxy_server is None:
-            ready = ["--ready-file", str(self.owner.ready_file)]
-            return [self.owner.python, "-m", "pytest_drdrill.proxy", "--listen", "127.0.0.1:0"] + [
-                *ready,
-                *parent,
-            ]
+            # It binds a port of its own choosing and writes the address to the ready file.
+            listen = ["--listen", "127.0.0.1:0", "--ready-file", str(self.owner.ready_file)]
+            return [self.owner.python, "-m", "pytest_drdrill.proxy", *listen, *parent]
         return [
             self.owner.python,
             "-m",

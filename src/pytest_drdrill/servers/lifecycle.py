@@ -1,4 +1,4 @@
-"""One lifecycle for every server process a backend runs locally.
+"""One lifecycle for every server process drills run locally, the fault proxy included.
 
 PostgreSQL, Redis, Sentinel and moto differ only in their command line, in how they
 prove that the server answering on the port is the one just started, and in what they
