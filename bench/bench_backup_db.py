@@ -39,7 +39,7 @@ from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.keys import generate_key
 from pytest_drdrill.backup.manifest import Manifest
 from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.postgres import LocalPostgresNode
 from pytest_drdrill.topology.s3 import LocalS3Node

@@ -16,7 +16,7 @@ import pytest
 import pytest_drdrill.chaostoolkit.collect  # noqa: F401
 import pytest_drdrill.chaostoolkit.experiment  # noqa: F401
 import pytest_drdrill.chaostoolkit.journals  # noqa: F401
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "scenarios" / "experiments"

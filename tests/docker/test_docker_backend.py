@@ -19,7 +19,7 @@ from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.faults import FaultInjector
 from pytest_drdrill.faults import docker as docker_faults
 from pytest_drdrill.record import DrillRecord
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.docker import DockerBackend, DockerTopology
 from pytest_drdrill.topology.docker_engine import (
     LABEL_HOST,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 

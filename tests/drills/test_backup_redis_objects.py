@@ -15,7 +15,7 @@ from pytest_drdrill.backup.keys import KeyRing, generate_key
 from pytest_drdrill.backup.objects import backup_objects, restore_objects
 from pytest_drdrill.backup.redis import restore_redis_snapshot, take_redis_snapshot
 from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 KEY = generate_key()
 RING = KeyRing.of([KEY, generate_key()])

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from drill_helpers import own_dataroots, tagged_processes
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 FAILING = """
 import pytest

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.postgres import LocalPostgresNode
 

@@ -24,7 +24,7 @@ from pytest_drdrill.recovery.redis import (
     replication_offsets,
 )
 from pytest_drdrill.recovery.sentinel import SentinelFollower
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology._protocol import RedisNode
 from pytest_drdrill.topology.redis import LocalRedisNode, RedisInstall
 from pytest_drdrill.topology.sentinel import LocalSentinel

@@ -21,7 +21,7 @@ from pytest_drdrill.errors import ExecutableMissing, TopologyError
 from pytest_drdrill.measure._protocol import Indeterminate, LedgerClient, NotApplied
 from pytest_drdrill.measure.s3 import S3Ledger
 from pytest_drdrill.recovery.storage import check_s3
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology import s3 as s3_module
 from pytest_drdrill.topology._protocol import ObjectStoreNode
 from pytest_drdrill.topology.s3 import LocalS3Node

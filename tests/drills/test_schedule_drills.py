@@ -13,7 +13,7 @@ import re
 import pytest
 
 from drill_helpers import own_dataroots, tagged_processes
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 SCHEDULES = """
 import pytest

@@ -106,7 +106,7 @@ def test_docker_faults_refuse_nodes_outside_containers(make) -> None:
 
 def test_reaper_judges_only_dead_owners_of_this_machine() -> None:
     """Leftovers are objects of a dead owner on this machine; live or foreign ones are kept."""
-    from pytest_drdrill.topology import processes
+    from pytest_drdrill.servers import processes
 
     here = host_id()
     dead = subprocess_tag()
@@ -122,7 +122,7 @@ def subprocess_tag() -> str:
     import sys
 
     child = subprocess.run(
-        [sys.executable, "-c", "from pytest_drdrill.topology import processes; "
+        [sys.executable, "-c", "from pytest_drdrill.servers import processes; "
          "print(processes.owner_tag())"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 # A parent that starts two children which, like PostgreSQL backends, call setsid().
 _TREE = """

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import processes
-from pytest_drdrill.topology.server import ServerProcess
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 
 
 class HttpServer(ServerProcess):

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import BackupKey
     from pytest_drdrill.backup.manifest import BackupFile, Manifest
     from pytest_drdrill.backup.site import BackupSite
+    from pytest_drdrill.servers.processes import RunAs
     from pytest_drdrill.topology.postgres import PostgresInstall
-    from pytest_drdrill.topology.processes import RunAs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.manifest import Manifest, utc_now
 from pytest_drdrill.clients.postgres import parse_lsn
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 if TYPE_CHECKING:
     from pathlib import Path

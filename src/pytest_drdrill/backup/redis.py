@@ -29,7 +29,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import NoSuchBackup
 from pytest_drdrill.backup.manifest import Manifest, utc_now
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.redis import LocalRedisNode
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.errors import BackupError
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.errors import DrillError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 if TYPE_CHECKING:
     from collections.abc import Callable

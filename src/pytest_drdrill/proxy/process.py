@@ -1,22 +1,28 @@
-"""Start and stop the fault proxy as a child process: the built-in one or ``toxiproxy-server``."""
+"""Start and stop the fault proxy as a child process: the built-in one or ``toxiproxy-server``.
+
+The child is a :class:`~pytest_drdrill.servers.lifecycle.ServerProcess` like every other
+server, so it is tagged for the reaper and started by the one start-on-a-free-port loop;
+this module adds only what is the proxy's own: its command lines, the ready file (or the
+``/version`` probe for ``toxiproxy-server``) and its error messages.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
-import signal
 import site
-import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_drdrill import timing
 from pytest_drdrill.errors import ProxyError
 from pytest_drdrill.proxy.client import ProxyClient
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,13 +37,9 @@ logger = logging.getLogger(__name__)
 TAG_VARIABLE = "DRDRILL_PROXY_TAG"
 
 _LOG_TAIL_LINES = 40
-_READY_POLL = 0.01
 _STOP_TIMEOUT = 5.0
 #: The executable name of Toxiproxy's server.
 TOXIPROXY_SERVER = "toxiproxy-server"
-# toxiproxy-server cannot be handed a bound socket, so a free port is picked for it; if
-# another process takes that port first, it exits at once and a new port is tried.
-_PORT_ATTEMPTS = 3
 
 # The directory holding the pytest_drdrill package; the child must import this same copy.
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +64,9 @@ class ProxyServer:
     ``toxiproxy_server`` it runs a real ``toxiproxy-server -host 127.0.0.1 -port N`` on
     a free port instead, under a small supervisor. Either way the child exits by itself
     within about a second of this process disappearing, so a killed pytest leaves no
-    proxy behind, and carries the same tag in its environment.
+    proxy behind, and carries the same tag in its environment. It is started like every
+    other server (:class:`~pytest_drdrill.servers.lifecycle.ServerProcess`), so it also
+    carries ``DRDRILL_OWNER`` for the reaper of a later run.
 
     .. versionadded:: 0.1
 
@@ -94,8 +98,7 @@ class ProxyServer:
         self.ready_file = self.workdir / "proxy.ready"
         self.log_file = self.workdir / "proxy.log"
         self.tag = uuid.uuid4().hex
-        self._process: subprocess.Popen[bytes] | None = None
-        self._command: list[str] = []
+        self._child: _ProxyProcess | None = None
         self._address: str | None = None
 
     def __repr__(self) -> str:
@@ -103,7 +106,7 @@ class ProxyServer:
         return f"ProxyServer(workdir={str(self.workdir)!r}{program}, url={self._address!r})"
 
     def __enter__(self) -> ProxyServer:
-        if self._process is None:
+        if self._child is None:
             self.start()
         return self
 
@@ -131,14 +134,16 @@ class ProxyServer:
 
         :raises ProxyError: if the server was not started.
         """
-        if self._process is None:
+        process = None if self._child is None else self._child.process
+        if process is None:
             raise ProxyError("the fault proxy has no pid yet. Hint: call ProxyServer.start().")
-        return self._process.pid
+        return process.pid
 
     @property
     def returncode(self) -> int | None:
         """The child's exit code once it has been stopped, else ``None``."""
-        return None if self._process is None else self._process.poll()
+        process = None if self._child is None else self._child.process
+        return None if process is None else process.poll()
 
     def client(self, timeout: float = 2.0) -> ProxyClient:
         """Return a client for this server's API.
@@ -154,144 +159,23 @@ class ProxyServer:
         :raises ProxyError: if it is already running, exits early, or is not ready within
             ``ready_timeout`` seconds; the tail of its log is attached as a note.
         """
-        if self._process is not None and self._process.poll() is None:
-            raise ProxyError(f"the fault proxy is already running as pid {self._process.pid}")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.ready_file.unlink(missing_ok=True)
+        if self._child is not None and self._child.is_running():
+            raise ProxyError(f"the fault proxy is already running as pid {self.pid}")
         self._address = None
-        if self.toxiproxy_server is None:
-            return self._start_builtin()
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-            try:
-                return self._start_toxiproxy()
-            except ProxyError:
-                lost_port = "address already in use" in self._log_since(offset).lower()
-                if attempt == _PORT_ATTEMPTS or not lost_port:
-                    raise
-                logger.info("toxiproxy-server lost its port to another process; trying another")
-        raise AssertionError("unreachable")
-
-    def _start_builtin(self) -> ProxyServer:
-        self._command = [
-            self.python,
-            "-m",
-            "pytest_drdrill.proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--ready-file",
-            str(self.ready_file),
-            "--parent-pid",
-            str(os.getpid()),
-        ]
-        process = self._spawn()
-        deadline = timing.monotonic() + self.ready_timeout
-        while True:
-            address = self._read_ready_file()
-            if address is not None:
-                self._address = address
-                logger.debug("fault proxy pid %d ready at %s", process.pid, self.url)
-                return self
-            if timing.monotonic() >= deadline:
-                _kill(process)
-                raise self._start_error(
-                    f"the fault proxy (pid {process.pid}) did not write its ready file "
-                    f"{self.ready_file} within {self.ready_timeout} s"
-                )
-            try:
-                # Waiting on the child, not sleeping, notices at once if it dies early.
-                code = process.wait(timeout=_READY_POLL)
-            except subprocess.TimeoutExpired:
-                continue
-            if self._read_ready_file() is None:
-                raise self._start_error(
-                    f"the fault proxy exited with code {code} before it was ready"
-                )
-
-    def _start_toxiproxy(self) -> ProxyServer:
-        port = _free_port()
-        address = f"127.0.0.1:{port}"
-        self._command = [
-            self.python,
-            "-m",
-            "pytest_drdrill.proxy.supervise",
-            "--parent-pid",
-            str(os.getpid()),
-            "--",
-            str(self.toxiproxy_server),
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-        ]
-        process = self._spawn()
-        probe = ProxyClient(address, timeout=0.5)
-        deadline = timing.monotonic() + self.ready_timeout
-        while True:
-            try:
-                code = process.wait(timeout=_READY_POLL)
-            except subprocess.TimeoutExpired:
-                pass
-            else:
-                raise self._start_error(
-                    f"toxiproxy-server exited with code {code} before it was ready"
-                )
-            try:
-                probe.version()
-            except ProxyError:
-                if timing.monotonic() >= deadline:
-                    _kill(process)
-                    raise self._start_error(
-                        f"toxiproxy-server (under supervisor pid {process.pid}) did not answer "
-                        f"at http://{address}/version within {self.ready_timeout} s"
-                    ) from None
-                continue
-            # Another server that took the port first could answer too; our child then
-            # fails to bind and exits, which the next turn of this loop reports.
-            if process.poll() is None:
-                self._address = address
-                logger.debug("toxiproxy-server pid %d ready at %s", process.pid, self.url)
-                return self
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        try:
-            with self.log_file.open("ab") as log:
-                self._process = subprocess.Popen(
-                    self._command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self._child_env(),
-                    # Its own session: a Ctrl-C aimed at pytest does not reach it half-way
-                    # through a drill, and stop() can signal its whole group.
-                    start_new_session=True,
-                )
-        except OSError as exc:
-            raise ProxyError(
-                f"could not run the fault proxy with {self.python!r}: {exc}. Hint: pass "
-                "ProxyServer(python=...) an interpreter that can import pytest_drdrill."
-            ) from exc
-        return self._process
+        self._child = _ProxyProcess(self)
+        self._child.launch(timeout=self.ready_timeout)
+        self._address = self._child.answering
+        logger.debug("%s pid %d ready at %s", self._child.name, self.pid, self.url)
+        return self
 
     def stop(self) -> None:
         """Stop the child: SIGTERM, then SIGKILL if it has not exited after 5 s.
 
         Safe to call more than once, and on a server that never started.
         """
-        process = self._process
-        if process is None:
+        if self._child is None:
             return
-        if process.poll() is None:
-            _signal(process, signal.SIGTERM)
-            try:
-                process.wait(timeout=_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                logger.warning(
-                    "fault proxy pid %d ignored SIGTERM for %s s; killing it",
-                    process.pid,
-                    _STOP_TIMEOUT,
-                )
-                _kill(process)
+        self._child.stop()
         self.ready_file.unlink(missing_ok=True)
 
     def _child_env(self) -> dict[str, str]:
@@ -312,7 +196,7 @@ class ProxyServer:
             return None
         return text or None
 
-    def _start_error(self, message: str) -> ProxyError:
+    def _start_error(self, message: str, command: list[str]) -> ProxyError:
         if self.toxiproxy_server is None:
             check = f"check that {self.python} can import pytest_drdrill"
         else:
@@ -321,8 +205,7 @@ class ProxyServer:
                 "ProxyServer(toxiproxy_server=...) unset to use the built-in proxy"
             )
         error = ProxyError(
-            f"{message}. Command: {' '.join(self._command)}. "
-            f"Hint: read its log {self.log_file}; {check}."
+            f"{message}. Command: {' '.join(command)}. Hint: read its log {self.log_file}; {check}."
         )
         error.add_note(f"last lines of {self.log_file}:\n{self._log_tail()}")
         return error
@@ -343,20 +226,115 @@ class ProxyServer:
         return "\n".join(lines[-_LOG_TAIL_LINES:]) or "(empty)"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class _ProxyProcess(ServerProcess):
+    """One start of a :class:`ProxyServer`'s child, through the common server lifecycle.
 
+    The built-in proxy binds a port of its own choosing and writes its address to the
+    ready file, so it never loses a port race; ``toxiproxy-server`` cannot be handed a
+    port or a socket, so it is started on :attr:`port` and started again on another one
+    when a process took that port first.
+    """
 
-def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
-    # Only called before the child is reaped, so its pid (= group id) cannot have been reused.
-    try:
-        os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
+    stop_timeout = _STOP_TIMEOUT
 
+    def __init__(self, owner: ProxyServer) -> None:
+        builtin = owner.toxiproxy_server is None
+        super().__init__(
+            "fault proxy" if builtin else TOXIPROXY_SERVER,
+            log=owner.log_file,
+            workdir=owner.workdir,
+        )
+        self.owner = owner
+        #: The API's ``host:port`` once ready.
+        self.answering: str | None = None
+        self.argv: list[str] = []
 
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    _signal(process, signal.SIGKILL)
-    process.wait()
+    def command(self) -> list[str]:
+        parent = ["--parent-pid", str(os.getpid())]
+        if self.owner.toxiproxy_server is None:
+            # It binds a port of its own choosing and writes the address to the ready file.
+            listen = ["--listen", "127.0.0.1:0", "--ready-file", str(self.owner.ready_file)]
+            return [self.owner.python, "-m", "pytest_drdrill.proxy", *listen, *parent]
+        return [
+            self.owner.python,
+            "-m",
+            "pytest_drdrill.proxy.supervise",
+            *parent,
+            "--",
+            self.owner.toxiproxy_server,
+            "-host",
+            self.host,
+            "-port",
+            str(self.port),
+        ]
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.owner.ready_file.unlink(missing_ok=True)
+        self.answering = None
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        self.argv = self.command()
+        # The child keeps this process's directory, so relative paths in its command
+        # (a relative workdir's ready file) mean the same to both.
+        cwd = None
+        with contextlib.suppress(OSError):
+            cwd = Path.cwd()
+        try:
+            # Its own session (as every server's): a Ctrl-C aimed at pytest does not reach
+            # it half-way through a drill.
+            return processes.spawn(
+                self.argv,
+                log=self.log,
+                run_as=None,
+                env=self.owner._child_env(),
+                cwd=cwd,
+            )
+        except OSError as exc:
+            raise ProxyError(
+                f"could not run the fault proxy with {self.owner.python!r}: {exc}. Hint: pass "
+                "ProxyServer(python=...) an interpreter that can import pytest_drdrill."
+            ) from exc
+
+    def check_ready(self) -> str | None:
+        if self.owner.toxiproxy_server is None:
+            address = self.owner._read_ready_file()
+            if address is None:
+                return "no ready file yet"
+            self.answering = address
+            return None
+        address = f"{self.host}:{self.port}"
+        try:
+            ProxyClient(address, timeout=0.5).version()
+        except ProxyError as exc:
+            return str(exc)
+        # Another server that took the port first could answer too; our child then fails
+        # to bind and exits, which the next readiness poll reports.
+        assert self.process is not None
+        if self.process.poll() is not None:
+            return "exited"
+        self.answering = address
+        return None
+
+    def lost_port_race(self, offset: int) -> bool:
+        if self.owner.toxiproxy_server is None:
+            return False
+        return "address already in use" in self.owner._log_since(offset).lower()
+
+    def start_error(self, message: str) -> ProxyError:
+        return self.owner._start_error(message, self.argv)
+
+    def exit_message(self, returncode: int) -> str:
+        return f"{self.name} exited with code {returncode} before it was ready"
+
+    def timeout_message(self, timeout: float, last: str) -> str:
+        assert self.process is not None
+        if self.owner.toxiproxy_server is None:
+            return (
+                f"the fault proxy (pid {self.process.pid}) did not write its ready file "
+                f"{self.owner.ready_file} within {timeout} s"
+            )
+        return (
+            f"toxiproxy-server (under supervisor pid {self.process.pid}) did not answer "
+            f"at http://{self.host}:{self.port}/version within {timeout} s"
+        )

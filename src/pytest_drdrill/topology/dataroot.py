@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 DATAROOT_PREFIX = "drdrill-"
 

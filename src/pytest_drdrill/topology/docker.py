@@ -25,7 +25,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import LEDGER_DDL
 from pytest_drdrill.proxy import ProxyClient
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
 from pytest_drdrill.topology.docker_engine import (
     Images,

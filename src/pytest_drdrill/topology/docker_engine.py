@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 
 if TYPE_CHECKING:
     import docker

@@ -24,7 +24,7 @@ import redis
 from pytest_drdrill import timing
 from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.postgres import conninfo
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
     from docker.models.networks import Network
 
+    from pytest_drdrill.servers.processes import RunAs
     from pytest_drdrill.topology.postgres import PostgresInstall
-    from pytest_drdrill.topology.processes import RunAs
     from pytest_drdrill.topology.redis import RedisInstall
 
 logger = logging.getLogger(__name__)

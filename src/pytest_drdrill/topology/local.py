@@ -21,7 +21,7 @@ import psycopg
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import SELECT_IDS
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
 from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall, archive_settings
 from pytest_drdrill.topology.postgres import make_template as postgres_template
@@ -38,7 +38,7 @@ from pytest_drdrill.topology.proxied import (
 
 if TYPE_CHECKING:
     from pytest_drdrill.proxy import ProxyClient, ProxyServer
-    from pytest_drdrill.topology.processes import RunAs
+    from pytest_drdrill.servers.processes import RunAs
     from pytest_drdrill.topology.redis import RedisInstall
     from pytest_drdrill.topology.sentinel import LocalSentinel
 

@@ -20,13 +20,13 @@ import psycopg
 
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
 from pytest_drdrill.ledger import LEDGER_DDL
-from pytest_drdrill.topology import processes
-from pytest_drdrill.topology.server import ServerProcess
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from pytest_drdrill.topology.processes import RunAs
+    from pytest_drdrill.servers.processes import RunAs
 
 #: Settings every node runs with; each one is here for a measured reason.
 BASE_SETTINGS: dict[str, str] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.docker_engine import LABEL_HOST, LABEL_OWNER, LABEL_RUN, host_id
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ import redis
 from pytest_drdrill import timing
 from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
-from pytest_drdrill.topology import processes
-from pytest_drdrill.topology.server import ServerProcess
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from pytest_drdrill.errors import ExecutableMissing
-from pytest_drdrill.topology import processes
-from pytest_drdrill.topology.server import ServerProcess
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import redis
 from pytest_drdrill import timing
 from pytest_drdrill.clients.redis import sync_client
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 from pytest_drdrill.topology.redis import check_pid
-from pytest_drdrill.topology.server import ServerProcess
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,8 +1,8 @@
-"""Spawning, signalling, killing and reaping the processes the local backend runs.
+"""Spawning, signalling, killing and reaping the processes drills run.
 
 The lifecycle of one server (start on a free port, readiness, crash, stop, fence) is
-:class:`~pytest_drdrill.topology.server.ServerProcess`; this module holds the process
-primitives it and the backup tools use.
+:class:`~pytest_drdrill.servers.lifecycle.ServerProcess`; this module holds the process
+primitives it, the fault proxy's launcher and the backup tools use.
 
 Written by hand rather than with mirakuru because PostgreSQL defeats process-group
 kills: every child of the postmaster calls ``setsid()``, so ``killpg`` reaches only the

@@ -1,4 +1,4 @@
-"""One lifecycle for every server process a backend runs locally.
+"""One lifecycle for every server process drills run locally, the fault proxy included.
 
 PostgreSQL, Redis, Sentinel and moto differ only in their command line, in how they
 prove that the server answering on the port is the one just started, and in what they
@@ -8,9 +8,10 @@ crash, freeze, thaw, stop, fence and cleanup. A new server (etcd, Patroni, HAPro
 monitor) is a subclass that gives :meth:`ServerProcess.command`,
 :meth:`ServerProcess.check_ready` and :attr:`ServerProcess.port_taken`.
 
-Each process is spawned by :func:`~pytest_drdrill.topology.processes.spawn`, which tags
+Each process is spawned by :func:`~pytest_drdrill.servers.processes.spawn`, which tags
 it with ``DRDRILL_OWNER`` so that the leftovers of a killed run are reaped at the next
-start.
+start. The fault proxy starts through a subclass too (``proxy/process.py``), which is why
+this module sits below both ``proxy/`` and ``topology/``.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import subprocess
 from typing import TYPE_CHECKING, ClassVar
 
 from pytest_drdrill import timing
-from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.errors import DrillError, TopologyError
+from pytest_drdrill.servers import processes
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from pytest_drdrill.topology.processes import RunAs
+    from pytest_drdrill.servers.processes import RunAs
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,33 @@ class ServerProcess:
         if self.workdir is not None:
             self.workdir.mkdir(parents=True, exist_ok=True)
 
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start one attempt's process, tagged for the reaper, in :attr:`workdir`."""
+        return processes.spawn(
+            self.command(),
+            log=self.log,
+            run_as=self.run_as,
+            env=self.environment(),
+            cwd=self.workdir,
+        )
+
+    def start_error(self, message: str) -> DrillError:
+        """The error a failed start raises, with the last lines of the log as a note."""
+        exc = TopologyError(message)
+        exc.add_note(f"last lines of {self.log}:\n{processes.tail(self.log)}")
+        return exc
+
+    def exit_message(self, returncode: int) -> str:
+        """What :meth:`start_error` says when the process exited before it was ready."""
+        return f"{self._describe()} exited with status {returncode} during start"
+
+    def timeout_message(self, timeout: float, last: str) -> str:
+        """What :meth:`start_error` says when the process was not ready in time.
+
+        :param last: why the last readiness check failed.
+        """
+        return f"{self._describe()} did not {self.readiness()} within {timeout:.0f}s: {last}"
+
     # --- starting -------------------------------------------------------------------------
 
     def readiness(self) -> str:
@@ -129,56 +157,45 @@ class ServerProcess:
         chosen, up to :data:`BIND_ATTEMPTS` times.
 
         :param timeout: seconds one attempt may take to become ready.
-        :raises TopologyError: when fenced, or when it exits or does not become ready in
-            time; its log is attached.
+        :raises TopologyError: when fenced, or (the error of :meth:`start_error`) when it
+            exits or does not become ready in time; its log is attached.
         """
         if self.fenced:
             raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
         for attempt in range(BIND_ATTEMPTS):
             log_size = self.log.stat().st_size if self.log.exists() else 0
             self.prepare()
-            self.process = processes.spawn(
-                self.command(),
-                log=self.log,
-                run_as=self.run_as,
-                env=self.environment(),
-                cwd=self.workdir,
-            )
+            self.process = self.spawn()
             try:
                 self.wait_ready(timeout)
                 return
-            except TopologyError:
+            except DrillError:
                 # A server that did not come up must not keep its port or its memory.
                 self.crash()
                 if attempt + 1 == BIND_ATTEMPTS or not self.lost_port_race(log_size):
                     raise
+                logger.info(
+                    "%s lost port %d to another process; trying another", self.name, self.port
+                )
                 self.port = processes.free_port()
 
     def wait_ready(self, timeout: float) -> None:
         """Poll :meth:`check_ready` until it passes; fail early if the process exits.
 
-        :raises TopologyError: with the log's last lines, when it exits or is not ready.
+        :raises DrillError: :meth:`start_error`'s, when it exits or is not ready.
         """
         assert self.process is not None
         deadline = timing.monotonic() + timeout
         last = "not listening yet"
         while timing.monotonic() < deadline:
             if self.process.poll() is not None:
-                exc = TopologyError(
-                    f"{self._describe()} exited with status {self.process.returncode} during start"
-                )
-                exc.add_note(f"last lines of {self.log}:\n{processes.tail(self.log)}")
-                raise exc
+                raise self.start_error(self.exit_message(self.process.returncode))
             why = self.check_ready()
             if why is None:
                 return
             last = why
             timing.sleep(0.01)
-        exc = TopologyError(
-            f"{self._describe()} did not {self.readiness()} within {timeout:.0f}s: {last}"
-        )
-        exc.add_note(f"last lines of {self.log}:\n{processes.tail(self.log)}")
-        raise exc
+        raise self.start_error(self.timeout_message(timeout, last))
 
     def lost_port_race(self, offset: int) -> bool:
         """Whether the start logged after ``offset`` failed only because its port was taken."""
@@ -234,6 +251,12 @@ class ServerProcess:
         try:
             self.process.wait(timeout=self.stop_timeout if timeout is None else timeout)
         except subprocess.TimeoutExpired:
+            logger.warning(
+                "%s (pid %d) ignored %s; killing it",
+                self.name,
+                self.process.pid,
+                self.stop_signal.name,
+            )
             self.crash()
 
     def fence(self) -> None:
