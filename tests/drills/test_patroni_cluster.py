@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from pytest_drdrill.errors import ExecutableMissing
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.etcd import find_etcd
 from pytest_drdrill.topology.haproxy import find_haproxy
 from pytest_drdrill.topology.local import LocalBackend

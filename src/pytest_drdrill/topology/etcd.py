@@ -16,14 +16,14 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.errors import ExecutableMissing
-from pytest_drdrill.topology import processes
-from pytest_drdrill.topology.server import ServerProcess
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from pytest_drdrill.topology.processes import RunAs
+    from pytest_drdrill.servers.processes import RunAs
 
 _REMEDY = "Install etcd (Debian: apt-get install etcd-server; scripts/bootstrap does this)."
 

@@ -11,14 +11,14 @@ import shutil
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.errors import ExecutableMissing
-from pytest_drdrill.topology import processes
-from pytest_drdrill.topology.server import ServerProcess
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from pytest_drdrill.topology.processes import RunAs
+    from pytest_drdrill.servers.processes import RunAs
 
 _REMEDY = "Install HAProxy (Debian: apt-get install haproxy; scripts/bootstrap does this)."
 

@@ -20,16 +20,16 @@ import urllib.error
 from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill.errors import ExecutableMissing, TopologyError
-from pytest_drdrill.topology import processes
+from pytest_drdrill.servers import processes
+from pytest_drdrill.servers.lifecycle import ServerProcess
 from pytest_drdrill.topology.etcd import http_json
 from pytest_drdrill.topology.postgres import conninfo
-from pytest_drdrill.topology.server import ServerProcess
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from pytest_drdrill.topology.processes import RunAs
+    from pytest_drdrill.servers.processes import RunAs
 
 _REMEDY = "Install Patroni (Debian: apt-get install patroni; scripts/bootstrap does this)."
 

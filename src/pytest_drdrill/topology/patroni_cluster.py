@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pytest_drdrill.proxy import ProxyClient
+    from pytest_drdrill.servers.processes import RunAs
     from pytest_drdrill.topology.nodes import ServiceNode
-    from pytest_drdrill.topology.processes import RunAs
 
 logger = logging.getLogger(__name__)
 
