@@ -11,14 +11,14 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.backup.errors import CorruptBackup
-from pytest_drdrill.backup.streamformat import DEFAULT_CHUNK_SIZE, StreamInfo, _check_chunk_size
+from pytest_drdrill.backup.streamformat import DEFAULT_CHUNK_SIZE, StreamInfo, check_chunk_size
 from pytest_drdrill.backup.streamio import (
-    _Background,
-    _Digest,
-    _object_name,
-    _read_exact,
-    _replacing,
-    _worker,
+    Background,
+    Digest,
+    read_exact,
+    replacing,
+    stream_name,
+    stream_worker,
 )
 
 if TYPE_CHECKING:
@@ -53,12 +53,12 @@ def copy_to_path(
     :returns: the size and digest, equal for the plain and stored form.
     :raises CorruptBackup: when the size or digest differ (``path`` is left as it was).
     """
-    _check_chunk_size(chunk_size)
-    name = _object_name(src, object_name)
-    with _worker(2) as pool, _replacing(path, fsync=fsync) as out:
-        digest = _Digest(pool)
-        sink = _Background(out.write, pool)
-        while data := _read_exact(src, chunk_size):
+    check_chunk_size(chunk_size)
+    name = stream_name(src, object_name)
+    with stream_worker(2) as pool, replacing(path, fsync=fsync) as out:
+        digest = Digest(pool)
+        sink = Background(out.write, pool)
+        while data := read_exact(src, chunk_size):
             digest.update(data)
             sink.submit(data)
         sink.drain()
@@ -82,7 +82,7 @@ def copy_stream(
     :param chunk_size: bytes per read.
     :returns: the size and digest, equal for the plain and stored form.
     """
-    _check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size)
     digest = hashlib.sha256()
     size = 0
     while data := src.read(chunk_size):

@@ -65,30 +65,30 @@ from cryptography.exceptions import InvalidTag
 from pytest_drdrill.backup.errors import CorruptBackup
 from pytest_drdrill.backup.keys import BackupKey, KeyRing
 from pytest_drdrill.backup.streamformat import (
-    _SALT_SIZE,
     DEFAULT_CHUNK_SIZE,
     FORMAT_VERSION,
     HEADER_SIZE,
     MAGIC,
     MAX_CHUNK_SIZE,
+    SALT_SIZE,
     TAG_SIZE,
+    Chunks,
     StreamInfo,
-    _check_chunk_size,
-    _Chunks,
-    _header,
-    _parse_header,
-    _pick_key,
+    check_chunk_size,
+    pack_header,
+    parse_header,
+    pick_key,
     stored_size,
 )
 from pytest_drdrill.backup.streamio import (
+    Background,
+    Digest,
     Readable,
     Writable,
-    _Background,
-    _Digest,
-    _object_name,
-    _read_exact,
-    _replacing,
-    _worker,
+    read_exact,
+    replacing,
+    stream_name,
+    stream_worker,
 )
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class _Encryption:
     def __init__(
         self, src: Readable, key: BackupKey, chunk_size: int, context: bytes, *, parallel: bool
     ) -> None:
-        _check_chunk_size(chunk_size)
+        check_chunk_size(chunk_size)
         self.src = src
         self.key = key
         self.chunk_size = chunk_size
@@ -135,16 +135,16 @@ class _Encryption:
 
     def pieces(self) -> Iterator[bytes]:
         with contextlib.ExitStack() as stack:
-            pool = stack.enter_context(_worker(2)) if self.parallel else None
-            plain_digest, stored_digest = _Digest(pool), _Digest(pool)
-            salt = os.urandom(_SALT_SIZE)
-            header = _header(self.key.key_id, self.chunk_size, salt)
-            chunks = _Chunks(self.key, header, salt, self.context)
+            pool = stack.enter_context(stream_worker(2)) if self.parallel else None
+            plain_digest, stored_digest = Digest(pool), Digest(pool)
+            salt = os.urandom(SALT_SIZE)
+            header = pack_header(self.key.key_id, self.chunk_size, salt)
+            chunks = Chunks(self.key, header, salt, self.context)
             stored_digest.update(header)
             yield header
             index = 0
             while True:
-                plain = _read_exact(self.src, self.chunk_size)
+                plain = read_exact(self.src, self.chunk_size)
                 final = len(plain) < self.chunk_size
                 plain_digest.update(plain)
                 stored = chunks.seal(index, plain, final=final)
@@ -270,18 +270,18 @@ def _decrypt(
     # digest, the stored digest and the sink each on their own: while chunk i is hashed
     # and written, chunk i+1 is decrypted and chunk i+2 read. Each stage keeps one piece
     # in flight, so the order holds and memory stays at a few chunks.
-    with _worker(4) as pool:
-        stored_digest = _Digest(pool) if hash_stored else None
-        plain_digest = _Digest(pool)
-        out = _Background(sink, pool) if sink is not None else None
+    with stream_worker(4) as pool:
+        stored_digest = Digest(pool) if hash_stored else None
+        plain_digest = Digest(pool)
+        out = Background(sink, pool) if sink is not None else None
         stored_size = 0
-        raw = _read_exact(src, HEADER_SIZE)
+        raw = read_exact(src, HEADER_SIZE)
         stored_size += len(raw)
         if stored_digest is not None:
             stored_digest.update(raw)
-        header = _parse_header(raw, name)
-        key = _pick_key(keys, header.key_id, name)
-        chunks = _Chunks(key, header.raw, header.salt, context)
+        header = parse_header(raw, name)
+        key = pick_key(keys, header.key_id, name)
+        chunks = Chunks(key, header.raw, header.salt, context)
 
         def open_chunk(piece: tuple[int, bytes, bool]) -> None:
             index, stored, final = piece
@@ -297,11 +297,11 @@ def _decrypt(
             if out is not None:
                 out.submit(plain)
 
-        opener = _Background(open_chunk, pool)
+        opener = Background(open_chunk, pool)
         full = header.chunk_size + TAG_SIZE
         index = 0
         while True:
-            stored = _read_exact(src, full)
+            stored = read_exact(src, full)
             stored_size += len(stored)
             if stored_digest is not None:
                 stored_digest.update(stored)
@@ -359,7 +359,7 @@ def decrypt_stream(
 
     .. versionadded:: 0.3
     """
-    return _decrypt(src, dst.write, keys, _object_name(src, object_name), context)
+    return _decrypt(src, dst.write, keys, stream_name(src, object_name), context)
 
 
 def verify_stream(
@@ -382,7 +382,7 @@ def verify_stream(
 
     .. versionadded:: 0.3
     """
-    return _decrypt(src, None, keys, _object_name(src, object_name), context)
+    return _decrypt(src, None, keys, stream_name(src, object_name), context)
 
 
 def _check_expected(info: StreamInfo, expect: BackupFile, name: str) -> None:
@@ -435,8 +435,8 @@ def decrypt_to_path(
 
     .. versionadded:: 0.3
     """
-    name = _object_name(src, object_name)
-    with _replacing(path, fsync=fsync) as out:
+    name = stream_name(src, object_name)
+    with replacing(path, fsync=fsync) as out:
         info = _decrypt(src, out.write, keys, name, context, hash_stored=expect is None)
         if expect is not None:
             _check_expected(info, expect, name)

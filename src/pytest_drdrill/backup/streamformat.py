@@ -26,7 +26,7 @@ MAX_CHUNK_SIZE = 64 << 20
 _FIELDS = struct.Struct(">8sBBI16s32s")
 _CHECK_SIZE = 8
 HEADER_SIZE = _FIELDS.size + _CHECK_SIZE
-_SALT_SIZE = 32
+SALT_SIZE = 32
 _STREAM_INFO = b"pytest-drdrill stream v1"
 _KEY_ID = re.compile(rb"[0-9a-f]{16}")
 
@@ -67,12 +67,13 @@ def stored_size(plain_bytes: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
     return HEADER_SIZE + full * (chunk_size + TAG_SIZE) + rest + TAG_SIZE
 
 
-def _header(key_id: str, chunk_size: int, salt: bytes) -> bytes:
+def pack_header(key_id: str, chunk_size: int, salt: bytes) -> bytes:
+    """The stream header for ``key_id``: fixed fields, then their check bytes."""
     fields = _FIELDS.pack(MAGIC, FORMAT_VERSION, 0, chunk_size, key_id.encode("ascii"), salt)
     return fields + hashlib.sha256(fields).digest()[:_CHECK_SIZE]
 
 
-class _Chunks:
+class Chunks:
     """AES-256-GCM for the chunks of one stream (both directions)."""
 
     def __init__(self, key: BackupKey, header: bytes, salt: bytes, context: bytes) -> None:
@@ -89,15 +90,18 @@ class _Chunks:
         )
 
     def seal(self, index: int, plain: bytes, *, final: bool) -> bytes:
+        """Encrypt chunk ``index``; the last chunk is sealed as final, so truncation shows."""
         nonce, ad = self._nonce_ad(index, final=final)
         return self._aead.encrypt(nonce, plain, ad)
 
     def open(self, index: int, stored: bytes, *, final: bool) -> bytes:
+        """Decrypt and authenticate chunk ``index``."""
         nonce, ad = self._nonce_ad(index, final=final)
         return self._aead.decrypt(nonce, stored, ad)
 
 
-def _check_chunk_size(chunk_size: int) -> None:
+def check_chunk_size(chunk_size: int) -> None:
+    """Refuse a chunk size outside 1 byte to :data:`MAX_CHUNK_SIZE`."""
     if not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise ValueError(f"chunk_size must be 1..{MAX_CHUNK_SIZE} bytes, not {chunk_size!r}")
 
@@ -110,7 +114,8 @@ class _Header:
     raw: bytes
 
 
-def _parse_header(raw: bytes, name: str) -> _Header:
+def parse_header(raw: bytes, name: str) -> _Header:
+    """The header fields of ``raw``, checked; :class:`CorruptBackup` naming ``name`` if damaged."""
     if not raw:
         raise CorruptBackup(name, "is empty: even an empty backup has a header and a chunk")
     if raw[: len(MAGIC)] != MAGIC[: len(raw)]:
@@ -142,7 +147,8 @@ def _parse_header(raw: bytes, name: str) -> _Header:
     return _Header(key_id.decode("ascii"), chunk_size, salt, raw)
 
 
-def _pick_key(keys: KeyRing | BackupKey, key_id: str, name: str) -> BackupKey:
+def pick_key(keys: KeyRing | BackupKey, key_id: str, name: str) -> BackupKey:
+    """The key a header names, from a key ring or a single key; refused when absent."""
     if isinstance(keys, BackupKey):
         if keys.key_id != key_id:
             raise WrongKey(name, key_id, keys.key_id)

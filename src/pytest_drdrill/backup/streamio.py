@@ -40,7 +40,7 @@ class Writable(Protocol):
         ...
 
 
-def _read_exact(src: Readable, size: int) -> bytes:
+def read_exact(src: Readable, size: int) -> bytes:
     """Read ``size`` bytes, fewer only at the end: sockets and pipes return short reads."""
     data = src.read(size)
     if not data or len(data) == size:
@@ -56,7 +56,7 @@ def _read_exact(src: Readable, size: int) -> bytes:
     return b"".join(parts)
 
 
-class _Background:
+class Background:
     """Calls ``fn(data)`` for each piece on a worker thread, one call in flight at most.
 
     One call in flight keeps the pieces in order and memory at a chunk; hashing and
@@ -70,6 +70,7 @@ class _Background:
         self._pending: Future[object] | None = None
 
     def submit(self, data: Any) -> None:
+        """Hand ``data`` to the worker, after the previous call finished."""
         if self._pool is None:
             self._fn(data)
             return
@@ -77,30 +78,34 @@ class _Background:
         self._pending = self._pool.submit(self._fn, data)
 
     def drain(self) -> None:
+        """Wait for the call in flight; its exception is raised here."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending.result()
 
 
-class _Digest:
+class Digest:
     """SHA-256 and a byte count, fed on a worker thread when a pool is given."""
 
     def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
         self._hash = hashlib.sha256()
-        self._feed = _Background(self._hash.update, pool)
+        self._feed = Background(self._hash.update, pool)
         self.size = 0
 
     def update(self, data: bytes) -> None:
+        """Count ``data`` and feed it to the hash."""
         self.size += len(data)
         self._feed.submit(data)
 
     def hexdigest(self) -> str:
+        """The SHA-256 of everything fed, once the worker is done."""
         self._feed.drain()
         return self._hash.hexdigest()
 
 
 @contextlib.contextmanager
-def _worker(threads: int = 1) -> Iterator[ThreadPoolExecutor]:
+def stream_worker(threads: int = 1) -> Iterator[ThreadPoolExecutor]:
+    """A one-thread pool for a stream's side work, shut down with the block."""
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drdrill-stream")
     try:
         yield pool
@@ -109,7 +114,7 @@ def _worker(threads: int = 1) -> Iterator[ThreadPoolExecutor]:
 
 
 @contextlib.contextmanager
-def _replacing(path: Path, *, fsync: bool) -> Iterator[io.FileIO]:
+def replacing(path: Path, *, fsync: bool) -> Iterator[io.FileIO]:
     """A temporary file beside ``path``, renamed over it only when the block succeeds."""
     path = Path(path)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
@@ -125,7 +130,8 @@ def _replacing(path: Path, *, fsync: bool) -> Iterator[io.FileIO]:
         raise
 
 
-def _object_name(src: object, object_name: str | None) -> str:
+def stream_name(src: object, object_name: str | None) -> str:
+    """How errors name a stream: ``object_name``, else the source's ``name``."""
     if object_name is not None:
         return object_name
     name = getattr(src, "name", None)
