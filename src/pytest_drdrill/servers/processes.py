@@ -20,6 +20,7 @@ import logging
 import os
 import pwd
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_drdrill import timing
-from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.errors import ExecutableMissing, TopologyError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -45,6 +46,21 @@ def _start_ticks(pid: int) -> str | None:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ")".
     return stat.rsplit(")", 1)[1].split()[19]
+
+
+def find_program(
+    program: str, explicit: str | None, remedy: str, *, also_in: str | None = None
+) -> str:
+    """The executable of a server: ``explicit`` when given, else ``program`` on PATH.
+
+    :param also_in: one more directory to look in (``/usr/sbin`` is not on every PATH).
+    :param remedy: how to install it, appended to the error.
+    :raises ExecutableMissing: when there is none.
+    """
+    found = explicit or shutil.which(program) or (also_in and shutil.which(program, path=also_in))
+    if not found:
+        raise ExecutableMissing(f"{program} not found on PATH. {remedy}")
+    return found
 
 
 def owner_tag() -> str:

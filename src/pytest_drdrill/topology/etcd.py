@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import shutil
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.errors import ExecutableMissing
 from pytest_drdrill.servers import processes
 from pytest_drdrill.servers.lifecycle import ServerProcess
 
@@ -33,10 +31,7 @@ def find_etcd(explicit: str | None = None) -> str:
 
     :raises ExecutableMissing: with the remedy, when there is none.
     """
-    found = explicit or shutil.which("etcd")
-    if not found:
-        raise ExecutableMissing(f"etcd not found on PATH. {_REMEDY}")
-    return found
+    return processes.find_program("etcd", explicit, _REMEDY)
 
 
 def http_json(url: str, *, timeout: float = 1.0) -> object:

@@ -7,10 +7,8 @@ clients notice a demotion instead of writing into a server that became read-only
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.errors import ExecutableMissing
 from pytest_drdrill.servers import processes
 from pytest_drdrill.servers.lifecycle import ServerProcess
 
@@ -28,10 +26,7 @@ def find_haproxy(explicit: str | None = None) -> str:
 
     :raises ExecutableMissing: with the remedy, when there is none.
     """
-    found = explicit or shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
-    if not found:
-        raise ExecutableMissing(f"haproxy not found on PATH. {_REMEDY}")
-    return found
+    return processes.find_program("haproxy", explicit, _REMEDY, also_in="/usr/sbin")
 
 
 def haproxy_config(

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import urllib.error
 from typing import TYPE_CHECKING, Any
 
-from pytest_drdrill.errors import ExecutableMissing, TopologyError
+from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.servers import processes
 from pytest_drdrill.servers.lifecycle import ServerProcess
 from pytest_drdrill.topology.etcd import http_json
@@ -86,10 +85,7 @@ def find_patroni(explicit: str | None = None) -> str:
 
     :raises ExecutableMissing: with the remedy, when there is none.
     """
-    found = explicit or shutil.which("patroni")
-    if not found:
-        raise ExecutableMissing(f"patroni not found on PATH. {_REMEDY}")
-    return found
+    return processes.find_program("patroni", explicit, _REMEDY)
 
 
 class PatroniMember(ServerProcess):
