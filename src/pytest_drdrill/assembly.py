@@ -45,17 +45,6 @@ WRITE_INTERVALS: Mapping[str, float] = {"postgres": 0.01, "redis": 0.01, "s3": 0
 # --- backend ---------------------------------------------------------------------------------
 
 
-def with_auto_backend(drill_config: DrillConfig) -> DrillConfig:
-    """``drill_config`` with ``--drill-backend=auto`` resolved: Docker when it can run, else local.
-
-    Resolved once per run, so the header and every drill name the same backend.
-    """
-    choice = backends.resolve_auto(dict(drill_config.docker_images))
-    return dataclasses.replace(
-        drill_config, backend_choice=choice.name, backend_reason=choice.reason
-    )
-
-
 def backend_for(drill_config: DrillConfig, basedir: Path, *, run_id: str | None) -> Backend:
     """The session backend the options name, not yet started.
 

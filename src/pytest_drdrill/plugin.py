@@ -60,9 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if drill_config.cadence is None:
         return
     if drill_config.backend == "auto":
-        from pytest_drdrill.assembly import with_auto_backend
-
-        drill_config = config.stash[config_key] = with_auto_backend(drill_config)
+        drill_config = config.stash[config_key] = session.with_auto_backend(drill_config)
     config.stash[targets_key] = session.load_targets(drill_config)
     session.check_backup_keys(config)
 

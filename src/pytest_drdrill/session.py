@@ -1,12 +1,13 @@
 """What a drill run reads and checks once, at ``pytest_configure``, kept in pytest's stash.
 
-The targets file, the backup keys and the notification sinks are all checked before any
-server starts, so a bad setting is a usage error naming its flag and ini key, not a red
-drill an hour into the run. The fixtures read the results back through these functions.
+The backend ``auto`` picks, the targets file, the backup keys and the notification sinks
+are all settled before any server starts, so a bad setting is a usage error naming its
+flag and ini key, not a red drill an hour into the run. The fixtures read the results back through these functions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,19 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.targets import Targets
+
+
+def with_auto_backend(drill_config: DrillConfig) -> DrillConfig:
+    """``drill_config`` with ``--drill-backend=auto`` resolved: Docker when it can run, else local.
+
+    Resolved once per run, so the header and every drill name the same backend.
+    """
+    from pytest_drdrill.topology.backend import resolve_auto
+
+    choice = resolve_auto(dict(drill_config.docker_images))
+    return dataclasses.replace(
+        drill_config, backend_choice=choice.name, backend_reason=choice.reason
+    )
 
 
 def load_targets(drill_config: DrillConfig) -> Targets:
