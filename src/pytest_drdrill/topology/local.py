@@ -326,11 +326,7 @@ class LocalBackend:
             self.proxy.version()  # fail now, with the client's hint, if it is not there
         else:
             # A toxiproxy-server on PATH is used when there is one; else the built-in proxy.
-            server = ProxyServer(
-                self.basedir / "proxy",
-                env={processes.OWNER_ENV: processes.owner_tag()},
-                toxiproxy_server=find_toxiproxy_server(),
-            )
+            server = ProxyServer(self.basedir / "proxy", toxiproxy_server=find_toxiproxy_server())
             (self.basedir / "proxy").mkdir()
             self._proxy_server = server.start()
             self.proxy = server.client()
