@@ -2,7 +2,8 @@
 
 The backend ``auto`` picks, the targets file, the backup keys and the notification sinks
 are all settled before any server starts, so a bad setting is a usage error naming its
-flag and ini key, not a red drill an hour into the run. The fixtures read the results back through these functions.
+flag and ini key, not a red drill an hour into the run. The fixtures read the results
+back through these functions.
 """
 
 from __future__ import annotations
