@@ -23,6 +23,13 @@ class ExecutableMissing(TopologyError, FileNotFoundError):
     """A server binary the local backend needs is not installed."""
 
 
+class PatroniSettingsError(TopologyError, ValueError):
+    """A team's Patroni settings (``--drill-patroni-config``) hold a value Patroni would refuse.
+
+    The message names the file, the key path and the fix.
+    """
+
+
 class FaultError(DrillError, RuntimeError):
     """A fault could not be injected or healed."""
 

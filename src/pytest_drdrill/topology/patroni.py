@@ -18,7 +18,7 @@ import signal
 import urllib.error
 from typing import TYPE_CHECKING, Any
 
-from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.errors import PatroniSettingsError, TopologyError
 from pytest_drdrill.servers import processes
 from pytest_drdrill.servers.lifecycle import ServerProcess
 from pytest_drdrill.topology.etcd import http_json
@@ -66,15 +66,20 @@ LOCAL_PARAMETERS: dict[str, str] = {
 }
 
 
-def check_timings(dcs: Mapping[str, Any]) -> None:
+def check_timings(dcs: Mapping[str, Any], *, source: str = "Patroni timings") -> None:
     """Refuse timings that break Patroni's rule ``loop_wait + 2 * retry_timeout <= ttl``.
 
-    :raises TopologyError: naming the values and the fix.
+    The rule is what lets a leader cut off from the DCS give up its role (after its
+    retries run out) before its leader key expires and a replica takes over.
+
+    :param source: where the timings come from, named first in the message (a file).
+    :raises PatroniSettingsError: naming the values and the fix.
     """
     ttl, loop, retry = dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]
     if loop + 2 * retry > ttl:
-        raise TopologyError(
-            f"Patroni timings break its rule loop_wait + 2 * retry_timeout <= ttl: "
+        raise PatroniSettingsError(
+            f"{source}: ttl, loop_wait and retry_timeout break Patroni's rule "
+            f"loop_wait + 2 * retry_timeout <= ttl: "
             f"{loop} + 2 * {retry} > {ttl}. Raise ttl to at least {loop + 2 * retry} or "
             f"lower loop_wait / retry_timeout."
         )
@@ -139,7 +144,7 @@ class PatroniMember(ServerProcess):
         self.etcd_hosts = list(etcd_hosts)
         self.bin_dir = bin_dir
         self.tags: dict[str, Any] = dict(tags or {})
-        self.dcs: dict[str, Any] = _merge(BOOTSTRAP_DCS, dcs or {})
+        self.dcs: dict[str, Any] = merge_settings(BOOTSTRAP_DCS, dcs or {})
         check_timings(self.dcs)
         self.patroni = patroni
         self.rest_port = processes.free_port()
@@ -342,13 +347,13 @@ class PatroniMember(ServerProcess):
             self.crash()
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def merge_settings(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """``over`` merged into a copy of ``base``, nested dicts key by key."""
     merged = dict(base)
     for key, value in over.items():
         old = merged.get(key)
         if isinstance(old, dict) and isinstance(value, dict):
-            merged[key] = _merge(old, value)
+            merged[key] = merge_settings(old, value)
         else:
             merged[key] = value
     return merged
