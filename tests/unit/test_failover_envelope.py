@@ -67,6 +67,12 @@ def test_dcs_partition_names_the_demotion_deadline() -> None:
     assert env.worst_case_seconds == 12.0 and "= 9 s <= ttl" in env.reason
 
 
+def test_dcs_partition_under_failsafe_mode_has_no_failover() -> None:
+    """With failsafe_mode the cut-off leader stays primary: no bound, the reason says why."""
+    env = envelope("dcs_partition", {**FAST, "failsafe_mode": True})
+    assert env.worst_case_seconds is None and "stays primary" in env.reason
+
+
 def test_client_partition_has_no_envelope_by_design() -> None:
     """Patroni does not fail over when only clients are cut off: no bound, a reason."""
     env = envelope("clients_partitioned", FAST)

@@ -24,7 +24,8 @@ What each term rests on, from Patroni's documentation of its dynamic configurati
   leader cut off from the DCS demote itself before its lock expires elsewhere.
 - ``primary_race_backoff`` (Patroni 4) delays a replica's race while WAL still arrives.
 - With ``failsafe_mode`` a primary that loses the DCS keeps running as long as it
-  reaches every member over the REST API; without it, it demotes.
+  reaches every member over the REST API, and members it reaches that way stay out of
+  the leader race even once the lock has expired; without it, it demotes.
 - A client partition is invisible to Patroni: it sees a healthy leader and does not
   fail over, by design.
 
@@ -128,6 +129,15 @@ def envelope(
             least,
         )
     if fault == "dcs_partition":
+        if s["failsafe_mode"]:
+            return FailoverEnvelope(
+                fault,
+                None,
+                (),
+                "with failsafe_mode a leader cut off from the DCS stays primary while every "
+                "member acknowledges it over the REST API, and those members do not race "
+                "for the lock: no failover is expected",
+            )
         return _make(
             fault,
             lock_expiry,
