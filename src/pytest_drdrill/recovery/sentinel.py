@@ -3,7 +3,7 @@
 A drill that tests Sentinel lets Sentinel detect the failure, elect, promote and reconfigure
 on its own; the drill only follows the result, repointing the client endpoint (a fault-proxy
 entry) when Sentinel announces a new master. The Sentinel server process itself is
-:class:`~pytest_drdrill.topology.sentinel.LocalSentinel`, importable from here as before.
+:class:`~pytest_drdrill.topology.sentinel.LocalSentinel`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 import redis
 
 from pytest_drdrill import timing
-from pytest_drdrill.topology.sentinel import LocalSentinel
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["LocalSentinel", "SentinelFollower"]
+    from pytest_drdrill.topology.sentinel import LocalSentinel
+
+__all__ = ["SentinelFollower"]
 
 logger = logging.getLogger(__name__)
 
