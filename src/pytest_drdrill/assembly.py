@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.ha._protocol import PostgresHA
     from pytest_drdrill.measure._protocol import LedgerClient
     from pytest_drdrill.notify import CommunicationPlan, Notifier, Sink, Template, TemplateName
     from pytest_drdrill.record import DrillRecord
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology._protocol import Topology
     from pytest_drdrill.topology.backend import Backend
+    from pytest_drdrill.topology.patroni_settings import PatroniSettings
 
 #: Pause between one measuring client's acknowledged writes, per service. moto lists a
 #: bucket in time proportional to its size, and the object replicator lists it every
@@ -61,6 +63,32 @@ def backend_for(drill_config: DrillConfig, basedir: Path, *, run_id: str | None)
         images=dict(drill_config.docker_images),
         stack_file=drill_config.stack_file,
     )
+
+
+# --- the HA stack ----------------------------------------------------------------------------
+
+
+def postgres_ha(
+    drill_config: DrillConfig,
+    *,
+    forced: str | None = None,
+    settings: PatroniSettings | None = None,
+    over: Mapping[str, object] | None = None,
+) -> PostgresHA:
+    """The HA stack that runs one drill's PostgreSQL failover.
+
+    :param forced: the drill's own ``postgres_failover=``; default the run's option.
+    :param settings: the run's ``--drill-patroni-config``, already checked.
+    :param over: the drill's own ``patroni=`` settings, over ``settings``.
+    """
+    from pytest_drdrill.ha import make_provider
+
+    name = forced or drill_config.postgres_failover
+    if name == "patroni" and over:
+        from pytest_drdrill.topology.patroni_settings import combine
+
+        settings = combine(settings, over, source="the drill's patroni= marker key")
+    return make_provider(name, patroni_settings=settings, patroni_bin=drill_config.patroni_bin)
 
 
 # --- measuring clients and monitor -----------------------------------------------------------
@@ -178,6 +206,7 @@ def build_drill(
     sentinel: bool = False,
     notifier: Notifier | None = None,
     restore_hook: Callable[..., object] | None = None,
+    ha: PostgresHA | None = None,
 ) -> Drill:
     """A drill of ``topology``, failing over through ``hook``'s failover hooks (not started).
 
@@ -185,6 +214,8 @@ def build_drill(
     :param sentinel: Redis Sentinel decides Redis failovers (``--drill-redis-failover``):
         the drill follows it, and the orchestrator leaves Redis alone.
     :param restore_hook: the ``pytest_drdrill_restore`` relay, for :meth:`Drill.restore`.
+    :param ha: the HA stack running PostgreSQL failover; when it decides failovers
+        itself, the orchestrator leaves PostgreSQL alone.
     :raises TopologyError: ``sentinel`` on a topology that runs no Sentinel.
     """
     failover, region_failover = hook_relays(hook, topology, record)
@@ -193,6 +224,10 @@ def build_drill(
         follower = follow_sentinel(topology, record)
         monitor = dataclasses.replace(
             monitor, services=tuple(s for s in monitor.services if s != "redis")
+        )
+    if ha is not None and ha.decides_failover:
+        monitor = dataclasses.replace(
+            monitor, services=tuple(s for s in monitor.services if s != "postgres")
         )
     return Drill(
         topology=topology,
@@ -209,4 +244,5 @@ def build_drill(
         sentinel=follower,
         notifier=notifier,
         restore_hook=restore_hook,
+        ha=ha,
     )

@@ -65,6 +65,18 @@ _help_redis_failover = (
     "| sentinel (a real Redis Sentinel decides; the drill follows it) (default: orchestrator)"
 )
 REDIS_FAILOVERS = ("orchestrator", "sentinel")
+_help_postgres_failover = (
+    "who fails PostgreSQL over: reference (the drill's orchestrator and failover hooks) | "
+    "patroni (a real Patroni + etcd + HAProxy cluster decides; the drill measures) "
+    "(default: reference; a drill's marker may name its own with postgres_failover=...)"
+)
+POSTGRES_FAILOVERS = ("reference", "patroni")
+_help_patroni_config = (
+    "YAML file with the team's Patroni settings (dynamic configuration such as ttl, "
+    "loop_wait, retry_timeout, maximum_lag_on_failover, failsafe_mode, and tags per "
+    "member) merged over the drill's defaults, checked against Patroni's rules"
+)
+_help_patroni_bin = "the patroni executable to drill (default: patroni on PATH)"
 _help_repeat = "run every selected drill this many times, for RTO p50/p95 per scenario (default: 1)"
 _help_enforce_cadence = (
     "fail the run when a tier of the targets file's drill_schedule has no passing drill of "
@@ -120,6 +132,14 @@ OPTIONS = (
     _Option("drill_run_as", "--drill-run-as", _help_run_as, None),
     _Option("drill_redis_bin", "--drill-redis-bin", _help_redis_bin, None),
     _Option("drill_redis_failover", "--drill-redis-failover", _help_redis_failover, "orchestrator"),
+    _Option(
+        "drill_postgres_failover",
+        "--drill-postgres-failover",
+        _help_postgres_failover,
+        "reference",
+    ),
+    _Option("drill_patroni_config", "--drill-patroni-config", _help_patroni_config, None),
+    _Option("drill_patroni_bin", "--drill-patroni-bin", _help_patroni_bin, None),
     _Option("drill_repeat", "--drill-repeat", _help_repeat, "1"),
     _Option(
         "drill_enforce_cadence",
@@ -179,6 +199,9 @@ class DrillConfig:
     run_as: str | None
     redis_bin: str | None = None
     redis_failover: str = "orchestrator"
+    postgres_failover: str = "reference"
+    patroni_config: Path | None = None
+    patroni_bin: str | None = None
     repeat: int = 1
     enforce_cadence: bool = False
     notify: tuple[str, ...] = ()
@@ -274,6 +297,11 @@ def get_config(config: pytest.Config) -> DrillConfig:
     run_as, _ = _raw(config, opts["drill_run_as"])
     redis_bin, _ = _raw(config, opts["drill_redis_bin"])
     redis_failover = _choice(config, opts["drill_redis_failover"], REDIS_FAILOVERS)
+    postgres_failover = _choice(config, opts["drill_postgres_failover"], POSTGRES_FAILOVERS)
+    patroni_config = None
+    if _raw(config, opts["drill_patroni_config"])[0]:
+        patroni_config, _ = _path(config, opts["drill_patroni_config"], Path)
+    patroni_bin, _ = _raw(config, opts["drill_patroni_bin"])
     stack_file = None
     if _raw(config, opts["drill_stack"])[0]:
         stack_file, _ = _path(config, opts["drill_stack"], Path)
@@ -297,6 +325,9 @@ def get_config(config: pytest.Config) -> DrillConfig:
         run_as=str(run_as) if run_as else None,
         redis_bin=str(redis_bin) if redis_bin else None,
         redis_failover=redis_failover or "orchestrator",
+        postgres_failover=postgres_failover or "reference",
+        patroni_config=patroni_config,
+        patroni_bin=str(patroni_bin) if patroni_bin else None,
         repeat=repeat,
         enforce_cadence=_flag(config, "drill_enforce_cadence"),
         notify=notify,

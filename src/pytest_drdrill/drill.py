@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill import timing, verdict
 from pytest_drdrill.backup.verification import CheckOutcome
-from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.errors import EnvelopeExceeded, TopologyError
 from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.resources import sample_resources
 from pytest_drdrill.measure.restore import check_restore
 from pytest_drdrill.measure.services import client_rtos, measure_service, median_ack_ms, timelines
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.notify.policy import DrillNotifier, IncidentFeed, incident_severity, settle
+from pytest_drdrill.recovery.envelope import precheck as envelope_precheck
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
 from pytest_drdrill.results import DrillResult, Phase, RtoResult, Verdict
 from pytest_drdrill.topology.describe import describe
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.pitr import RestoreResult
     from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.faults._protocol import Fault
+    from pytest_drdrill.ha._protocol import PostgresHA
     from pytest_drdrill.record import DrillRecord
+    from pytest_drdrill.recovery.envelope import FailoverEnvelope
     from pytest_drdrill.recovery.orchestrator import Detection
     from pytest_drdrill.results import FaultRecord, NodeResources
     from pytest_drdrill.targets import Targets
@@ -62,6 +66,8 @@ class Drill:
     :param restore_hook: the ``pytest_drdrill_restore`` hook relay, for :meth:`restore`.
     :param notifier: rehearses the communication plan: told of the first fault, the
         first failover decision and the measured recovery; ``None`` to send nothing.
+    :param ha: the HA stack running PostgreSQL failover (``--drill-postgres-failover``);
+        its failover envelope is checked before each fault and compared afterwards.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2 one workload per service; region failover; functions.
@@ -86,8 +92,14 @@ class Drill:
         sentinel: object | None = None,
         notifier: DrillNotifier | None = None,
         restore_hook: Callable[..., object] | None = None,
+        ha: PostgresHA | None = None,
     ) -> None:
         self.topology = topology
+        self.ha = ha
+        #: The envelope of each fault the HA stack's settings bound, by fault index.
+        self.envelopes: list[FailoverEnvelope] = []
+        if ha is not None:
+            faults.before_inject = self._before_fault
         self.faults = faults
         self.workloads = (
             {workload.service: workload} if isinstance(workload, Workload) else dict(workload)
@@ -113,6 +125,25 @@ class Drill:
         if notifier is not None:
             severity = incident_severity(record.target, targets)
             record.subscribe(IncidentFeed(notifier, service=service, severity=severity))
+
+    def _before_fault(self, fault: Fault) -> None:
+        """Compute the fault's failover envelope; refuse the fault when it cannot meet the tier."""
+        assert self.ha is not None
+        found = self.ha.envelope(self.topology, fault)
+        if found is None:
+            return
+        self.envelopes.append(found)
+        self.record.note(f"{self.ha.name} failover envelope (live settings): {found.describe()}")
+        target = self.record.target
+        problem = None if target is None else envelope_precheck(found, target.rto_max)
+        if problem is None:
+            return
+        self._publish(
+            self._result(
+                Verdict.FAIL, f"refused before any fault: {problem}", self._end(), fault=None
+            )
+        )
+        raise EnvelopeExceeded(f"{self.ha.name} settings cannot meet the tier: {problem}")
 
     def start(self, *, steady_acks: int = 20, timeout: float = 15.0, failover: bool = True) -> None:
         """Start the workloads and the orchestrator; return once the steady state holds.
@@ -252,6 +283,10 @@ class Drill:
         judged, reason = verdict.judge_drill(
             main, services.values(), functions, recovery_errors=record.recovery_errors
         )
+        if self.envelopes and main.rto is not None and main.rto.seconds is not None:
+            judged, reason = verdict.judge_envelope(
+                judged, reason, self.envelopes[-1], main.rto.seconds, note=record.note
+            )
         return self._result(
             judged,
             reason,

@@ -54,6 +54,15 @@ class TargetMissed(DrillError, AssertionError):
     """A measured RTO or RPO exceeds the maximum acceptable value of its target."""
 
 
+class EnvelopeExceeded(TargetMissed):
+    """The HA stack's own settings cannot fail over within the tier's maximum RTO.
+
+    Raised before the fault is injected; the message names the settings to change.
+
+    .. versionadded:: 0.6
+    """
+
+
 class DrillInconclusive(DrillError, AssertionError):
     """The fault never took effect: the client saw no outage, so nothing was proven."""
 

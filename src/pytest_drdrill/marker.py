@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_drdrill.config import CADENCES, includes
+from pytest_drdrill.config import CADENCES, POSTGRES_FAILOVERS, includes
 
 if TYPE_CHECKING:
     from pytest_drdrill.config import DrillConfig
@@ -24,7 +24,8 @@ MARKER = "drdrill"
 
 MARKER_HELP = (
     f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
-    "max_lost_writes=None, negative_control=False, observe=None, service='postgres'): "
+    "max_lost_writes=None, negative_control=False, observe=None, service='postgres', "
+    "postgres_failover=None, patroni=None): "
     "a disaster-recovery "
     "drill, run by --drill=CADENCE and judged against a tier or business function of "
     "the targets file"
@@ -41,6 +42,8 @@ MARKER_KEYS = frozenset(
         "negative_control",
         "observe",
         "service",
+        "postgres_failover",
+        "patroni",
     }
 )
 
@@ -64,6 +67,28 @@ class DrillSpec:
     negative_control: bool
     observe: float | None
     service: str = "postgres"
+    #: The HA stack this drill runs under whatever ``--drill-postgres-failover`` says.
+    postgres_failover: str | None = None
+    #: The HA stacks this drill can run under; under any other it is skipped.
+    postgres_failovers: tuple[str, ...] = POSTGRES_FAILOVERS
+    #: Patroni settings of this drill, over the run's ``--drill-patroni-config``.
+    patroni: dict[str, Any] | None = None
+
+
+def _failover(where: str, value: object) -> tuple[str | None, tuple[str, ...]]:
+    """``postgres_failover=``: one stack forces it; a tuple lists the stacks it runs under."""
+    names = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(names, (tuple, list))
+        or not names
+        or not all(n in POSTGRES_FAILOVERS for n in names)
+    ):
+        raise pytest.UsageError(
+            f"{where}: postgres_failover={value!r}; give one of {', '.join(POSTGRES_FAILOVERS)}"
+            f" (the drill always runs under it), or a tuple of them (the drill runs only "
+            f"when --drill-postgres-failover names one of them)"
+        )
+    return (value if isinstance(value, str) else None), tuple(names)
 
 
 def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
@@ -119,6 +144,19 @@ def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
         raise pytest.UsageError(
             f"{where}: service={service!r}; valid services: {', '.join(SERVICES)}"
         )
+    forced: str | None = None
+    allowed: tuple[str, ...] = POSTGRES_FAILOVERS
+    if kw.get("postgres_failover") is not None:
+        forced, allowed = _failover(where, kw["postgres_failover"])
+    patroni = kw.get("patroni")
+    if patroni is not None:
+        from pytest_drdrill.errors import PatroniSettingsError
+        from pytest_drdrill.topology.patroni_settings import check_settings
+
+        try:
+            check_settings(patroni, source=f"{where}: patroni=")
+        except PatroniSettingsError as exc:
+            raise pytest.UsageError(str(exc)) from None
     target = None
     if targets is not None:
         from pytest_drdrill.targets import TargetSelectionError, UnknownTarget
@@ -144,6 +182,9 @@ def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
         negative_control=kw.get("negative_control", False),
         observe=observe,
         service=service,
+        postgres_failover=forced,
+        postgres_failovers=allowed,
+        patroni=dict(patroni) if patroni is not None else None,
     )
 
 
@@ -163,6 +204,14 @@ def skip_reason(spec: DrillSpec, drill_config: DrillConfig) -> str | None:
         return (
             f"{spec.cadence} drill not selected by --drill={selected}; run with "
             f"--drill={spec.cadence} to include it"
+        )
+    if spec.postgres_failover is None and drill_config.postgres_failover not in (
+        spec.postgres_failovers
+    ):
+        names = " or ".join(f"--drill-postgres-failover={n}" for n in spec.postgres_failovers)
+        return (
+            f"drill of {', '.join(spec.postgres_failovers)} failover, not run under "
+            f"--drill-postgres-failover={drill_config.postgres_failover}: run with {names}"
         )
     if spec.negative_control and not drill_config.negative_controls:
         return (

@@ -18,7 +18,9 @@ from pytest_drdrill.marker import MARKER, MARKER_HELP, skip_reason, spec_for
 from pytest_drdrill.stash import (
     config_key,
     drill_spec_key,
+    ha_key,
     notify_key,
+    patroni_settings_key,
     reporter_key,
     targets_key,
 )
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.drill import Drill
     from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.ha._protocol import PostgresHA
     from pytest_drdrill.marker import DrillSpec
     from pytest_drdrill.measure.workload import Workload
     from pytest_drdrill.record import DrillRecord
@@ -62,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if drill_config.backend == "auto":
         drill_config = config.stash[config_key] = session.with_auto_backend(drill_config)
     config.stash[targets_key] = session.load_targets(drill_config)
+    config.stash[patroni_settings_key] = session.load_patroni_settings(drill_config)
     session.check_backup_keys(config)
 
     from pytest_drdrill.recovery.reference import ReferenceFailover
@@ -186,13 +190,16 @@ def drdrill_backend(
         backend.close()
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    """Say which backend drills run on, and why when ``auto`` chose it."""
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """Say which backend drills run on (and why when ``auto`` chose it), and who fails over."""
     drill_config = config.stash.get(config_key, None)
     if drill_config is None or drill_config.cadence is None:
         return None
     reason = f" ({drill_config.backend_reason})" if drill_config.backend_reason else ""
-    return f"drdrill: backend {backend_name(drill_config)}{reason}"
+    return [
+        f"drdrill: backend {backend_name(drill_config)}{reason}",
+        f"drdrill: postgres failover {drill_config.postgres_failover}",
+    ]
 
 
 def _on_result(request: pytest.FixtureRequest) -> Callable[[DrillResult], None]:
@@ -261,8 +268,11 @@ def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     failure: str | None = None
     try:
         drdrill_config: DrillConfig = request.getfixturevalue("drdrill_config")
-        topology = drdrill_backend.topology(
-            tmp_path / "topology", sentinel=drdrill_config.redis_failover == "sentinel"
+        ha = _postgres_ha(request)
+        topology = ha.topology(
+            drdrill_backend,
+            tmp_path / "topology",
+            sentinel=drdrill_config.redis_failover == "sentinel",
         )
     except TopologyError as exc:
         failure = _with_notes(f"drill topology could not start: {exc}", exc)
@@ -272,6 +282,26 @@ def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         yield topology
     finally:
         topology.close()
+
+
+def _postgres_ha(request: pytest.FixtureRequest) -> PostgresHA:
+    """The HA stack of this drill, made once per test and kept in its stash."""
+    ha = request.node.stash.get(ha_key, None)
+    if ha is None:
+        from pytest_drdrill import assembly
+
+        spec = _spec(request)
+        ha = assembly.postgres_ha(
+            request.config.stash[config_key],
+            forced=spec.postgres_failover,
+            settings=request.config.stash.get(patroni_settings_key, None),
+            over=spec.patroni,
+        )
+        request.node.stash[ha_key] = ha
+        reporter = request.config.stash.get(reporter_key, None)
+        if reporter is not None:
+            reporter.versions.update(ha.versions())
+    return ha
 
 
 @pytest.fixture
@@ -429,6 +459,7 @@ def drdrill(
         sentinel=drdrill_config.redis_failover == "sentinel",
         notifier=notifier,
         restore_hook=hook.pytest_drdrill_restore,
+        ha=_postgres_ha(request),
     )
     try:
         yield drill

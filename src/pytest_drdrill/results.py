@@ -241,6 +241,34 @@ class NodeResources:
 
 
 @dataclasses.dataclass(frozen=True)
+class RoleSample:
+    """One HA member's role at one moment, as its HA stack reported it.
+
+    :param at: monotonic stamp of the sample.
+    :param node: the member, e.g. ``pg-sync``.
+    :param role: the stack's word (``leader``, ``sync_standby``, ``replica``…);
+        ``unreachable`` when the member did not answer.
+    :param state: the stack's state of the member (``running``, ``stopped``…).
+    :param timeline: its PostgreSQL timeline.
+    :param lag_bytes: its replication lag in bytes as the stack reports it.
+    :param in_recovery: ``pg_is_in_recovery()`` asked of the server directly; ``None``
+        without an answer.
+    :param source: what was asked, e.g. ``patroni /cluster``.
+
+    .. versionadded:: 0.6
+    """
+
+    at: float
+    node: str
+    role: str
+    state: str
+    timeline: int | None
+    lag_bytes: int | None
+    in_recovery: bool | None
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
 class DrillResult:
     """Everything one drill measured and concluded.
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.targets import Targets
+    from pytest_drdrill.topology.patroni_settings import PatroniSettings
 
 
 def with_auto_backend(drill_config: DrillConfig) -> DrillConfig:
@@ -107,3 +108,24 @@ def run_id(config: pytest.Config) -> str | None:
     """The run's id; ``None`` on an xdist worker, which has no report collector."""
     reporter = config.stash.get(reporter_key, None)
     return reporter.run_id if reporter is not None else None
+
+
+def load_patroni_settings(drill_config: DrillConfig) -> PatroniSettings | None:
+    """The team's Patroni settings file, checked against the Patroni that will run them.
+
+    :raises pytest.UsageError: naming the file, the key and the fix.
+    """
+    path = drill_config.patroni_config
+    if path is None:
+        return None
+    from pytest_drdrill.errors import DrillError
+    from pytest_drdrill.topology.patroni import patroni_version
+    from pytest_drdrill.topology.patroni_settings import load_settings
+
+    try:
+        version = patroni_version(drill_config.patroni_bin)
+        return load_settings(path, patroni_version=version)
+    except DrillError as exc:
+        raise pytest.UsageError(
+            f"--drill-patroni-config / ini drill_patroni_config: {exc}"
+        ) from None

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
     from pytest_drdrill.assembly import NotifySetup
     from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.config import DrillConfig
+    from pytest_drdrill.ha._protocol import PostgresHA
     from pytest_drdrill.marker import DrillSpec
     from pytest_drdrill.reporting.collector import DrillReporter
     from pytest_drdrill.targets import Targets
+    from pytest_drdrill.topology.patroni_settings import PatroniSettings
 
 #: ``config.stash``: the validated settings of the run (every run, drills or not).
 config_key: pytest.StashKey[DrillConfig] = pytest.StashKey()
@@ -31,3 +33,7 @@ drill_spec_key: pytest.StashKey[DrillSpec] = pytest.StashKey()
 notify_key: pytest.StashKey[NotifySetup] = pytest.StashKey()
 #: ``config.stash``: the backup key ring, and whether it is a throwaway one.
 backup_keys_key: pytest.StashKey[tuple[KeyRing, bool]] = pytest.StashKey()
+#: ``config.stash``: the team's Patroni settings (``--drill-patroni-config``), checked.
+patroni_settings_key: pytest.StashKey[PatroniSettings | None] = pytest.StashKey()
+#: ``item.stash``: the HA stack running this drill's PostgreSQL failover.
+ha_key: pytest.StashKey[PostgresHA] = pytest.StashKey()

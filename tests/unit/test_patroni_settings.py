@@ -118,9 +118,9 @@ def test_both_names_of_the_start_timeout_are_refused() -> None:
 
 
 def test_tags_of_unknown_members_are_refused() -> None:
-    """Only pg-1, pg-2 and pg-dr may carry tags."""
+    """Only pg-primary, pg-sync and pg-dr may carry tags."""
     with pytest.raises(
-        PatroniSettingsError, match=r"tags\.pg-3: unknown setting; allowed: pg-1, pg-2, pg-dr"
+        PatroniSettingsError, match=r"tags\.pg-3: unknown setting; allowed: pg-dr, pg-primary, pg-sync"
     ):
         check_settings({"tags": {"pg-3": {"nosync": True}}}, source="f.yml")
 
@@ -128,10 +128,10 @@ def test_tags_of_unknown_members_are_refused() -> None:
 def test_contradictory_tags_are_refused() -> None:
     """A nofailover tag with a positive failover_priority is a contradiction."""
     with pytest.raises(
-        PatroniSettingsError, match=r"tags\.pg-2\.failover_priority: contradicts nofailover"
+        PatroniSettingsError, match=r"tags\.pg-sync\.failover_priority: contradicts nofailover"
     ):
         check_settings(
-            {"tags": {"pg-2": {"nofailover": True, "failover_priority": 3}}}, source="f.yml"
+            {"tags": {"pg-sync": {"nofailover": True, "failover_priority": 3}}}, source="f.yml"
         )
 
 

@@ -14,7 +14,7 @@ from pytest_drdrill.faults.region import RegionOutage, StorageLoss
 from pytest_drdrill.ledger import LEDGER_TABLE
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import pluggy
 
@@ -46,6 +46,9 @@ class FaultInjector:
         self.hook = hook
         self._topology = topology
         self._active: list[tuple[int, Fault]] = []
+        #: Called with each fault before it is injected; raising refuses the fault (the
+        #: drill's failover-envelope pre-check does).
+        self.before_inject: Callable[[Fault], None] | None = None
 
     def inject(self, fault: Fault) -> float:
         """Inject ``fault`` and record it.
@@ -53,7 +56,10 @@ class FaultInjector:
         :returns: the monotonic injection stamp (taken just before injecting, so the
             measured RTO includes the injection itself).
         :raises FaultError: when injection fails; whatever part took effect is healed.
+        :raises EnvelopeExceeded: when :attr:`before_inject` refuses it (nothing injected).
         """
+        if self.before_inject is not None:
+            self.before_inject(fault)
         at = timing.monotonic()
         index = self.record.fault_injected(fault.kind, fault.target, at)
         self._active.append((index, fault))

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import subprocess
 import urllib.error
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +93,25 @@ def find_patroni(explicit: str | None = None) -> str:
     :raises ExecutableMissing: with the remedy, when there is none.
     """
     return processes.find_program("patroni", explicit, _REMEDY)
+
+
+def patroni_version(explicit: str | None = None) -> tuple[int, ...]:
+    """The version of the ``patroni`` that drills run, e.g. ``(3, 0, 2)``.
+
+    :raises ExecutableMissing: when there is no Patroni.
+    :raises TopologyError: when it does not say its version.
+    """
+    program = find_patroni(explicit)
+    try:
+        out = subprocess.run(
+            [program, "--version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        raise TopologyError(f"{program} --version failed: {err}") from err
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
+    if match is None:
+        raise TopologyError(f"{program} --version printed no version: {out.strip()!r}")
+    return tuple(int(part) for part in match.groups())
 
 
 class PatroniMember(ServerProcess):
@@ -322,6 +343,13 @@ class PatroniMember(ServerProcess):
         processes.wait_gone(killed)
         if shmid is not None:
             processes.remove_sysv_shm(shmid)
+
+    def crash_postgres(self) -> None:
+        """Kill only PostgreSQL, as an OOM kill would; Patroni lives on and restarts it."""
+        postmaster = self.postmaster_pid()
+        if postmaster is None:
+            raise TopologyError(f"{self.name}: PostgreSQL is not running; nothing to crash")
+        processes.wait_gone(processes.kill_tree(postmaster))
 
     def freeze(self) -> None:
         """SIGSTOP Patroni and PostgreSQL: both keep their sockets and answer nothing."""

@@ -32,6 +32,7 @@ from pytest_drdrill.topology.etcd import EtcdMember, http_json, start_members
 from pytest_drdrill.topology.haproxy import LocalHAProxy
 from pytest_drdrill.topology.links import Link
 from pytest_drdrill.topology.patroni import PatroniMember
+from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 #: ``(name, region)`` of the etcd members and the Patroni members.
 ETCD_MEMBERS = (("etcd-1", "primary"), ("etcd-2", "primary"), ("etcd-dr", "dr"))
-PATRONI_MEMBERS = (("pg-1", "primary"), ("pg-2", "primary"), ("pg-dr", "dr"))
+PATRONI_MEMBERS = ((PRIMARY, "primary"), (SYNC, "primary"), (DR, "dr"))
 #: The DR member stays asynchronous: Patroni never picks it as synchronous standby.
 DR_TAGS: dict[str, Any] = {"nosync": True}
 
@@ -68,7 +69,8 @@ class PatroniCluster:
         self.etcd: list[EtcdMember] = []
         self.members: dict[str, PatroniMember] = {}
         self.haproxy: LocalHAProxy | None = None
-        #: Links by name: ``etcd-<member>``, ``pg-<member>``, ``rest-<member>``, ``endpoint``.
+        #: Links by name: ``etcd-<etcd member>-<member>``, ``pg-<member>``,
+        #: ``rest-<member>``, ``endpoint``.
         self.links: dict[str, Link] = {}
         self.endpoint: Link
         self.timings: dict[str, float] = {}
@@ -144,11 +146,13 @@ class PatroniCluster:
         ]  # fmt: skip
         start_members(self.etcd)
         self.timings["etcd healthy"] = timing.monotonic() - t0
-        etcd_hosts = [
-            self._link(f"etcd-{e.name}", e, f"patroni -> {e.name}", "patroni").address
-            for e in self.etcd
-        ]
         for name, region in PATRONI_MEMBERS:
+            # Each member reaches etcd over paths of its own, so one member can be cut
+            # off from the DCS while the others still reach it.
+            etcd_hosts = [
+                self._link(f"etcd-{e.name}-{name}", e, f"{name} -> {e.name}", name).address
+                for e in self.etcd
+            ]
             member_tags = {**(DR_TAGS if region == "dr" else {}), **tags.get(name, {})}
             member = PatroniMember(
                 name, region, self.data / name, scope=self.scope, etcd_hosts=etcd_hosts,
@@ -163,14 +167,15 @@ class PatroniCluster:
             member.connect_address = pg.address
             member.rest_connect_address = rest.address
             self.members[name] = member
-        # Whoever wins the initialize key bootstraps the cluster: the DR member starts
-        # once a primary-region member leads, so the first primary is in the primary region.
-        first = [m for m in self.members.values() if m.region != "dr"]
-        self._start_members(first, timeout)
+        # Whoever wins the initialize key bootstraps the cluster: the others start once
+        # the first member leads, so the drills' names hold (pg-primary leads, pg-sync is
+        # its synchronous standby) as they do under the reference failover.
+        first, *others = self.members.values()
+        self._start_members([first], timeout)
         self.timings["patroni answering"] = timing.monotonic() - t0
         self.wait_leader(timeout=t0 + timeout - timing.monotonic())
         self.timings["leader"] = timing.monotonic() - t0
-        self._start_members([m for m in self.members.values() if m.region == "dr"], timeout)
+        self._start_members(others, timeout)
         backends = [
             (n, self.links[f"pg-{n}"].address, self.links[f"rest-{n}"].address)
             for n in self.members
@@ -290,6 +295,10 @@ class PatroniCluster:
                 "SELECT application_name, state, sync_state FROM pg_stat_replication"
             ).fetchall()
         return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+    def dcs_links(self, member: str) -> list[Link]:
+        """The paths from Patroni member ``member`` to every etcd member."""
+        return [self.links[f"etcd-{e.name}-{member}"] for e in self.etcd]
 
     def nodes(self) -> dict[str, PatroniMember]:
         """The Patroni members by name (each a PostgreSQL node)."""

@@ -23,12 +23,13 @@ import yaml
 
 from pytest_drdrill.errors import PatroniSettingsError
 from pytest_drdrill.topology.patroni import BOOTSTRAP_DCS, check_timings, merge_settings
+from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 #: Members of the drill's Patroni cluster, the names a ``tags`` section may use.
-MEMBERS: tuple[str, ...] = ("pg-1", "pg-2", "pg-dr")
+MEMBERS: tuple[str, ...] = (PRIMARY, SYNC, DR)
 
 #: The Patroni release from which ``ttl``, ``loop_wait`` and ``retry_timeout`` have minimums.
 MINIMUMS_SINCE: tuple[int, ...] = (3, 2, 0)
@@ -50,6 +51,9 @@ class PatroniSettings:
     dcs: dict[str, Any]
     tags: dict[str, dict[str, Any]]
     source: str
+    #: The settings as written, before merging over the defaults.
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict)
+    patroni_version: tuple[int, ...] = (3, 0, 2)
 
 
 def load_settings(
@@ -113,7 +117,22 @@ def check_settings(
             "pg_rewind needs it on (the cluster is initialised without data checksums): "
             "set it to 'on' or set postgresql.use_pg_rewind to false",
         )
-    return PatroniSettings(dcs=dcs, tags=tags, source=source)
+    return PatroniSettings(
+        dcs=dcs, tags=tags, source=source, raw=dict(raw), patroni_version=tuple(patroni_version)
+    )
+
+
+def combine(
+    base: PatroniSettings | None, over: Mapping[str, Any], *, source: str
+) -> PatroniSettings:
+    """``over`` (a drill's own settings) merged over ``base`` (the run's file), checked again.
+
+    :raises PatroniSettingsError: when the combination breaks a rule, naming both sources.
+    """
+    raw = merge_settings(base.raw if base is not None else {}, over)
+    where = source if base is None else f"{base.source} with {source}"
+    version = base.patroni_version if base is not None else (3, 0, 2)
+    return check_settings(raw, source=where, patroni_version=version)
 
 
 class _Where:

@@ -13,6 +13,7 @@ means for the test.
 from __future__ import annotations
 
 from pytest_drdrill.verdict.backups import judge_checks, judge_restore
+from pytest_drdrill.verdict.envelope import judge_envelope
 from pytest_drdrill.verdict.failover import (
     judge_drill,
     judge_functions,
@@ -30,6 +31,7 @@ __all__ = [
     "judge",
     "judge_checks",
     "judge_drill",
+    "judge_envelope",
     "judge_functions",
     "judge_no_failover",
     "judge_restore",

@@ -1,0 +1,140 @@
+"""Patroni's own failure modes, drilled against a real Patroni + etcd + HAProxy cluster.
+
+Run with ``--drill-postgres-failover=patroni``: Patroni, not the drill, decides every
+failover here, and each drill is judged from the clients' histories as any other. The
+faults are the ones Patroni's acceptance tests inject; the generic node loss and freeze
+are in ``test_postgres_failover.py`` and run under Patroni unchanged. Before each fault
+the failover envelope of the live settings is computed and checked against the tier;
+the report shows it beside the measured RTO.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_drdrill.faults.patroni import DcsPartition, DcsQuorumLoss, PostgresCrash, ReplayPaused
+
+
+def _patroni(scenario: str, cadence: str = "monthly", **kw: object) -> pytest.MarkDecorator:
+    return pytest.mark.drdrill(
+        cadence=cadence,
+        tier="tier_1_critical",
+        data="critical_user_data",
+        scenario=scenario,
+        postgres_failover=("patroni",),
+        **kw,
+    )
+
+
+@_patroni("patroni-postgres-crash", max_lost_writes=0)
+def test_postgres_crash_is_restarted_in_place(drdrill):
+    """PostgreSQL killed under a live Patroni: Patroni restarts it, no failover, nothing lost."""
+    leader = drdrill.topology.primary
+    with drdrill.running():
+        drdrill.faults.inject(PostgresCrash(leader))
+        drdrill.await_recovery()
+    result = drdrill.conclude()
+    assert result.rpo is not None and result.rpo.lost_writes == 0
+    assert drdrill.topology.primary.name == leader.name, "Patroni failed over instead"
+
+
+@_patroni("patroni-leader-cut-from-dcs", max_lost_writes=0)
+def test_leader_cut_off_from_etcd_demotes_and_the_sync_standby_leads(drdrill):
+    """A leader that loses etcd demotes itself; the synchronous standby takes the lock."""
+    topology = drdrill.topology
+    leader = topology.primary.name
+    with drdrill.running():
+        drdrill.faults.inject(DcsPartition(leader, topology.patroni.dcs_links(leader)))
+        drdrill.await_recovery()
+    result = drdrill.conclude()
+    assert result.rpo is not None and result.rpo.lost_writes == 0
+    assert topology.primary.name == "pg-sync"
+
+
+@pytest.mark.parametrize(
+    "failsafe",
+    [
+        pytest.param(
+            False, marks=_patroni("patroni-etcd-quorum-lost", max_lost_writes=0), id="demotes"
+        ),
+        pytest.param(
+            True,
+            marks=_patroni(
+                "patroni-etcd-quorum-lost-failsafe",
+                max_lost_writes=0,
+                patroni={"failsafe_mode": True},
+            ),
+            id="failsafe",
+        ),
+    ],
+)
+def test_etcd_quorum_lost(drdrill, failsafe):
+    """The etcd quorum is gone for 8 s: writes stop unless failsafe_mode is on.
+
+    Without failsafe_mode the leader demotes and writes stop until etcd is back; with
+    it, the leader keeps serving, since it still reaches every member.
+    """
+    topology = drdrill.topology
+    etcd = [m for m in topology.patroni.etcd if m.region == "primary"]
+    with drdrill.running():
+        at = drdrill.faults.inject(DcsQuorumLoss(etcd))
+        _sleep_until(at + 8.0)
+        drdrill.faults.heal()
+        drdrill.await_recovery()
+    result = drdrill.conclude()
+    assert result.rpo is not None and result.rpo.lost_writes == 0
+    assert result.rto is not None
+    if failsafe:
+        assert not result.rto.effect_seen, "failsafe_mode: the leader should have kept serving"
+    else:
+        assert result.rto.effect_seen, "without failsafe_mode the leader must stop writes"
+    assert topology.primary.name == "pg-primary"
+
+
+@_patroni("patroni-replay-paused-then-node-loss", max_lost_writes=0)
+def test_sync_standby_with_replay_paused_promotes_without_loss(drdrill):
+    """The synchronous standby stops replaying, then the leader dies: it must replay, then lead."""
+    topology = drdrill.topology
+    with drdrill.running():
+        drdrill.faults.inject(ReplayPaused(topology.pg_nodes["pg-sync"]))
+        assert drdrill.workload.wait_for_acks(200), "no writes acknowledged with replay paused"
+        drdrill.faults.crash(topology.primary)
+        drdrill.await_recovery()
+    result = drdrill.conclude()
+    assert result.rpo is not None and result.rpo.lost_writes == 0
+    assert topology.primary.name == "pg-sync"
+
+
+@_patroni("patroni-clients-partitioned", observe=30)
+def test_clients_cut_from_the_primary_get_no_failover(drdrill):
+    """Clients lose their path for 5 s: Patroni sees a healthy leader and, by design, stays."""
+    topology = drdrill.topology
+    with drdrill.running():
+        at = drdrill.faults.cut(topology.pg_endpoint)
+        _sleep_until(at + 5.0)
+        drdrill.faults.heal()
+        drdrill.await_recovery()
+    result = drdrill.conclude()
+    assert result.rto is not None and result.rto.seconds is not None
+    assert result.rto.seconds >= 5.0, "the outage lasts as long as the partition"
+    assert topology.primary.name == "pg-primary"
+
+
+NO_FAILOVER = {"tags": {"pg-sync": {"nofailover": True}, "pg-dr": {"nofailover": True}}}
+
+
+@_patroni(
+    "patroni-negative-control-nofailover", negative_control=True, observe=20, patroni=NO_FAILOVER
+)
+def test_negative_control_no_standby_may_fail_over(drdrill):
+    """Negative control: every standby tagged nofailover, the leader lost: the drill must go red."""
+    with drdrill.running():
+        drdrill.faults.crash(drdrill.topology.primary)
+        drdrill.await_recovery()
+    drdrill.conclude()
+
+
+def _sleep_until(deadline: float) -> None:
+    from pytest_drdrill import timing
+
+    timing.sleep(max(0.0, deadline - timing.monotonic()))

@@ -1,0 +1,37 @@
+"""HA stacks under test: who fails PostgreSQL over in a drill (``--drill-postgres-failover``).
+
+One provider per module behind :class:`~pytest_drdrill.ha._protocol.PostgresHA`:
+:mod:`~.reference` (the drill's own orchestrator and failover hooks) and
+:mod:`~.patroni`. A new HA stack is one module and one entry in :data:`PROVIDERS`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_drdrill.config import POSTGRES_FAILOVERS
+
+if TYPE_CHECKING:
+    from pytest_drdrill.ha._protocol import PostgresHA
+    from pytest_drdrill.topology.patroni_settings import PatroniSettings
+
+#: The ``--drill-postgres-failover`` values, the default first.
+PROVIDERS = POSTGRES_FAILOVERS
+
+
+def make_provider(
+    name: str, *, patroni_settings: PatroniSettings | None = None, patroni_bin: str | None = None
+) -> PostgresHA:
+    """The provider ``name`` names.
+
+    :raises ValueError: for an unknown name (the option's check names the flag first).
+    """
+    if name == "reference":
+        from pytest_drdrill.ha.reference import ReferenceHA
+
+        return ReferenceHA()
+    if name == "patroni":
+        from pytest_drdrill.ha.patroni import PatroniHA
+
+        return PatroniHA(patroni_settings, patroni_bin)
+    raise ValueError(f"unknown HA stack {name!r}; choose one of {', '.join(PROVIDERS)}")

@@ -1,0 +1,166 @@
+"""The local two-region topology with PostgreSQL run by Patroni instead of the reference.
+
+Redis and object storage start exactly as on the reference topology; the PostgreSQL
+part is a :class:`~pytest_drdrill.topology.patroni_cluster.PatroniCluster` whose
+members carry the topology's usual names (``pg-primary`` leads at the start,
+``pg-sync`` is its synchronous standby, ``pg-dr`` the asynchronous DR member), so a
+drill written for the reference runs unchanged. Clients reach PostgreSQL through
+HAProxy; :attr:`PatroniTopology.primary` is the member Patroni says leads, followed in a
+background thread so reading it never blocks on a frozen member.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from pytest_drdrill import timing
+from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.topology.local import LocalTopology
+from pytest_drdrill.topology.patroni_cluster import PatroniCluster
+from pytest_drdrill.topology.proxied import PRIMARY, SYNC
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_drdrill.proxy import ProxyClient
+    from pytest_drdrill.servers.processes import RunAs
+    from pytest_drdrill.topology.nodes import PostgresNode
+    from pytest_drdrill.topology.patroni_settings import PatroniSettings
+    from pytest_drdrill.topology.postgres import PostgresInstall
+    from pytest_drdrill.topology.redis import RedisInstall
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two reads of Patroni's ``/cluster`` by the leader follower.
+FOLLOW_INTERVAL = 0.1
+
+
+class PatroniTopology(LocalTopology):
+    """The local topology whose PostgreSQL nodes are Patroni members behind HAProxy.
+
+    :attr:`patroni` is the cluster (etcd, Patroni, HAProxy and their links). The WAL
+    spool of the reference topology is not built: Patroni's members do not archive.
+
+    .. versionadded:: 0.6
+    """
+
+    def __init__(self, workdir: Path, dataroot: Path, proxy: ProxyClient) -> None:
+        super().__init__(workdir, dataroot, proxy)
+        self.patroni: PatroniCluster | None = None
+        self.settings: PatroniSettings | None = None
+        self.executables: dict[str, str] = {}
+        self._leader = PRIMARY
+        self._cluster: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
+
+    @classmethod
+    def build_patroni(
+        cls,
+        workdir: Path,
+        *,
+        dataroot: Path,
+        install: PostgresInstall,
+        template: Path,
+        run_as: RunAs | None,
+        proxy: ProxyClient,
+        redis_install: RedisInstall,
+        settings: PatroniSettings | None,
+        executables: dict[str, str],
+        sentinel: bool = False,
+    ) -> PatroniTopology:
+        """Start the topology with a Patroni cluster; see :meth:`LocalTopology.build`.
+
+        :param settings: the team's Patroni settings (``--drill-patroni-config``), or
+            ``None`` for the drill's defaults.
+        :param executables: ``patroni``, ``etcd`` and ``haproxy`` programs by name.
+        """
+        topo = cls(workdir, dataroot, proxy)
+        topo.settings = settings
+        topo.executables = dict(executables)
+        try:
+            topo._start(install, template, run_as, redis_install, sentinel=sentinel)
+        except BaseException:
+            topo.close()
+            raise
+        return topo
+
+    def _start_postgres(
+        self, data: Path, install: PostgresInstall, template: Path, run_as: RunAs | None,
+        t0: float,
+    ) -> None:  # fmt: skip
+        settings = self.settings
+        cluster = PatroniCluster.build(
+            self.workdir / "patroni",
+            dataroot=data,
+            proxy=self.proxy,
+            bin_dir=install.bindir,
+            run_as=run_as,
+            dcs=None if settings is None else settings.dcs,
+            tags=None if settings is None else settings.tags,
+            template=template,
+            etcd=self.executables.get("etcd", "etcd"),
+            patroni=self.executables.get("patroni", "patroni"),
+            haproxy=self.executables.get("haproxy", "haproxy"),
+        )
+        self.patroni = cluster
+        self.pg_nodes = dict(cluster.members)
+        self._sync_names = (SYNC,)
+        primary_path = cluster.links[f"pg-{PRIMARY}"]
+        for name in cluster.members:
+            if name != PRIMARY:
+                self.replication_links[name] = primary_path
+        for member in cluster.members.values():
+            self._client_path(member)
+        self.pg_endpoint = cluster.endpoint
+        self._cluster = cluster.cluster_state()
+        self._leader = cluster.leader() or PRIMARY
+        self._follower = threading.Thread(
+            target=self._follow, name="drdrill-patroni-leader", daemon=True
+        )
+        self._follower.start()
+        self.timings.update({f"patroni {k}": v for k, v in cluster.timings.items()})
+        self.timings["postgres streaming"] = timing.monotonic() - t0
+
+    # --- who leads ----------------------------------------------------------------------------
+
+    def _follow(self) -> None:
+        cluster = self.patroni
+        assert cluster is not None
+        while not self._stop.wait(FOLLOW_INTERVAL):
+            try:
+                state = cluster.cluster_state(timeout=0.5)
+            except TopologyError:
+                continue
+            except Exception:  # the follower must never die silently mid-drill
+                logger.exception("reading Patroni's /cluster failed")
+                continue
+            self._cluster = state
+            for member in state.get("members", []):
+                if member.get("role") == "leader" and member.get("state") == "running":
+                    self._leader = str(member["name"])
+
+    @property
+    def primary(self) -> PostgresNode:
+        """The member Patroni last reported as running leader."""
+        return self.pg_nodes[self._leader]
+
+    def cluster_state(self) -> dict[str, Any]:
+        """Patroni's ``/cluster`` as last read by the leader follower (may be a moment old)."""
+        return dict(self._cluster)
+
+    def links(self) -> list[Any]:
+        """Every proxied path: the topology's and the Patroni cluster's."""
+        cluster = [] if self.patroni is None else list(self.patroni.links.values())
+        return [*super().links(), *(link for link in cluster if link not in self._links)]
+
+    def close(self) -> None:
+        """Stop following, stop the Patroni cluster, then everything else; never raises."""
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=5)
+        if self.patroni is not None:
+            self.patroni.close()
+        super().close()
