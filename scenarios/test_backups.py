@@ -12,6 +12,10 @@ import pytest
 
 from pytest_drdrill import timing
 
+#: The built-in backups ship the reference topology's WAL spool; under Patroni the team's
+#: backup tool (pgBackRest, Barman) takes their place.
+REFERENCE_ONLY = ("reference",)
+
 
 def restore_and_judge(drdrill, backups, target, incident, anchor):
     """Restore to ``target`` through the restore hook, judge it, and remove the server."""
@@ -28,6 +32,7 @@ def restore_and_judge(drdrill, backups, target, incident, anchor):
     tier="tier_1_critical",
     data="critical_user_data",
     scenario="pitr-dropped-table",
+    postgres_failover=REFERENCE_ONLY,
 )
 def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups):
     """The ledger table is dropped; a restore to the second before brings back all before it.
@@ -55,6 +60,7 @@ def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups):
     tier="tier_1_critical",
     data="critical_user_data",
     scenario="pitr-lost-region-from-dr-copy",
+    postgres_failover=REFERENCE_ONLY,
 )
 def test_lost_region_restored_from_the_dr_copy(drdrill, drdrill_backups):
     """The primary region is lost with its backups, and the DR standby with it.
@@ -88,6 +94,7 @@ def test_lost_region_restored_from_the_dr_copy(drdrill, drdrill_backups):
     tier="tier_1_critical",
     data="critical_user_data",
     scenario="pitr-corrupted-data-directory",
+    postgres_failover=REFERENCE_ONLY,
 )
 def test_corrupted_data_directory_restored_from_backups(drdrill, drdrill_backups):
     """The primary's data directory is corrupted under it and it dies; no standby is trusted.

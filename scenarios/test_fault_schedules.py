@@ -18,6 +18,7 @@ import pytest
     tier="tier_1_critical",
     data="critical_user_data",
     scenario="fault-schedules",
+    postgres_failover=("reference",),  # the schedules drive the reference failover's steps
     max_lost_writes=0,  # synchronous replication: no acknowledged write may be lost
 )
 def test_fault_schedules_keep_the_invariants(drdrill_schedules):

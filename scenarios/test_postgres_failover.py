@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+#: Drills of the reference failover's own behaviour; see the README's Patroni section for
+#: what runs under --drill-postgres-failover=patroni instead.
+REFERENCE_ONLY = ("reference",)
+
 
 def _loses_nothing(cadence: str, scenario: str) -> pytest.MarkDecorator:
     return pytest.mark.drdrill(
@@ -46,6 +50,7 @@ def test_losing_the_primary_fails_over_to_the_sync_standby(drdrill, fault):
     tier="tier_1_critical",
     data="critical_user_data",
     scenario="replication-lag-async-promotion",
+    postgres_failover=REFERENCE_ONLY,
 )
 def test_lagging_dr_standby_promoted_and_loss_counted_exactly(drdrill):
     """With the DR link cut, losing the primary region promotes the lagging DR standby.
@@ -121,6 +126,7 @@ def broken_failover(pytestconfig):
     tier="tier_1_critical",
     data="critical_user_data",
     scenario="negative-control-no-promotion",
+    postgres_failover=REFERENCE_ONLY,
     negative_control=True,
     observe=5,
 )

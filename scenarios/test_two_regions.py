@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import pytest
 
+#: Drills of the reference failover's own behaviour; see the README's Patroni section for
+#: what runs under --drill-postgres-failover=patroni instead.
+REFERENCE_ONLY = ("reference",)
+
 
 @pytest.mark.drdrill(
     cadence="monthly",
     tier="tier_1_critical",
     data="critical_user_data",
     scenario="partition-clients-from-primary",
+    postgres_failover=REFERENCE_ONLY,
     max_lost_writes=0,
 )
 def test_partition_between_clients_and_primary_triggers_failover(drdrill):
@@ -33,6 +38,7 @@ def test_partition_between_clients_and_primary_triggers_failover(drdrill):
     tier="tier_1_critical",
     data="critical_user_data",
     scenario="latency-200ms-no-false-failover",
+    postgres_failover=REFERENCE_ONLY,
 )
 def test_200ms_latency_on_the_primary_does_not_fail_over(drdrill):
     """200 ms on the primary's path slows clients down but must not trigger a failover."""
@@ -88,6 +94,7 @@ def test_storage_loss_in_the_primary_region(drdrill):
     cadence="quarterly",
     function="user_authentication",
     scenario="primary-region-outage",
+    postgres_failover=REFERENCE_ONLY,
 )
 def test_full_primary_region_outage(drdrill):
     """Every service of the primary region is cut off and crashed at once: all move to DR."""

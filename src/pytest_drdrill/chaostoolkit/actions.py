@@ -195,8 +195,7 @@ def _serving(drill: Drill, service: str) -> ServiceNode:
 
     if service not in SERVICES:
         raise FaultError(f"service={service!r}; services: {', '.join(SERVICES)}")
-    target: ServiceNode = drill.topology.endpoint(service).target
-    return target
+    return drill.topology.serving(service)
 
 
 def _injected(drill: Drill, at: float) -> dict[str, Any]:

@@ -59,14 +59,19 @@ class ExperimentDrill:
     negative_control: bool = False
     observe: str | None = None
     service: str = "postgres"
+    #: A stack name, or a list of the stacks the experiment runs under (see the marker).
+    postgres_failover: str | list[str] | None = None
 
     def marker_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``pytest.mark.drdrill``, without the unset ones."""
-        return {
+        kwargs = {
             key: value
             for key, value in dataclasses.asdict(self).items()
             if value is not None and not (key == "negative_control" and value is False)
         }
+        if isinstance(self.postgres_failover, list):
+            kwargs["postgres_failover"] = tuple(self.postgres_failover)
+        return kwargs
 
 
 def load(path: Path) -> tuple[Experiment, ExperimentDrill]:

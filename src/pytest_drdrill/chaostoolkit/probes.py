@@ -66,7 +66,7 @@ def serving_node(service: str = "postgres") -> str:
 
     :param service: ``postgres``, ``redis`` or ``s3``.
     """
-    return running_drill().topology.endpoint(service).target.name
+    return running_drill().topology.serving(service).name
 
 
 def replication_lag_bytes(replica: str = "pg-sync", timeout: float = 2.0) -> int:

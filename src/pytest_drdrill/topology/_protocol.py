@@ -87,6 +87,16 @@ class Topology(Protocol):
         """The PostgreSQL node the service endpoint currently points at."""
         ...
 
+    def serving(self, service: str) -> ServiceNode:
+        """The node serving ``service`` now (PostgreSQL: :attr:`primary`).
+
+        An endpoint may lead to a load balancer rather than to a node (HAProxy in front
+        of Patroni): faults and probes aimed at "the serving node" use this.
+
+        .. versionadded:: 0.6
+        """
+        ...
+
     def standbys(self) -> list[PostgresNode]:
         """Every PostgreSQL node that is neither the primary nor fenced, sync standbys first."""
         ...

@@ -197,6 +197,10 @@ class ProxiedTopology:
         """The node behind the service endpoint."""
         return self.pg_endpoint.target  # type: ignore[return-value]
 
+    def serving(self, service: str) -> ServiceNode:
+        """The node serving ``service`` now: for PostgreSQL the primary, else the endpoint's."""
+        return self.primary if service == "postgres" else self.endpoint(service).target
+
     def standbys(self) -> list[PostgresNode]:
         """Unfenced nodes other than the primary, synchronous standbys first."""
         others = [n for n in self.pg_nodes.values() if n is not self.primary and not n.fenced]
