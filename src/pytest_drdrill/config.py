@@ -8,6 +8,7 @@ once, at configure time, and raises :class:`pytest.UsageError` naming the flag a
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -334,7 +335,11 @@ def _pushgateway(config: pytest.Config, opt: _Option) -> str | None:
         port_ok = parsed.port is None or parsed.port > 0
     except ValueError:  # not a number, or above 65535
         port_ok = False
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or not port_ok:
+    host = parsed.hostname or ""
+    # urllib would take "user:password@" as credentials and then not send them.
+    host_ok = bool(re.fullmatch(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*", host))
+    host_ok = host_ok and parsed.username is None
+    if parsed.scheme not in ("http", "https") or not host_ok or not port_ok:
         raise pytest.UsageError(
             f"{source}: {raw!r} is not a Pushgateway address; give its URL, e.g. "
             f"http://127.0.0.1:9091 (set with {_where(opt)})"
