@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,18 @@ def test_without_a_command_usage_is_shown() -> None:
     )
     assert result.returncode == 2
     assert "doctor" in result.stderr
+
+
+def test_missing_optional_part_does_not_fail() -> None:
+    """No Docker daemon answering (DOCKER_HOST at a closed port): MISSING, exit unchanged."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    usual = doctor().returncode
+    result = doctor(env={**os.environ, "DOCKER_HOST": f"tcp://127.0.0.1:{port}"})
+    assert "no Docker daemon answers" in line(result.stdout, "MISSING", "Docker daemon")
+    assert "docker-engine" in fix_of(result.stdout, "Docker daemon")
+    assert result.returncode == usual
+    if usual == 0:
+        assert "optional parts missing: " in result.stdout
+        assert "Docker daemon" in result.stdout.rsplit("optional parts missing: ", 1)[1]

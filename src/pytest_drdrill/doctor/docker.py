@@ -36,6 +36,8 @@ def daemon_and_images(settings: Settings) -> list[Finding]:
         client = connect(timeout=DAEMON_TIMEOUT)
     except DrillError as exc:
         detail = str(exc).split(". Start one", 1)[0]
+        if "'docker' Python package" in detail:
+            engine_fix = "pip install docker"
         return [
             Finding("Docker daemon", ok=False, detail=detail, fix=engine_fix),
             Finding(
