@@ -8,6 +8,8 @@ once, at configure time, and raises :class:`pytest.UsageError` naming the flag a
 from __future__ import annotations
 
 import dataclasses
+import re
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,6 +103,11 @@ _help_backup_key_file = (
     "(default: the DRDRILL_BACKUP_KEY environment variable; without either, each run makes "
     "a throwaway key and says so)"
 )
+_help_pushgateway = (
+    "URL of a Prometheus Pushgateway (e.g. http://127.0.0.1:9091) that each run's figures "
+    "are pushed to, under job drdrill grouped by cadence and backend; the same figures are "
+    "always written as drdrill.prom in the report directory (default: no push)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +161,7 @@ OPTIONS = (
     _Option("drill_backup_key_file", "--drill-backup-key-file", _help_backup_key_file, None),
     _Option("drill_docker_images", "--drill-docker-images", _help_docker_images, None),
     _Option("drill_stack", "--drill-stack", _help_stack, None),
+    _Option("drill_pushgateway", "--drill-pushgateway", _help_pushgateway, None),
 )
 
 
@@ -214,6 +222,8 @@ class DrillConfig:
     #: The backend ``auto`` chose at configure time, and why (empty when one was named).
     backend_choice: str = ""
     backend_reason: str = ""
+    #: The Pushgateway the run's figures are pushed to (``--drill-pushgateway``), if any.
+    pushgateway: str | None = None
 
 
 def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:
@@ -336,7 +346,36 @@ def get_config(config: pytest.Config) -> DrillConfig:
         backup_key_file=key_file,
         docker_images=_images(config, opts["drill_docker_images"]),
         stack_file=stack_file,
+        pushgateway=_pushgateway(config, opts["drill_pushgateway"]),
     )
+
+
+def _pushgateway(config: pytest.Config, opt: _Option) -> str | None:
+    """The Pushgateway's URL, checked now rather than after the drills have run.
+
+    Like Prometheus's own tools, prometheus_client takes ``host:port`` as
+    ``http://host:port``; so does this check.
+    """
+    raw, source = _raw(config, opt)
+    if not raw:
+        return None
+    text = str(raw).strip()
+    url = text if "://" in text else f"http://{text}"
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port_ok = parsed.port is None or parsed.port > 0
+    except ValueError:  # not a number, or above 65535
+        port_ok = False
+    host = parsed.hostname or ""
+    # urllib would take "user:password@" as credentials and then not send them.
+    host_ok = bool(re.fullmatch(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*", host))
+    host_ok = host_ok and parsed.username is None
+    if parsed.scheme not in ("http", "https") or not host_ok or not port_ok:
+        raise pytest.UsageError(
+            f"{source}: {raw!r} is not a Pushgateway address; give its URL, e.g. "
+            f"http://127.0.0.1:9091 (set with {_where(opt)})"
+        )
+    return url.rstrip("/")
 
 
 def _images(config: pytest.Config, opt: _Option) -> tuple[tuple[str, str], ...]:

@@ -120,6 +120,8 @@ class DrillReporter:
         self.regressions: list[dict[str, object]] = []
         self.history_problems: list[str] = []
         self.cadence_problems: list[str] = []
+        #: What a writer could not deliver (a Pushgateway down, say), shown as warnings.
+        self.delivery_problems: list[str] = []
         #: Writers registered by extensions, run with the bundle's own in rank order.
         self.writers: list[ReportWriter] = []
 
@@ -211,8 +213,10 @@ class DrillReporter:
             },
         )
         self.written = []
-        for writer in sorted([*default_writers(), *self.writers], key=lambda w: w.rank):
+        writers = [*default_writers(pushgateway=self.drill_config.pushgateway), *self.writers]
+        for writer in sorted(writers, key=lambda w: w.rank):
             self.written += writer.write(results)
+            self.delivery_problems += getattr(writer, "problems", [])
         self.history_problems = list(results.earlier.problems)
         self.regressions = list(results.trend["regressions"])
         names = [
@@ -329,3 +333,5 @@ class DrillReporter:
             )
         for problem in self.history_problems:
             terminalreporter.write_line(f"drdrill: history: {problem}", yellow=True)
+        for problem in self.delivery_problems:
+            terminalreporter.write_line(f"drdrill: WARNING: {problem}", red=True, bold=True)

@@ -236,6 +236,32 @@ def _regressions(
     return found
 
 
+def last_passed(entries: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, str]]:
+    """When each tier last passed a drill, at any cadence.
+
+    A drill counts for its tier as :func:`check_cadence` counts it: not a negative
+    control, verdict ``pass`` or ``warn``. Dashboards compare the age of that pass with
+    the tier's cadence themselves, so no cadence is applied here.
+
+    .. versionadded:: 0.6
+
+    :param entries: history entries, e.g. a
+        :class:`~pytest_drdrill.reporting.history.History`; any order.
+    :returns: tier to ``(epoch seconds of the run's start, run id)`` of the latest run
+        in which a drill of that tier passed; tiers that never passed are absent.
+    """
+    last: dict[str, tuple[float, str]] = {}
+    for entry in _chronological(entries):
+        started = epoch_of(entry["started_at"]) or 0.0
+        for drill in entry["drills"]:
+            tier = drill.get("tier")
+            if drill.get("negative_control") or drill.get("verdict") not in _PASSING:
+                continue
+            if isinstance(tier, str):
+                last[tier] = (started, entry["run_id"])
+    return last
+
+
 @dataclasses.dataclass(frozen=True)
 class CadenceViolation:
     """A tier whose drills have not passed within the window of its required cadence.

@@ -78,6 +78,10 @@ class ReportWriter(Protocol):
     #: writer failing (the HTML renderer, say) never costs the measurements.
     rank: int
 
+    # A writer that delivers somewhere else as well (the Prometheus writer's Pushgateway)
+    # may also have a ``problems`` list of what it could not deliver; the reporter shows
+    # them as warnings at the end of the run instead of failing the other writers.
+
     def write(self, results: RunResults) -> list[tuple[str, Path]]:
         """Write this format's files for ``results``.
 

@@ -16,14 +16,19 @@ from pytest_drdrill.reporting.evidence import NotificationsWriter
 from pytest_drdrill.reporting.html import HtmlWriter
 from pytest_drdrill.reporting.junit import JunitWriter
 from pytest_drdrill.reporting.mtd import MtdWriter
+from pytest_drdrill.reporting.prometheus import PrometheusWriter
 from pytest_drdrill.reporting.run_history import HistoryWriter
 
 if TYPE_CHECKING:
     from pytest_drdrill.reporting.writer import ReportWriter
 
 
-def default_writers() -> list[ReportWriter]:
-    """A fresh writer of each format the bundle always has."""
+def default_writers(*, pushgateway: str | None = None) -> list[ReportWriter]:
+    """A fresh writer of each format the bundle always has.
+
+    .. versionchanged:: 0.6
+       Adds the Prometheus figures, pushed to ``pushgateway`` when one is given.
+    """
     return [
         JsonWriter(),
         JunitWriter(),
@@ -31,4 +36,5 @@ def default_writers() -> list[ReportWriter]:
         MtdWriter(),
         NotificationsWriter(),
         HistoryWriter(),
+        PrometheusWriter(pushgateway),
     ]
