@@ -326,6 +326,27 @@ class Drill:
         )
         return self._publish(dataclasses.replace(result, verdict=judged, reason=reason))
 
+    def measure_tolerated(self, *, evidence: str) -> DrillResult:
+        """Judge a fault that must cause no outage at all, proven in effect by ``evidence``.
+
+        ``PASS`` when no client saw an outage and no acknowledged write was lost; else
+        ``FAIL``. Never raises. See :func:`pytest_drdrill.verdict.judge_tolerated`.
+
+        .. versionadded:: 0.6
+        """
+        result = self._evaluate(self._fault_at())
+        judged, reason = verdict.judge_tolerated(
+            outage=[s.service for s in result.services if s.rto is not None and s.rto.effect_seen],
+            lost_writes=sum(s.rpo.lost_writes for s in result.services if s.rpo is not None),
+            evidence=evidence,
+            recovery_errors=self.record.recovery_errors,
+        )
+        return self._publish(dataclasses.replace(result, verdict=judged, reason=reason))
+
+    def conclude_tolerated(self, *, evidence: str) -> DrillResult:
+        """:meth:`measure_tolerated`, failing the test unless it passed."""
+        return verdict.enforce(self.measure_tolerated(evidence=evidence))
+
     def conclude_no_failover(self, *, min_added_ms: float) -> DrillResult:
         """:meth:`measure_no_failover`, failing the test unless it passed.
 

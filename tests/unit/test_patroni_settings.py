@@ -119,9 +119,8 @@ def test_both_names_of_the_start_timeout_are_refused() -> None:
 
 def test_tags_of_unknown_members_are_refused() -> None:
     """Only pg-primary, pg-sync and pg-dr may carry tags."""
-    with pytest.raises(
-        PatroniSettingsError, match=r"tags\.pg-3: unknown setting; allowed: pg-dr, pg-primary, pg-sync"
-    ):
+    allowed = "allowed: pg-dr, pg-primary, pg-sync"
+    with pytest.raises(PatroniSettingsError, match=rf"tags\.pg-3: unknown setting; {allowed}"):
         check_settings({"tags": {"pg-3": {"nosync": True}}}, source="f.yml")
 
 

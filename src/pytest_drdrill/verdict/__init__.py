@@ -19,6 +19,7 @@ from pytest_drdrill.verdict.failover import (
     judge_functions,
     judge_no_failover,
     judge_service,
+    judge_tolerated,
     with_recovery_errors,
 )
 from pytest_drdrill.verdict.outcome import enforce
@@ -36,6 +37,7 @@ __all__ = [
     "judge_no_failover",
     "judge_restore",
     "judge_service",
+    "judge_tolerated",
     "severity",
     "with_recovery_errors",
     "worst",

@@ -173,6 +173,32 @@ def judge_no_failover(
     return verdict, with_recovery_errors(reason, recovery_errors)
 
 
+def judge_tolerated(
+    *, outage: Sequence[str], lost_writes: int, evidence: str, recovery_errors: Sequence[str] = ()
+) -> tuple[Verdict, str]:
+    """Judge a fault the system must ride out without any outage, proven to have taken effect.
+
+    For a fault designed to be absorbed (etcd losing its quorum under Patroni's
+    ``failsafe_mode``): the usual rule would call a drill whose client saw no outage
+    inconclusive, because the fault might never have taken effect. Here ``evidence``
+    says how the drill proved it did, independently of the client. ``FAIL`` on any
+    client-seen outage or lost acknowledged write; else ``PASS``.
+
+    :param outage: the services whose client saw an outage.
+    :param evidence: what showed the fault in effect, e.g. etcd's own health replies.
+
+    .. versionadded:: 0.6
+    """
+    if outage or lost_writes:
+        reason = (
+            f"not ridden out: outage seen by {list(outage) or 'no client'}, {lost_writes} "
+            f"acknowledged write(s) lost, while {evidence}"
+        )
+        return Verdict.FAIL, with_recovery_errors(reason, recovery_errors)
+    reason = f"ridden out: no outage and no lost write while {evidence}"
+    return Verdict.PASS, with_recovery_errors(reason, recovery_errors)
+
+
 def with_recovery_errors(reason: str, errors: Sequence[str]) -> str:
     """``reason`` followed by what the recovery hooks reported, if anything."""
     if errors:
