@@ -6,8 +6,12 @@ A module of its own, not the conftest: ``from conftest import`` picks whichever
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
+from pytest_drdrill.errors import ExecutableMissing
 from pytest_drdrill.servers import processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,3 +39,24 @@ def own_dataroots() -> list[Path]:
         except OSError:
             continue
     return roots
+
+
+#: Set to 1 (CI does) to turn a missing Patroni, etcd or HAProxy into a failure.
+REQUIRE_PATRONI_ENV = "DRDRILL_REQUIRE_PATRONI"
+
+
+def require_patroni() -> None:
+    """Skip the test without Patroni, etcd and HAProxy; fail instead under CI's require flag."""
+    from pytest_drdrill.topology.etcd import find_etcd
+    from pytest_drdrill.topology.haproxy import find_haproxy
+    from pytest_drdrill.topology.patroni import find_patroni
+
+    try:
+        find_patroni()
+        find_etcd()
+        find_haproxy()
+    except ExecutableMissing as exc:
+        message = f"Patroni drills need patroni, etcd and haproxy (run scripts/bootstrap): {exc}"
+        if os.environ.get(REQUIRE_PATRONI_ENV) == "1":
+            pytest.fail(message)
+        pytest.skip(message)

@@ -7,7 +7,6 @@ which turns the skip into a failure.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,38 +14,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_drdrill.errors import ExecutableMissing
+from drill_helpers import require_patroni
 from pytest_drdrill.servers import processes
-from pytest_drdrill.topology.etcd import find_etcd
-from pytest_drdrill.topology.haproxy import find_haproxy
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.nodes import PostgresNode
-from pytest_drdrill.topology.patroni import find_patroni
 from pytest_drdrill.topology.patroni_cluster import PatroniCluster
-
-REQUIRE_ENV = "DRDRILL_REQUIRE_PATRONI"
-
-
-def _missing() -> str | None:
-    try:
-        find_patroni()
-        find_etcd()
-        find_haproxy()
-    except ExecutableMissing as exc:
-        return str(exc)
-    return None
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PatroniCluster]:
-    missing = _missing()
-    if missing is not None:
-        message = (
-            f"Patroni drills need patroni, etcd and haproxy (run scripts/bootstrap): {missing}"
-        )
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_patroni()
     backend = LocalBackend(tmp_path_factory.mktemp("backend")).start()
     try:
         assert backend.dataroot is not None

@@ -1,0 +1,78 @@
+"""The failover envelope's pre-check on a real Patroni cluster.
+
+Settings that cannot meet the tier stop the drill before any fault.
+
+Heavy (a Patroni cluster, about 20 s): run under ``flock /tmp/drdrill-heavy.lock``. Skipped
+without Patroni, etcd and HAProxy unless ``DRDRILL_REQUIRE_PATRONI=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from drill_helpers import require_patroni
+
+# patroni#1663: a crashed primary may take primary_start_timeout to recover in place before
+# any failover; an hour of it cannot fit tier 1's 30-minute maximum RTO.
+SLOW_RESTART = """
+import pytest
+
+from pytest_drdrill.faults.patroni import PostgresCrash
+
+
+@pytest.mark.drdrill(
+    cadence="monthly",
+    tier="tier_1_critical",
+    scenario="patroni-slow-restart",
+    postgres_failover="patroni",
+    patroni={"primary_start_timeout": 3600},
+)
+def test_postgres_crash(drdrill):
+    leader = drdrill.topology.primary
+    with drdrill.running():
+        drdrill.faults.inject(PostgresCrash(leader))
+        drdrill.await_recovery()
+    drdrill.conclude()
+
+
+@pytest.mark.drdrill(
+    cadence="monthly",
+    tier="tier_1_critical",
+    scenario="patroni-node-loss-fits",
+    postgres_failover="patroni",
+)
+def test_node_loss(drdrill):
+    with drdrill.running():
+        drdrill.faults.crash(drdrill.topology.primary)
+        drdrill.await_recovery()
+    drdrill.conclude()
+"""
+
+
+def test_settings_that_cannot_meet_the_tier_stop_the_drill_before_the_fault(
+    pytester: pytest.Pytester, drill_args: list[str]
+) -> None:
+    """The slow restart is refused, naming the setting; node loss runs inside its envelope."""
+    require_patroni()
+    pytester.makepyfile(test_envelope=SLOW_RESTART)
+    result = pytester.runpytest(*drill_args)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*EnvelopeExceeded: patroni settings cannot meet the tier: postgres crash: at most "
+            "3603.0 s = loop_wait 1 s + primary_start_timeout 3600 s + loop_wait 1 s + "
+            "promotion 1 s, over the tier's maximum acceptable RTO of 1800.0 s by 1803.0 s: "
+            "lower primary_start_timeout (now 3600 s)*",
+        ]
+    )
+    (report,) = (pytester.path / "reports").glob("*/drill.json")
+    drills = {d["scenario"]: d for d in json.loads(report.read_text())["drills"]}
+    refused = drills["patroni-slow-restart"]
+    assert refused["verdict"] == "fail"
+    assert refused["reason"].startswith("refused before any fault: ")
+    assert refused["faults"] == [], "the fault must not have been injected"
+    fits = drills["patroni-node-loss-fits"]
+    assert fits["verdict"] == "pass", fits["reason"]
+    assert any("within the failover envelope (at most 12.0 s)" in n for n in fits["notes"])
