@@ -179,3 +179,15 @@ def test_the_evidence_is_written_to_drill_json_html_and_junit(tmp_path):
 def test_a_drill_without_the_watcher_writes_null():
     """Results from drills that never started the watcher say so with null."""
     assert drill_to_dict(result(), ANCHOR)["split_brain"] is None
+
+
+def test_a_server_that_never_answered_is_noted():
+    """A server silent for the whole drill (unreachable from pytest) is noted, not cleared."""
+    answers = polled(primary, "pg-primary", 1010.0, 1012.0)
+    answers += polled(silent, "pg-dr", 1010.0, 1012.0, step=0.5)
+    judged = with_split_brain(result(), summarize(answers, watched=("pg-primary", "pg-dr")))
+    assert judged.verdict is Verdict.PASS
+    assert judged.notes == (
+        "split brain not judged for pg-dr: it never answered the watcher's 4 direct polls "
+        "(is its address reachable from where pytest runs?)",
+    )

@@ -7,7 +7,8 @@ endpoint no longer leads to are lost later, or worse, two histories diverge. The
 polls each server got) is kept in the result, so a report shows the watcher really ran.
 
 A watcher that crashed proves nothing after the crash, and a server it could not ask
-directly proves nothing at all: both are noted, never judged as "no split brain".
+directly, or that never answered it, proves nothing at all: each is noted, never judged as
+"no split brain".
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ def with_split_brain(result: DrillResult, watch: SplitBrainWatch) -> DrillResult
         watch, result.verdict, result.reason, anchor=anchor, fault=described
     )
     notes = [f"split brain not judged for {why}" for why in watch.unwatched]
+    notes += [
+        f"split brain not judged for {s.node}: it never answered the watcher's {s.polls} "
+        "direct polls (is its address reachable from where pytest runs?)"
+        for s in watch.servers
+        if s.polls and not s.answered
+    ]
     if watch.error is not None:
         notes.append(
             f"the split-brain watcher crashed ({watch.error}): no split brain after its last "
