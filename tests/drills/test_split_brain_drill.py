@@ -101,5 +101,7 @@ def test_unfenced_promotion_is_red_with_evidence_and_the_reference_is_not(pytest
     for drill in (unfenced, fenced):
         polls = {s["node"]: s["polls"] for s in drill["split_brain"]["servers"]}
         assert set(polls) == {"pg-primary", "pg-sync", "pg-dr"}
+        # Every server asked at its own address, none through a fault-proxy path.
+        assert drill["split_brain"]["unwatched"] == []
         # Ten polls a second over a drill of several seconds, on every server.
         assert min(polls.values()) >= 20, polls
