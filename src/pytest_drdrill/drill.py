@@ -23,6 +23,7 @@ from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.resources import sample_resources
 from pytest_drdrill.measure.restore import check_restore
 from pytest_drdrill.measure.services import client_rtos, measure_service, median_ack_ms, timelines
+from pytest_drdrill.measure.watcher import ServerWatcher, watch_directly
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.notify.policy import DrillNotifier, IncidentFeed, incident_severity, settle
 from pytest_drdrill.recovery.envelope import precheck as envelope_precheck
@@ -73,6 +74,7 @@ class Drill:
     .. versionchanged:: 0.2 one workload per service; region failover; functions.
     .. versionchanged:: 0.3 timeline, resources and notifications in the result;
        a negative control passes only when it goes red.
+    .. versionchanged:: 0.5 every drill runs the split-brain watcher (:attr:`watcher`).
     """
 
     def __init__(
@@ -122,6 +124,8 @@ class Drill:
         self._restores = 0
         self._resources: tuple[NodeResources, ...] = ()
         self._facts: dict[str, Any] | None = None
+        #: Asks every PostgreSQL server directly what it is, from steady state to the end.
+        self.watcher: ServerWatcher | None = None
         if notifier is not None:
             severity = incident_severity(record.target, targets)
             record.subscribe(IncidentFeed(notifier, service=service, severity=severity))
@@ -146,7 +150,10 @@ class Drill:
         raise EnvelopeExceeded(f"{self.ha.name} settings cannot meet the tier: {problem}")
 
     def start(self, *, steady_acks: int = 20, timeout: float = 15.0, failover: bool = True) -> None:
-        """Start the workloads and the orchestrator; return once the steady state holds.
+        """Start the workloads, the split-brain watcher and the orchestrator, in steady state.
+
+        The watcher (:func:`~pytest_drdrill.measure.watcher.watch_directly`) runs with or
+        without failover: two writable servers at once fail the drill either way.
 
         :param steady_acks: acknowledged writes each service needs before the fault.
         :param failover: run the orchestrator (and Sentinel following); ``False`` for an
@@ -165,6 +172,7 @@ class Drill:
                 )
         self._resources = sample_resources(self.topology.nodes())
         self._facts = describe(self.topology)
+        self.watcher = watch_directly(self.topology)
         if not failover:
             self.record.note("automatic failover off for this drill: recovery is a restore")
             return
@@ -182,6 +190,8 @@ class Drill:
         for workload in self.workloads.values():
             if workload.is_running:
                 workload.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
 
     @contextlib.contextmanager
     def running(self, *, steady_acks: int = 20, failover: bool = True) -> Iterator[Drill]:
@@ -225,12 +235,19 @@ class Drill:
     def _publish(
         self, result: DrillResult, seen: Mapping[str, RtoResult | None] | None = None
     ) -> DrillResult:
-        """Settle the notifications into ``result``, keep it and hand it to the collector."""
+        """Judge split brain, settle the notifications, keep ``result``, hand it on."""
+        result = self._split_brain(result)
         if self.notifier is not None:
             result = settle(self.notifier, result, service=self.service, seen=seen)
         self.result = result
         self._on_result(result)
         return result
+
+    def _split_brain(self, result: DrillResult) -> DrillResult:
+        """``result`` with the watcher's evidence; ``FAIL`` when two servers were writable."""
+        if self.watcher is None:
+            return result
+        return verdict.with_split_brain(result, self.watcher.summary())
 
     def _end(self) -> float:
         """Stop the drill and heal every fault; return the drill's end."""
@@ -475,13 +492,15 @@ class Drill:
         record = self.record
         phases = tuple(sorted(record.phases, key=lambda p: p.started))
         judged, reason = verdict.judge_checks(phases)
-        self.result = record.result(
-            judged,
-            reason,
-            phases=phases,
-            faults=(),
-            resources=self._resources,
-            topology=self._facts,
+        self.result = self._split_brain(
+            record.result(
+                judged,
+                reason,
+                phases=phases,
+                faults=(),
+                resources=self._resources,
+                topology=self._facts,
+            )
         )
         self._on_result(self.result)
         return verdict.enforce(self.result)

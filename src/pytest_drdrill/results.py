@@ -269,6 +269,58 @@ class RoleSample:
 
 
 @dataclasses.dataclass(frozen=True)
+class WatchedServer:
+    """How often the split-brain watcher asked one PostgreSQL server, and how often it answered.
+
+    .. versionadded:: 0.5
+    """
+
+    node: str
+    polls: int
+    answered: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitBrainOverlap:
+    """Two servers proven writable at once, by their own consecutive answers.
+
+    :param first: one server.
+    :param second: the other.
+    :param start: monotonic stamp from which both were certainly writable.
+    :param end: monotonic stamp until which both were.
+    :param first_answers: consecutive writable answers proving ``first``'s span.
+    :param second_answers: the same for ``second``.
+
+    .. versionadded:: 0.5
+    """
+
+    first: str
+    second: str
+    start: float
+    end: float
+    first_answers: int
+    second_answers: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitBrainWatch:
+    """What the split-brain watcher saw during a drill: its evidence, found or not.
+
+    :param servers: each server asked directly, with its poll counts (proof it ran).
+    :param overlaps: every time two servers were writable at once.
+    :param error: why the watcher stopped early; ``None`` when it ran to the end.
+    :param unwatched: servers it could not ask directly, each as ``name: why``.
+
+    .. versionadded:: 0.5
+    """
+
+    servers: tuple[WatchedServer, ...]
+    overlaps: tuple[SplitBrainOverlap, ...]
+    error: str | None = None
+    unwatched: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class DrillResult:
     """Everything one drill measured and concluded.
 
@@ -303,6 +355,8 @@ class DrillResult:
     notifications: tuple[Any, ...] = ()
     #: The topology as read from its servers before the fault (0.3).
     topology: dict[str, Any] | None = None
+    #: The split-brain watcher's polls and findings; ``None`` when it did not run (0.5).
+    split_brain: SplitBrainWatch | None = None
 
     @property
     def expected_verdict(self) -> Verdict | None:

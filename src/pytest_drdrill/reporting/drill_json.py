@@ -4,7 +4,7 @@ The file follows ``drill.schema.json`` (shipped next to this module); bump
 :data:`SCHEMA_VERSION` on any change that could break a reader. Adding a field is not
 such a change: readers look fields up by name, so version 0.2's per-service,
 per-function, lag and notes fields, and 0.3's timeline, resources, notifications and
-expected verdict, were added under version 1. Monotonic stamps are
+expected verdict, and 0.5's split-brain evidence, were added under version 1. Monotonic stamps are
 written as ISO 8601 UTC strings through the run's :class:`~pytest_drdrill.timing.Anchor`,
 and as offsets in seconds from the drill's start where a plot needs them.
 """
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         RunInfo,
         ServiceResult,
         ServiceTimeline,
+        SplitBrainWatch,
         Target,
     )
     from pytest_drdrill.timing import Anchor
@@ -66,6 +67,8 @@ def drill_to_dict(drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
        Adds ``services``, ``functions``, ``lag`` and ``notes``.
+    .. versionchanged:: 0.5
+       Adds ``split_brain``: the watcher's polls per server and every overlap.
 
     :param drill: the drill's result.
     :param anchor: the run's anchor, to turn monotonic stamps into wall time.
@@ -99,6 +102,7 @@ def drill_to_dict(drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
         "notifications": [_notification(n, drill) for n in drill.notifications],
         "expected_verdict": _verdict(drill.expected_verdict),
         "topology": drill.topology,
+        "split_brain": _split_brain(drill.split_brain, drill, anchor),
     }
 
 
@@ -298,4 +302,34 @@ def _target(target: Target) -> dict[str, Any]:
         "rpo_target_seconds": target.rpo_target,
         "rpo_max_seconds": target.rpo_max,
         "max_lost_writes": target.max_lost_writes,
+    }
+
+
+def _split_brain(
+    watch: SplitBrainWatch | None, drill: DrillResult, anchor: Anchor
+) -> dict[str, Any] | None:
+    if watch is None:
+        return None
+    fault_at = drill.fault.injected_at if drill.fault is not None else None
+    return {
+        "servers": [
+            {"node": s.node, "polls": s.polls, "answered": s.answered} for s in watch.servers
+        ],
+        "overlaps": [
+            {
+                "first": o.first,
+                "second": o.second,
+                "started_at": anchor.isoformat(o.start),
+                "ended_at": anchor.isoformat(o.end),
+                "started_offset_seconds": o.start - drill.started_at,
+                "ended_offset_seconds": o.end - drill.started_at,
+                "after_fault_seconds": None if fault_at is None else o.start - fault_at,
+                "seconds": o.end - o.start,
+                "first_answers": o.first_answers,
+                "second_answers": o.second_answers,
+            }
+            for o in watch.overlaps
+        ],
+        "error": watch.error,
+        "unwatched": list(watch.unwatched),
     }

@@ -291,6 +291,7 @@ def drill_section(index: int, drill: Mapping[str, Any]) -> DrillSection:
         facts.append(("outage seen by clients", seen))
     if negative:
         facts.append(("expected verdict", str(drill.get("expected_verdict") or "fail")))
+    facts += _split_brain_facts(drill.get("split_brain"))
     notifications = drill.get("notifications")
     return DrillSection(
         anchor=_anchor(index),
@@ -395,6 +396,35 @@ def _notification_row(item: Mapping[str, Any]) -> NotificationRow:
         badge=verdict_badge(item.get("verdict")),
         detail=str(item.get("detail", "")),
     )
+
+
+def _split_brain_facts(watch: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The watcher's polls per server, and each split brain with its times, as facts."""
+    if not watch:
+        return []
+    polls = ", ".join(
+        f"{s.get('node')} {s.get('polls')} polls ({s.get('answered')} answered)"
+        for s in watch.get("servers") or ()
+    )
+    overlaps = watch.get("overlaps") or ()
+    seen = "no two servers writable at once" if not overlaps else "SPLIT BRAIN"
+    facts = [("split-brain watcher", f"{polls or 'no server asked'}: {seen}")]
+    for o in overlaps:
+        after = o.get("after_fault_seconds")
+        when = f"from {duration_text(o.get('started_offset_seconds'))} after the drill started"
+        if after is not None:
+            when += f" ({float(after):+.2f} s after the fault)"
+        facts.append(
+            (
+                "split brain",
+                f"{o.get('first')} and {o.get('second')} both writable {when}, for "
+                f"{duration_text(o.get('seconds'))} ({o.get('first_answers')} and "
+                f"{o.get('second_answers')} writable answers)",
+            )
+        )
+    if watch.get("error"):
+        facts.append(("split-brain watcher crashed", str(watch["error"])))
+    return facts
 
 
 def _resources(resources: Mapping[str, Any] | None) -> Resources | None:

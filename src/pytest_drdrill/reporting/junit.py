@@ -215,6 +215,14 @@ def _summary(drill: DrillResult) -> str:
             f"{drill.rpo.window_seconds:.3f} s, {drill.rpo.unacknowledged_present} "
             "unacknowledged write(s) present"
         )
+    watch = drill.split_brain
+    if watch is not None:
+        polls = ", ".join(f"{s.node} {s.polls} polls" for s in watch.servers)
+        lines.append(
+            f"split-brain watcher: {polls or 'no server asked'}; "
+            f"{len(watch.overlaps)} time(s) two servers were writable at once"
+            + (f"; crashed: {watch.error}" if watch.error else "")
+        )
     for phase in drill.phases:
         status = "ok" if phase.ok else "FAILED"
         detail = f" ({phase.detail})" if phase.detail else ""

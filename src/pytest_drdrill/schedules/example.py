@@ -23,6 +23,8 @@ from pytest_drdrill import assembly, timing
 from pytest_drdrill.errors import FaultError, TopologyError
 from pytest_drdrill.faults import FaultInjector, Partition
 from pytest_drdrill.measure.analysis import measure_rto
+from pytest_drdrill.measure.split_brain import split_brains, writable_spans
+from pytest_drdrill.measure.watcher import ServerWatcher
 from pytest_drdrill.record import DrillRecord
 from pytest_drdrill.schedules.exampledata import ExampleContext, ExampleOutcome
 from pytest_drdrill.schedules.faultmodel import refusal
@@ -33,11 +35,8 @@ from pytest_drdrill.schedules.invariants import (
     lost_writes,
     recovery_after_heal,
     split_brain_findings,
-    split_brains,
-    writable_spans,
 )
 from pytest_drdrill.schedules.steplog import StepLog
-from pytest_drdrill.schedules.watcher import ServerWatcher
 
 if TYPE_CHECKING:
     from collections.abc import Callable

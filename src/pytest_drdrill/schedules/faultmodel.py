@@ -27,7 +27,7 @@ from pytest_drdrill.schedules.invariants import sync_requirement
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
-    from pytest_drdrill.schedules.invariants import Answer
+    from pytest_drdrill.measure.split_brain import Answer
 
 
 def refusal(

@@ -15,8 +15,8 @@ from pytest_drdrill import timing
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from pytest_drdrill.measure.split_brain import Span, SplitBrain
     from pytest_drdrill.results import Phase
-    from pytest_drdrill.schedules.invariants import Span, SplitBrain
 
 
 class StepLog:

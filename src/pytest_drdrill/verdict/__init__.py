@@ -3,7 +3,8 @@
 :func:`judge` is the core rule (one RTO and RPO against one target). The others apply it
 to what each kind of drill measured: a failover drill's services, business functions
 and their combination (:mod:`.failover`), a fault that must not cause a failover, a
-restore and a verification drill (:mod:`.backups`). :mod:`.severity` orders verdicts for
+restore and a verification drill (:mod:`.backups`); two writable primaries at once fail
+any of them (:mod:`.split_brain`). :mod:`.severity` orders verdicts for
 combining them and for the reports that rank them; :mod:`.outcome` says what a verdict
 means for the test.
 
@@ -25,6 +26,7 @@ from pytest_drdrill.verdict.failover import (
 from pytest_drdrill.verdict.outcome import enforce
 from pytest_drdrill.verdict.rule import judge
 from pytest_drdrill.verdict.severity import SEVERITY, severity, worst
+from pytest_drdrill.verdict.split_brain import judge_split_brain, with_split_brain
 
 __all__ = [
     "SEVERITY",
@@ -37,8 +39,10 @@ __all__ = [
     "judge_no_failover",
     "judge_restore",
     "judge_service",
+    "judge_split_brain",
     "judge_tolerated",
     "severity",
     "with_recovery_errors",
+    "with_split_brain",
     "worst",
 ]
