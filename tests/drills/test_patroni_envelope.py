@@ -57,7 +57,11 @@ def test_settings_that_cannot_meet_the_tier_stop_the_drill_before_the_fault(
     """The slow restart is refused, naming the setting; node loss runs inside its envelope."""
     require_patroni()
     pytester.makepyfile(test_envelope=SLOW_RESTART)
-    result = pytester.runpytest(*drill_args)
+    # The team's file reaches the cluster: the envelope is computed from what Patroni's
+    # /config returns, so ttl 12 there shows the file was applied, not just read.
+    settings = pytester.path / "patroni.yml"
+    settings.write_text("ttl: 12\nloop_wait: 1\nretry_timeout: 4\n")
+    result = pytester.runpytest(*drill_args, f"--drill-patroni-config={settings}")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -75,4 +79,5 @@ def test_settings_that_cannot_meet_the_tier_stop_the_drill_before_the_fault(
     assert refused["faults"] == [], "the fault must not have been injected"
     fits = drills["patroni-node-loss-fits"]
     assert fits["verdict"] == "pass", fits["reason"]
-    assert any("within the failover envelope (at most 12.0 s)" in n for n in fits["notes"])
+    assert any("node loss: at most 14.0 s = ttl 12 s" in n for n in fits["notes"]), fits["notes"]
+    assert any("within the failover envelope (at most 14.0 s)" in n for n in fits["notes"])
