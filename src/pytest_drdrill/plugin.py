@@ -169,8 +169,13 @@ def drdrill_backend(
     """
     from pytest_drdrill.assembly import backend_for
     from pytest_drdrill.errors import DrillError
+    from pytest_drdrill.topology.sentry import start as start_sentry
+    from pytest_drdrill.topology.sentry import stop as stop_sentry
 
     basedir = tmp_path_factory.mktemp("drdrill")
+    # Started first: should this process die by SIGKILL from here on, the sentry removes
+    # what it started within a second; a normal end stops the sentry in the finally below.
+    sentry = start_sentry(basedir / "sentry.log")
     backend = backend_for(drdrill_config, basedir, run_id=session.run_id(pytestconfig))
     failure: str | None = None
     try:
@@ -179,6 +184,7 @@ def drdrill_backend(
         backend.close()
         failure = _with_notes(f"drill backend {backend.name!r} could not start: {exc}", exc)
     if failure is not None:  # outside the handler: no "during handling of…" chain
+        stop_sentry(sentry)
         pytest.fail(failure, pytrace=False)
     reporter = pytestconfig.stash.get(reporter_key, None)
     if reporter is not None:
@@ -188,6 +194,7 @@ def drdrill_backend(
         yield backend
     finally:
         backend.close()
+        stop_sentry(sentry)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

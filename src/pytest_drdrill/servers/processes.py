@@ -39,13 +39,20 @@ OWNER_ENV = "DRDRILL_OWNER"
 
 
 def _start_ticks(pid: int) -> str | None:
-    """Return a process's start time in clock ticks (field 22 of /proc/PID/stat)."""
+    """Return a process's start time in clock ticks (field 22 of /proc/PID/stat).
+
+    ``None`` when it is gone or has exited and waits to be collected (a zombie).
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ")".
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    # A zombie has exited; only its parent has not collected it yet. It owns nothing more.
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 def find_program(
@@ -63,9 +70,12 @@ def find_program(
     return found
 
 
-def owner_tag() -> str:
-    """The tag of this process: its pid and start time, so pid reuse is not mistaken for it."""
-    pid = os.getpid()
+def owner_tag(pid: int | None = None) -> str:
+    """The tag of this process (or ``pid``): its pid and start time.
+
+    The start time keeps a reused pid from passing for the process that wrote the tag.
+    """
+    pid = os.getpid() if pid is None else pid
     return f"{pid}:{_start_ticks(pid)}"
 
 
