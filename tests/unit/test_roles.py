@@ -21,7 +21,7 @@ from pytest_drdrill.measure.roles import (
 from pytest_drdrill.record import LAG_STEP_BYTES, DrillRecord
 from pytest_drdrill.reporting import drill_to_dict, load_schema, plots
 from pytest_drdrill.reporting.html import render_html
-from pytest_drdrill.reporting.plot_roles import role_class
+from pytest_drdrill.reporting.plot_roles import RoleRows, role_class, role_facts
 from pytest_drdrill.results import RoleSample, TimelineSwitch, Verdict
 from pytest_drdrill.timing import Anchor
 from report_samples import add_timeline, example
@@ -397,6 +397,39 @@ def test_timeline_draws_one_row_per_member_with_its_roles() -> None:
     assert ">pg_is_in_recovery() false<" in svg
 
 
+def test_members_lag_is_drawn_as_steps_in_the_bytes_panel() -> None:
+    """A standby's reported lag joins the lag panel, even in a drill with no lag samples."""
+    drill, svg = plotted(roles=True)
+    assert ">pg-2 (patroni)<" in svg and "steps: HA stack" in svg
+    drill["lag"] = []
+    alone = plots.timeline_svg(drill)
+    assert ">pg-2 (patroni)<" in alone
+    assert "replication lag in bytes per HA member, as its HA stack reports it" in alone
+
+
+def test_lag_segments_hold_each_value_until_the_next_change() -> None:
+    """A segment holds its last value to where the lag became unknown, or to the end."""
+    entries = [
+        sample(0.0, "pg-2", "sync_standby", lag_bytes=0),
+        sample(4.0, "pg-2", "sync_standby", lag_bytes=3 * MIB),
+        sample(6.0, "pg-2", "unreachable", lag_bytes=None),
+        sample(8.0, "pg-2", "replica", lag_bytes=MIB),
+        sample(0.0, "pg-1", "leader", lag_bytes=0),
+    ]
+    drill = drill_to_dict(drill_with_roles(), ANCHOR)
+    drill["roles"] = [
+        {**drill["roles"][0], **{k: getattr(e, k) for k in ("node", "role", "lag_bytes")}}
+        | {"offset_seconds": e.at}
+        for e in entries
+    ]
+    assert RoleRows(drill, 10.0).lag == {
+        "pg-2 (patroni)": [
+            [(0.0, 0.0), (4.0, 3.0 * MIB), (6.0, 3.0 * MIB)],
+            [(8.0, 1.0 * MIB), (10.0, 1.0 * MIB)],
+        ]
+    }
+
+
 def test_timeline_without_roles_is_unchanged() -> None:
     """A drill with no role samples (no HA stack) draws no member rows and no role legend."""
     drill, svg = plotted(roles=False)
@@ -422,6 +455,13 @@ def test_page_shows_member_rows_of_the_drill_that_has_them() -> None:
     document["drills"][0]["timeline_switches"] = entry["timeline_switches"]
     page = render_html(document)
     assert page.count(">role: pg-2<") == 1
+    facts = role_facts(document["drills"][0])
+    assert facts == [
+        ("HA leader", "pg-1 from 0.20s to 2.00s; pg-2 from 9.50s"),
+        ("timeline switches", "timeline 2 at 9.40s (pg-2); timeline 3"),
+    ]
+    assert page.count("pg-1 from 0.20s to 2.00s; pg-2 from 9.50s") == 1
+    assert role_facts(document["drills"][1]) == []
 
 
 @pytest.mark.parametrize(

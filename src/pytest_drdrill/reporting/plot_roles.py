@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from pytest_drdrill.measure.roles import LEADER_ROLES, role_spans
+from pytest_drdrill.measure.roles import LEADER_ROLES, leader_spans, role_spans
+from pytest_drdrill.reporting.html_format import duration_text
 from pytest_drdrill.results import RoleSample
 
 if TYPE_CHECKING:
@@ -95,6 +96,35 @@ def roles_end(drill: Mapping[str, Any]) -> float:
     return max(stamps, default=0.0)
 
 
+def role_facts(drill: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Who led when and the timeline switches, in words, for the drill's facts table.
+
+    Empty for a drill without role samples.
+
+    .. versionadded:: 0.6
+    """
+    samples = role_samples(drill)
+    if not samples:
+        return []
+    spans = []
+    for node, start, stop in leader_spans(samples):
+        text = f"{node} from {duration_text(max(start, 0.0))}"
+        spans.append(text if stop is None else f"{text} to {duration_text(stop)}")
+    facts = [("HA leader", "; ".join(spans) or "none reported")]
+    switches = []
+    for switch in drill.get("timeline_switches") or ():
+        offset = switch.get("offset_seconds")
+        text = f"timeline {switch['timeline']}"
+        if offset is not None:
+            text += f" at {duration_text(offset)}"
+        if switch.get("new_leader"):
+            text += f" ({switch['new_leader']})"
+        switches.append(text)
+    if switches:
+        facts.append(("timeline switches", "; ".join(switches)))
+    return facts
+
+
 class RoleRows:
     """The member rows of one drill, ready to be appended to the events panel.
 
@@ -122,6 +152,7 @@ class RoleRows:
             if kind == "yes"
         ]
         self.switches = _switch_marks(drill, samples, end)
+        self.lag = _lag_segments(samples, end)
 
     def rows(self) -> list[tuple[str, list[Bar]]]:
         """``(label, bars)`` per member, in the order members were first sampled."""
@@ -175,6 +206,39 @@ class RoleRows:
                 )
             )
         return handles
+
+
+def _lag_segments(
+    samples: Sequence[RoleSample], end: float
+) -> dict[str, list[list[tuple[float, float]]]]:
+    """Each standby's reported lag as step segments, keyed ``node (stack)``.
+
+    Samples are kept only when the lag moved, so a value holds until the next sample:
+    each segment repeats its last value where it ends. A segment ends where the lag
+    became unknown or the member stopped being a standby, and runs to ``end`` otherwise.
+    """
+    by_node: dict[str, list[RoleSample]] = {}
+    for sample in samples:
+        by_node.setdefault(sample.node, []).append(sample)
+    found: dict[str, list[list[tuple[float, float]]]] = {}
+    for node, group in by_node.items():
+        group.sort(key=lambda s: s.at)
+        segments: list[list[tuple[float, float]]] = []
+        current: list[tuple[float, float]] = []
+        for sample in group:
+            standby = _classify(sample) in ("sync", "standby")
+            if standby and sample.lag_bytes is not None:
+                current.append((max(sample.at, 0.0), float(sample.lag_bytes)))
+                continue
+            if current:
+                segments.append([*current, (max(sample.at, 0.0), current[-1][1])])
+                current = []
+        if current:
+            segments.append([*current, (max(end, current[-1][0]), current[-1][1])])
+        if segments:
+            stack = group[0].source.split(" ")[0]
+            found[f"{node} ({stack})" if stack else node] = segments
+    return found
 
 
 def _classify(sample: RoleSample) -> str:

@@ -90,7 +90,8 @@ def timeline_figure(drill: Mapping[str, Any]) -> Figure:
     heights = [0.1 + 0.22 * max(len(rows), 1)]
     if have_timeline:
         heights += [0.1 + 0.26 * len(services), 1.3]
-    heights += [1.1] * ((1 if lag_bytes else 0) + (1 if lag_seconds else 0))
+    member_lag = {} if roles is None else roles.lag
+    heights += [1.1] * ((1 if lag_bytes or member_lag else 0) + (1 if lag_seconds else 0))
     # Phase starts are drawn only in the data panels, below the events panel.
     handles = _legend_handles(have_timeline=have_timeline, phases=bool(phases) and len(heights) > 1)
     columns, top = 7, 0.45
@@ -118,9 +119,9 @@ def timeline_figure(drill: Mapping[str, Any]) -> Figure:
         factor = max(1, math.ceil(max(bucket_count(c) for c in services.values()) / MAX_POINTS))
         _draw_availability(next(panels), services, bucket, factor)
         _draw_writes(next(panels), services, bucket, factor)
-    if lag_bytes:
+    if lag_bytes or member_lag:
         ax = next(panels)
-        _draw_lag(ax, lag_bytes, "replication lag in bytes", least=4.0)
+        _draw_lag(ax, lag_bytes, "replication lag in bytes", least=4.0, members=member_lag)
         ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.yaxis.set_major_formatter(EngFormatter(unit="B"))
     if lag_seconds:
@@ -312,8 +313,13 @@ def _draw_writes(
 
 
 def _draw_lag(
-    ax: Axes, series: Mapping[str, Sequence[tuple[float, float, bool]]], title: str, least: float
+    ax: Axes,
+    series: Mapping[str, Sequence[tuple[float, float, bool]]],
+    title: str,
+    least: float,
+    members: Mapping[str, Sequence[Sequence[tuple[float, float]]]] | None = None,
 ) -> None:
+    """Draw lag samples as points, and HA members' reported lag as steps."""
     for label, points in series.items():
         xs = [x for x, _, _ in points]
         ys = [y for _, y, _ in points]
@@ -329,11 +335,31 @@ def _draw_lag(
                 color=DOWN_COLOUR,
                 zorder=4,
             )
+    tops = [y for points in series.values() for _, y, _ in points]
+    for label, segments in (members or {}).items():
+        colour = None
+        for segment in segments:
+            (line,) = ax.step(
+                [x for x, _ in segment],
+                [y for _, y in segment],
+                where="post",
+                lw=1.0,
+                color=colour,
+                label=None if colour else plain_text(label),
+                zorder=3,
+            )
+            colour = line.get_color()
+            tops += [y for _, y in segment]
     # A lag that stayed at zero is the common, good case; without a floor on the scale
     # matplotlib would label the flat line in fractions of a byte.
-    highest = max(y for points in series.values() for _, y, _ in points)
-    ax.set_ylim(0.0, max(highest * 1.15, least))
-    ax.set_title(title + " per replica (x: unhealthy sample)", loc="left", y=1.0, pad=2.0)
+    ax.set_ylim(0.0, max(max(tops) * 1.15, least))
+    if not members:
+        title += " per replica (x: unhealthy sample)"
+    elif series:
+        title += " (x: unhealthy; steps: HA stack)"
+    else:
+        title += " per HA member, as its HA stack reports it"
+    ax.set_title(title, loc="left", y=1.0, pad=2.0)
     _panel_legend(ax)
 
 
