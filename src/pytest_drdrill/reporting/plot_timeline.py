@@ -99,7 +99,7 @@ def timeline_figure(drill: Mapping[str, Any]) -> Figure:
         # The member classes double the legend: five a line, with room for every line.
         handles += roles.legend_handles()
         columns = 5
-        top = 0.15 + 0.15 * math.ceil(len(handles) / columns)
+        top = 0.3 + 0.15 * math.ceil(len(handles) / columns)
     figure, axes = _stacked(heights, top=top)
     events, *data = axes
     _draw_events(events, rows)
