@@ -19,7 +19,7 @@ from pytest_drdrill.reporting.html_format import duration_text
 from pytest_drdrill.results import RoleSample
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from matplotlib.axes import Axes
 
@@ -206,6 +206,33 @@ class RoleRows:
                 )
             )
         return handles
+
+
+def draw_lag_steps(
+    ax: Axes,
+    members: Mapping[str, Sequence[Sequence[tuple[float, float]]]],
+    text: Callable[[str], str],
+) -> list[float]:
+    """Draw each member's lag segments as steps in one colour; return every value drawn.
+
+    :param text: turns a label into text matplotlib draws literally.
+    """
+    drawn: list[float] = []
+    for label, segments in members.items():
+        colour = None
+        for segment in segments:
+            (line,) = ax.step(
+                [x for x, _ in segment],
+                [y for _, y in segment],
+                where="post",
+                lw=1.0,
+                color=colour,
+                label=None if colour else text(label),
+                zorder=3,
+            )
+            colour = line.get_color()
+            drawn += [y for _, y in segment]
+    return drawn
 
 
 def _lag_segments(

@@ -28,7 +28,7 @@ from pytest_drdrill.reporting.plot_data import (
     rebin,
     state_runs,
 )
-from pytest_drdrill.reporting.plot_roles import RoleRows, roles_end
+from pytest_drdrill.reporting.plot_roles import RoleRows, draw_lag_steps, roles_end
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -336,20 +336,8 @@ def _draw_lag(
                 zorder=4,
             )
     tops = [y for points in series.values() for _, y, _ in points]
-    for label, segments in (members or {}).items():
-        colour = None
-        for segment in segments:
-            (line,) = ax.step(
-                [x for x, _ in segment],
-                [y for _, y in segment],
-                where="post",
-                lw=1.0,
-                color=colour,
-                label=None if colour else plain_text(label),
-                zorder=3,
-            )
-            colour = line.get_color()
-            tops += [y for _, y in segment]
+    if members:
+        tops += draw_lag_steps(ax, members, plain_text)
     # A lag that stayed at zero is the common, good case; without a floor on the scale
     # matplotlib would label the flat line in fractions of a byte.
     ax.set_ylim(0.0, max(max(tops) * 1.15, least))
