@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill import timing, verdict
@@ -22,6 +23,7 @@ from pytest_drdrill.errors import EnvelopeExceeded, TopologyError
 from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.resources import sample_resources
 from pytest_drdrill.measure.restore import check_restore
+from pytest_drdrill.measure.roles import RoleSampler
 from pytest_drdrill.measure.services import client_rtos, measure_service, median_ack_ms, timelines
 from pytest_drdrill.measure.watcher import ServerWatcher, watch_directly
 from pytest_drdrill.measure.workload import Workload
@@ -126,9 +128,23 @@ class Drill:
         self._facts: dict[str, Any] | None = None
         #: Asks every PostgreSQL server directly what it is, from steady state to the end.
         self.watcher: ServerWatcher | None = None
+        #: Samples the HA stack's view of its members into the record while the drill runs.
+        self.roles: RoleSampler | None = None
         if notifier is not None:
             severity = incident_severity(record.target, targets)
             record.subscribe(IncidentFeed(notifier, service=service, severity=severity))
+
+    def _sample_roles(self, ha: PostgresHA) -> RoleSampler | None:
+        """Start sampling who leads, when the HA stack has members to ask about."""
+        if not ha.roles(self.topology):
+            return None
+        topology = self.topology
+        return RoleSampler(
+            self.record,
+            functools.partial(ha.roles, topology),
+            history=functools.partial(ha.history, topology),
+            name=ha.name,
+        ).start()
 
     def _before_fault(self, fault: Fault) -> None:
         """Compute the fault's failover envelope; refuse the fault when it cannot meet the tier."""
@@ -173,6 +189,8 @@ class Drill:
         self._resources = sample_resources(self.topology.nodes())
         self._facts = describe(self.topology)
         self.watcher = watch_directly(self.topology)
+        if self.ha is not None:
+            self.roles = self._sample_roles(self.ha)
         if not failover:
             self.record.note("automatic failover off for this drill: recovery is a restore")
             return
@@ -192,6 +210,9 @@ class Drill:
                 workload.stop()
         if self.watcher is not None:
             self.watcher.stop()
+        if self.roles is not None:
+            self.roles.stop()
+            self.roles = None
 
     @contextlib.contextmanager
     def running(self, *, steady_acks: int = 20, failover: bool = True) -> Iterator[Drill]:

@@ -14,10 +14,23 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill import timing
 from pytest_drdrill.measure.history import History
-from pytest_drdrill.results import DrillResult, FaultRecord, LagSample, Phase, Target, Verdict
+from pytest_drdrill.results import (
+    DrillResult,
+    FaultRecord,
+    LagSample,
+    Phase,
+    RoleSample,
+    Target,
+    TimelineSwitch,
+    Verdict,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
+
+#: A member's lag must move by more than this to be recorded again: at ten samples a
+#: second, a lag that creeps by a few kilobytes would otherwise keep every sample.
+LAG_STEP_BYTES = 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -67,6 +80,9 @@ class DrillRecord:
         self.notes: list[str] = []
         self.recovery_errors: list[str] = []
         self._listeners: list[Callable[[str, object], None]] = []
+        self._roles: list[RoleSample] = []
+        self._last_role: dict[str, RoleSample] = {}
+        self._switches: tuple[TimelineSwitch, ...] = ()
 
     def subscribe(self, listener: Callable[[str, object], None]) -> None:
         """Call ``listener(kind, item)`` for each new fault (``"fault"``) and phase (``"phase"``).
@@ -156,6 +172,56 @@ class DrillRecord:
         with self._lock:
             self.lag_samples.append(sample)
 
+    # --- HA roles ---------------------------------------------------------------------------
+
+    def add_role_sample(self, sample: RoleSample) -> bool:
+        """Record an HA member's role sample if it differs from that member's last one.
+
+        Only changes are kept, so a drill sampled ten times a second stays small: a
+        sample is dropped when it repeats the member's last recorded role, state,
+        timeline, ``pg_is_in_recovery()`` answer and source, and its lag neither moved
+        by more than :data:`LAG_STEP_BYTES` nor appeared, vanished, or left or reached
+        zero.
+
+        :returns: whether the sample was kept.
+
+        .. versionadded:: 0.6
+        """
+        with self._lock:
+            last = self._last_role.get(sample.node)
+            if last is not None and not _role_changed(last, sample):
+                return False
+            self._last_role[sample.node] = sample
+            self._roles.append(sample)
+            return True
+
+    @property
+    def role_samples(self) -> tuple[RoleSample, ...]:
+        """Every kept role sample, in the order they were recorded.
+
+        .. versionadded:: 0.6
+        """
+        with self._lock:
+            return tuple(self._roles)
+
+    def set_timeline_switches(self, switches: Iterable[TimelineSwitch]) -> None:
+        """Replace the drill's timeline switches (the HA stack's whole history, read once).
+
+        .. versionadded:: 0.6
+        """
+        ordered = tuple(sorted(switches, key=lambda s: s.timeline))
+        with self._lock:
+            self._switches = ordered
+
+    @property
+    def timeline_switches(self) -> tuple[TimelineSwitch, ...]:
+        """The timeline switches set so far, by timeline.
+
+        .. versionadded:: 0.6
+        """
+        with self._lock:
+            return self._switches
+
     def note(self, text: str) -> None:
         """Add a line to the drill's notes (shown in reports)."""
         with self._lock:
@@ -168,10 +234,11 @@ class DrillRecord:
 
         :param ended_at: monotonic end of the drill; default now.
         :param measured: the other :class:`~pytest_drdrill.results.DrillResult` fields
-            (``rto``, ``services``, ...); ``phases`` and ``faults`` given here replace the
-            record's.
+            (``rto``, ``services``, ...); ``phases``, ``faults``, ``roles`` and
+            ``timeline_switches`` given here replace the record's.
 
         .. versionadded:: 0.5
+        .. versionchanged:: 0.6 carries the recorded role samples and timeline switches.
         """
         fields: dict[str, Any] = {
             "fault": None,
@@ -179,6 +246,8 @@ class DrillRecord:
             "rpo": None,
             "phases": tuple(sorted(self.phases, key=lambda p: p.started)),
             "faults": self.faults,
+            "roles": self.role_samples,
+            "timeline_switches": self.timeline_switches,
             **measured,
         }
         return DrillResult(
@@ -195,3 +264,23 @@ class DrillRecord:
             notes=tuple(self.notes),
             **fields,
         )
+
+
+def _role_changed(last: RoleSample, new: RoleSample) -> bool:
+    """Whether ``new`` says something about its member that ``last`` did not."""
+    same = (last.role, last.state, last.timeline, last.in_recovery, last.source) == (
+        new.role,
+        new.state,
+        new.timeline,
+        new.in_recovery,
+        new.source,
+    )
+    return not same or _lag_changed(last.lag_bytes, new.lag_bytes)
+
+
+def _lag_changed(last: int | None, new: int | None) -> bool:
+    if last is None or new is None:
+        return (last is None) != (new is None)
+    if (last == 0) != (new == 0):
+        return True
+    return abs(new - last) > LAG_STEP_BYTES

@@ -321,6 +321,28 @@ class SplitBrainWatch:
 
 
 @dataclasses.dataclass(frozen=True)
+class TimelineSwitch:
+    """One PostgreSQL timeline switch (a promotion), as the HA stack's history tells it.
+
+    :param timeline: the timeline that began. Patroni's ``/history`` lists the timeline
+        that ended: its number plus one.
+    :param lsn: where the previous timeline ended, as PostgreSQL writes an LSN
+        (``0/3000060``).
+    :param at: monotonic stamp of the switch; ``None`` when the stack gave no time.
+    :param reason: the stack's reason, e.g. ``no recovery target specified``.
+    :param new_leader: the member promoted; ``None`` when the stack does not say.
+
+    .. versionadded:: 0.6
+    """
+
+    timeline: int
+    lsn: str
+    at: float | None
+    reason: str
+    new_leader: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class DrillResult:
     """Everything one drill measured and concluded.
 
@@ -357,6 +379,10 @@ class DrillResult:
     topology: dict[str, Any] | None = None
     #: The split-brain watcher's polls and findings; ``None`` when it did not run (0.5).
     split_brain: SplitBrainWatch | None = None
+    #: Each HA member's role whenever it changed, as sampled from the HA stack (0.6).
+    roles: tuple[RoleSample, ...] = ()
+    #: Timeline switches the HA stack reported (0.6).
+    timeline_switches: tuple[TimelineSwitch, ...] = ()
 
     @property
     def expected_verdict(self) -> Verdict | None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from pytest_drdrill.faults._protocol import Fault
     from pytest_drdrill.recovery.envelope import FailoverEnvelope
-    from pytest_drdrill.results import RoleSample
+    from pytest_drdrill.results import RoleSample, TimelineSwitch
     from pytest_drdrill.topology._protocol import Topology
     from pytest_drdrill.topology.backend import Backend
 
@@ -56,4 +56,8 @@ class PostgresHA(Protocol):
 
     def roles(self, topology: Topology) -> Sequence[RoleSample]:
         """Each member's role as the stack reports it now; empty when there is nothing to ask."""
+        ...
+
+    def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
+        """The timeline switches the stack recorded; read once, at the drill's end."""
         ...

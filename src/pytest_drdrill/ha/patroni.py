@@ -11,6 +11,7 @@ timeline.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 import re
@@ -21,8 +22,9 @@ import psycopg
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.measure.roles import lsn_text, wall_to_monotonic
 from pytest_drdrill.recovery.envelope import envelope
-from pytest_drdrill.results import RoleSample
+from pytest_drdrill.results import RoleSample, TimelineSwitch
 from pytest_drdrill.topology.etcd import find_etcd, http_json
 from pytest_drdrill.topology.haproxy import find_haproxy
 from pytest_drdrill.topology.local import LocalBackend
@@ -158,8 +160,20 @@ class PatroniHA:
             return ()
         at = timing.monotonic()
         reported = {str(m.get("name")): m for m in topology.cluster_state().get("members", [])}
+        # Asked at once: a frozen server holds its ask for libpq's 2 s floor, not the others.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(topology.pg_nodes)) as pool:
+            answers = dict(
+                zip(
+                    topology.pg_nodes,
+                    pool.map(
+                        _in_recovery,
+                        [n.dsn(app="drdrill-roles") for n in topology.pg_nodes.values()],
+                    ),
+                    strict=True,
+                )
+            )
         samples = []
-        for name, node in topology.pg_nodes.items():
+        for name in topology.pg_nodes:
             member = reported.get(name, {})
             lag = member.get("lag")
             timeline = member.get("timeline")
@@ -171,13 +185,13 @@ class PatroniHA:
                     state=str(member.get("state", "")),
                     timeline=int(timeline) if isinstance(timeline, int) else None,
                     lag_bytes=int(lag) if isinstance(lag, int) else None,
-                    in_recovery=_in_recovery(node.dsn(app="drdrill-roles")),
+                    in_recovery=answers[name],
                     source="patroni /cluster",
                 )
             )
         return samples
 
-    def history(self, topology: Topology) -> list[list[Any]]:
+    def history_rows(self, topology: Topology) -> list[list[Any]]:
         """Patroni's ``/history``: ``[timeline, lsn, reason, timestamp, new leader]`` per switch."""
         for member in _members(topology):
             try:
@@ -187,6 +201,23 @@ class PatroniHA:
             if isinstance(reply, list):
                 return [list(entry) for entry in reply]
         return []
+
+    def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
+        """The timeline switches in ``/history``, each naming the timeline that began.
+
+        Patroni writes a row a loop or more after the promotion: read it at the drill's end.
+        """
+        anchor = timing.anchor()
+        return [
+            TimelineSwitch(
+                timeline=int(row[0]) + 1,
+                lsn=lsn_text(row[1]),
+                at=wall_to_monotonic(row[3], anchor) if len(row) > 3 else None,
+                reason=str(row[2]),
+                new_leader=str(row[4]) if len(row) > 4 and row[4] else None,
+            )
+            for row in self.history_rows(topology)
+        ]
 
 
 def _members(topology: Topology) -> list[Any]:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from pytest_drdrill.faults._protocol import Fault
     from pytest_drdrill.recovery.envelope import FailoverEnvelope
-    from pytest_drdrill.results import RoleSample
+    from pytest_drdrill.results import RoleSample, TimelineSwitch
     from pytest_drdrill.topology._protocol import Topology
     from pytest_drdrill.topology.backend import Backend
 
@@ -41,4 +41,8 @@ class ReferenceHA:
 
     def roles(self, topology: Topology) -> Sequence[RoleSample]:
         """The reference has no view of roles of its own beyond the topology."""
+        return ()
+
+    def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
+        """Nothing: the drill's record holds the reference's own phases."""
         return ()

@@ -3,10 +3,12 @@
 The file follows ``drill.schema.json`` (shipped next to this module); bump
 :data:`SCHEMA_VERSION` on any change that could break a reader. Adding a field is not
 such a change: readers look fields up by name, so version 0.2's per-service,
-per-function, lag and notes fields, and 0.3's timeline, resources, notifications and
-expected verdict, and 0.5's split-brain evidence, were added under version 1. Monotonic stamps are
-written as ISO 8601 UTC strings through the run's :class:`~pytest_drdrill.timing.Anchor`,
-and as offsets in seconds from the drill's start where a plot needs them.
+per-function, lag and notes fields, 0.3's timeline, resources, notifications and
+expected verdict, 0.5's split-brain evidence, and 0.6's HA roles and timeline switches,
+were added under version 1.
+Monotonic stamps are written as ISO 8601 UTC strings through the run's
+:class:`~pytest_drdrill.timing.Anchor`, and as offsets in seconds from the drill's start
+where a plot needs them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
         LagSample,
         NodeResources,
         Phase,
+        RoleSample,
         RpoResult,
         RtoResult,
         RunInfo,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
         ServiceTimeline,
         SplitBrainWatch,
         Target,
+        TimelineSwitch,
     )
     from pytest_drdrill.timing import Anchor
 
@@ -69,6 +73,8 @@ def drill_to_dict(drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
        Adds ``services``, ``functions``, ``lag`` and ``notes``.
     .. versionchanged:: 0.5
        Adds ``split_brain``: the watcher's polls per server and every overlap.
+    .. versionchanged:: 0.6
+       Adds ``roles`` and ``timeline_switches``.
 
     :param drill: the drill's result.
     :param anchor: the run's anchor, to turn monotonic stamps into wall time.
@@ -103,6 +109,8 @@ def drill_to_dict(drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
         "expected_verdict": _verdict(drill.expected_verdict),
         "topology": drill.topology,
         "split_brain": _split_brain(drill.split_brain, drill, anchor),
+        "roles": [_role(sample, drill, anchor) for sample in drill.roles],
+        "timeline_switches": [_switch(s, drill, anchor) for s in drill.timeline_switches],
     }
 
 
@@ -250,6 +258,31 @@ def _lag(sample: LagSample, drill: DrillResult, anchor: Anchor) -> dict[str, Any
         "bytes": sample.bytes,
         "seconds": sample.seconds,
         "healthy": sample.healthy,
+    }
+
+
+def _role(sample: RoleSample, drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
+    return {
+        "offset_seconds": sample.at - drill.started_at,
+        "at": anchor.isoformat(sample.at),
+        "node": sample.node,
+        "role": sample.role,
+        "state": sample.state,
+        "timeline": sample.timeline,
+        "lag_bytes": sample.lag_bytes,
+        "in_recovery": sample.in_recovery,
+        "source": sample.source,
+    }
+
+
+def _switch(switch: TimelineSwitch, drill: DrillResult, anchor: Anchor) -> dict[str, Any]:
+    return {
+        "timeline": switch.timeline,
+        "lsn": switch.lsn,
+        "offset_seconds": _offset(switch.at, drill),
+        "at": _iso(switch.at, anchor),
+        "reason": switch.reason,
+        "new_leader": switch.new_leader,
     }
 
 

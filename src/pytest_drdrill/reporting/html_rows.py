@@ -25,6 +25,7 @@ from pytest_drdrill.reporting.html_format import (
     target_pair,
     timestamp,
 )
+from pytest_drdrill.reporting.plot_roles import role_facts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -289,6 +290,7 @@ def drill_section(index: int, drill: Mapping[str, Any]) -> DrillSection:
         if window[1] is None:
             seen = f"from {start} after the drill started; never recovered"
         facts.append(("outage seen by clients", seen))
+    facts += role_facts(drill)
     if negative:
         facts.append(("expected verdict", str(drill.get("expected_verdict") or "fail")))
     facts += _split_brain_facts(drill.get("split_brain"))

@@ -28,6 +28,7 @@ from pytest_drdrill.reporting.plot_data import (
     rebin,
     state_runs,
 )
+from pytest_drdrill.reporting.plot_roles import RoleRows, draw_lag_steps, roles_end
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -76,16 +77,34 @@ def timeline_figure(drill: Mapping[str, Any]) -> Figure:
     outages = outage_spans(drill)
     lag_bytes, lag_seconds = lag_series(drill.get("lag") or ())
     end = plot_end(drill, faults, outages, services, bucket, lag_bytes, lag_seconds)
+    roles = None
+    if drill.get("roles"):
+        end = max(end, roles_end(drill))
+        roles = RoleRows(drill, end)
     rows = _event_rows(faults, phases, outages, end)
+    first_role_row = len(rows)
+    if roles is not None:
+        rows += roles.rows()
     have_timeline = bool(services) and bucket > 0
 
     heights = [0.1 + 0.22 * max(len(rows), 1)]
     if have_timeline:
         heights += [0.1 + 0.26 * len(services), 1.3]
-    heights += [1.1] * ((1 if lag_bytes else 0) + (1 if lag_seconds else 0))
-    figure, axes = _stacked(heights)
+    member_lag = {} if roles is None else roles.lag
+    heights += [1.1] * ((1 if lag_bytes or member_lag else 0) + (1 if lag_seconds else 0))
+    # Phase starts are drawn only in the data panels, below the events panel.
+    handles = _legend_handles(have_timeline=have_timeline, phases=bool(phases) and len(heights) > 1)
+    columns, top = 7, 0.45
+    if roles is not None:
+        # The member classes double the legend: five a line, with room for every line.
+        handles += roles.legend_handles()
+        columns = 5
+        top = 0.3 + 0.15 * math.ceil(len(handles) / columns)
+    figure, axes = _stacked(heights, top=top)
     events, *data = axes
     _draw_events(events, rows)
+    if roles is not None:
+        roles.draw(events, first_role_row)
     if not have_timeline:
         events.set_title(
             "write timeline missing from this report: availability and write rate are not plotted",
@@ -100,9 +119,9 @@ def timeline_figure(drill: Mapping[str, Any]) -> Figure:
         factor = max(1, math.ceil(max(bucket_count(c) for c in services.values()) / MAX_POINTS))
         _draw_availability(next(panels), services, bucket, factor)
         _draw_writes(next(panels), services, bucket, factor)
-    if lag_bytes:
+    if lag_bytes or member_lag:
         ax = next(panels)
-        _draw_lag(ax, lag_bytes, "replication lag in bytes", least=4.0)
+        _draw_lag(ax, lag_bytes, "replication lag in bytes", least=4.0, members=member_lag)
         ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.yaxis.set_major_formatter(EngFormatter(unit="B"))
     if lag_seconds:
@@ -143,22 +162,22 @@ def timeline_figure(drill: Mapping[str, Any]) -> Figure:
     axes[-1].set_xlim(0.0, end)
     axes[-1].set_xlabel("seconds since the drill started")
     figure.legend(
-        handles=_legend_handles(have_timeline=have_timeline, phases=bool(phases and data)),
+        handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 1.0),
-        ncols=7,
+        ncols=columns,
         frameon=False,
     )
     return figure
 
 
-def _stacked(heights: Sequence[float]) -> tuple[Figure, list[Axes]]:
+def _stacked(heights: Sequence[float], *, top: float = 0.45) -> tuple[Figure, list[Axes]]:
     """Return a figure of panels of the given heights (inches) sharing one x axis.
 
     Margins are fixed in inches rather than left to a layout engine: laying out text
     costs more than drawing the whole figure, and every timeline has the same frame.
     """
-    width, left, right, top, bottom, gap = 10.0, 1.9, 0.25, 0.45, 0.5, 0.3
+    width, left, right, bottom, gap = 10.0, 1.9, 0.25, 0.5, 0.3
     height = sum(heights) + gap * (len(heights) - 1) + top + bottom
     figure = Figure(figsize=(width, height))
     grid = figure.add_gridspec(
@@ -234,15 +253,19 @@ def _draw_events(
     # visible width so none disappears.
     least = span * 0.004
     for y, (_, bars) in enumerate(rows):
-        ax.broken_barh(
-            [(start, max(stop - start, least)) for start, stop, _, _ in bars],
-            (y - 0.35, 0.7),
-            facecolors=[colour for _, _, colour, _ in bars],
-            hatch=bars[0][3] or None,
-            edgecolor="white" if bars[0][3] else "none",
-            lw=0,
-            zorder=3,
-        )
+        # broken_barh takes one hatch per call: a row mixing hatched and plain bars
+        # (an HA member unreachable between roles) is drawn in one call per hatch.
+        for hatch in dict.fromkeys(hatch for _, _, _, hatch in bars):
+            same = [bar for bar in bars if bar[3] == hatch]
+            ax.broken_barh(
+                [(start, max(stop - start, least)) for start, stop, _, _ in same],
+                (y - 0.35, 0.7),
+                facecolors=[colour for _, _, colour, _ in same],
+                hatch=hatch or None,
+                edgecolor="white" if hatch else "none",
+                lw=0,
+                zorder=3,
+            )
     ax.set_yticks(range(len(rows)), [plain_text(_short(label)) for label, _ in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.tick_params(axis="y", length=0)
@@ -290,8 +313,13 @@ def _draw_writes(
 
 
 def _draw_lag(
-    ax: Axes, series: Mapping[str, Sequence[tuple[float, float, bool]]], title: str, least: float
+    ax: Axes,
+    series: Mapping[str, Sequence[tuple[float, float, bool]]],
+    title: str,
+    least: float,
+    members: Mapping[str, Sequence[Sequence[tuple[float, float]]]] | None = None,
 ) -> None:
+    """Draw lag samples as points, and HA members' reported lag as steps."""
     for label, points in series.items():
         xs = [x for x, _, _ in points]
         ys = [y for _, y, _ in points]
@@ -307,11 +335,19 @@ def _draw_lag(
                 color=DOWN_COLOUR,
                 zorder=4,
             )
+    tops = [y for points in series.values() for _, y, _ in points]
+    if members:
+        tops += draw_lag_steps(ax, members, plain_text)
     # A lag that stayed at zero is the common, good case; without a floor on the scale
     # matplotlib would label the flat line in fractions of a byte.
-    highest = max(y for points in series.values() for _, y, _ in points)
-    ax.set_ylim(0.0, max(highest * 1.15, least))
-    ax.set_title(title + " per replica (x: unhealthy sample)", loc="left", y=1.0, pad=2.0)
+    ax.set_ylim(0.0, max(max(tops) * 1.15, least))
+    if not members:
+        title += " per replica (x: unhealthy sample)"
+    elif series:
+        title += " (x: unhealthy; steps: HA stack)"
+    else:
+        title += " per HA member, as its HA stack reports it"
+    ax.set_title(title, loc="left", y=1.0, pad=2.0)
     _panel_legend(ax)
 
 
