@@ -89,17 +89,12 @@ class PatroniHA:
                 f"--drill-backend=stack with a stack file whose postgres section names the "
                 f"team's Patroni (patroni: REST URLs)"
             )
-        return PatroniTopology.build_patroni(
+        return backend.topology(
             workdir,
-            dataroot=backend.dataroot,
-            install=backend.install,
-            template=backend.template,
-            run_as=backend.run_as,
-            proxy=backend.proxy,
-            redis_install=backend.redis_install,
+            sentinel=sentinel,
+            kind=PatroniTopology,
             settings=self.settings,
             executables=self.executables,
-            sentinel=sentinel,
         )
 
     @functools.cached_property

@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self
 
 import psycopg
 
@@ -77,7 +77,8 @@ class LocalTopology(ProxiedTopology):
         proxy: ProxyClient,
         redis_install: RedisInstall,
         sentinel: bool = False,
-    ) -> LocalTopology:
+        **options: Any,
+    ) -> Self:
         """Start the topology and wait until every replica replicates.
 
         :param workdir: a directory for logs (pytest's ``tmp_path``).
@@ -88,9 +89,11 @@ class LocalTopology(ProxiedTopology):
         :param proxy: the fault proxy that carries every path.
         :param redis_install: the Redis binaries.
         :param sentinel: also start a Redis Sentinel watching the Redis primary.
+        :param options: passed to the constructor of a subclass that takes more (the
+            Patroni topology's settings).
         :raises TopologyError: when a node does not come up; what was started is removed.
         """
-        topo = cls(workdir, dataroot, proxy)
+        topo = cls(workdir, dataroot, proxy, **options)
         try:
             topo._start(install, template, run_as, redis_install, sentinel=sentinel)
         except BaseException:
@@ -337,16 +340,25 @@ class LocalBackend:
         """The host's PostgreSQL and Redis versions, which the drills run (once started)."""
         return {"postgresql": self.install.version, "redis": self.redis_install.version}
 
-    def topology(self, workdir: Path, *, sentinel: bool = False) -> LocalTopology:
+    def topology(
+        self,
+        workdir: Path,
+        *,
+        sentinel: bool = False,
+        kind: type[LocalTopology] | None = None,
+        **options: Any,
+    ) -> LocalTopology:
         """Build a fresh topology for one drill.
 
         :param sentinel: also start a Redis Sentinel (``--drill-redis-failover=sentinel``).
+        :param kind: a subclass of :class:`LocalTopology` to build (an HA stack's, which
+            runs PostgreSQL its own way); ``options`` go to its constructor.
 
         :raises TopologyError: when called before :meth:`start` or after :meth:`close`.
         """
         if self.dataroot is None:
             raise TopologyError("the local backend is not started: call start() first")
-        return LocalTopology.build(
+        return (kind or LocalTopology).build(
             workdir,
             dataroot=self.dataroot,
             install=self.install,
@@ -355,6 +367,7 @@ class LocalBackend:
             proxy=self.proxy,
             redis_install=self.redis_install,
             sentinel=sentinel,
+            **options,
         )
 
     def close(self) -> None:

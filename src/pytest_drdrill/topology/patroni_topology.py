@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from pytest_drdrill.topology.nodes import PostgresNode
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
     from pytest_drdrill.topology.postgres import PostgresInstall
-    from pytest_drdrill.topology.redis import RedisInstall
 
 logger = logging.getLogger(__name__)
 
@@ -46,46 +45,29 @@ class PatroniTopology(LocalTopology):
     .. versionadded:: 0.6
     """
 
-    def __init__(self, workdir: Path, dataroot: Path, proxy: ProxyClient) -> None:
-        super().__init__(workdir, dataroot, proxy)
-        self.patroni: PatroniCluster | None = None
-        self.settings: PatroniSettings | None = None
-        self.executables: dict[str, str] = {}
-        self._leader = PRIMARY
-        self._cluster: dict[str, Any] = {}
-        self._stop = threading.Event()
-        self._follower: threading.Thread | None = None
-
-    @classmethod
-    def build_patroni(
-        cls,
+    def __init__(
+        self,
         workdir: Path,
-        *,
         dataroot: Path,
-        install: PostgresInstall,
-        template: Path,
-        run_as: RunAs | None,
         proxy: ProxyClient,
-        redis_install: RedisInstall,
-        settings: PatroniSettings | None,
-        executables: dict[str, str],
-        sentinel: bool = False,
-    ) -> PatroniTopology:
-        """Start the topology with a Patroni cluster; see :meth:`LocalTopology.build`.
+        *,
+        settings: PatroniSettings | None = None,
+        executables: dict[str, str] | None = None,
+    ) -> None:
+        """See :meth:`LocalTopology.build`, which passes ``settings`` and ``executables``.
 
         :param settings: the team's Patroni settings (``--drill-patroni-config``), or
             ``None`` for the drill's defaults.
         :param executables: ``patroni``, ``etcd`` and ``haproxy`` programs by name.
         """
-        topo = cls(workdir, dataroot, proxy)
-        topo.settings = settings
-        topo.executables = dict(executables)
-        try:
-            topo._start(install, template, run_as, redis_install, sentinel=sentinel)
-        except BaseException:
-            topo.close()
-            raise
-        return topo
+        super().__init__(workdir, dataroot, proxy)
+        self.patroni: PatroniCluster | None = None
+        self.settings = settings
+        self.executables: dict[str, str] = dict(executables or {})
+        self._leader = PRIMARY
+        self._cluster: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
 
     def _start_postgres(
         self, data: Path, install: PostgresInstall, template: Path, run_as: RunAs | None,
