@@ -240,7 +240,7 @@ def report(names: list[str], figures: dict[str, Figures], runs: int) -> None:
         if f.described:
             print(f"{name}: {f.described}")
         parts = ", ".join(f"{part} {pct(values, 0.5):.2f} s" for part, values in f.parts.items())
-        print(f"  cold start p50 by part (ready after): {parts}")
+        print(f"{name}: cold start p50 by part (ready after): {parts}")
     print(
         "cold start: the whole topology (the PostgreSQL cluster, Redis, two object stores) "
         "built through the provider. lost: acknowledged writes missing afterwards, total over "
