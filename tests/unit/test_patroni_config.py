@@ -81,3 +81,15 @@ def test_etcd_command_names_the_static_cluster(tmp_path: Path) -> None:
     assert argv[argv.index("--listen-client-urls") + 1] == member.client_url
     assert argv[argv.index("--listen-peer-urls") + 1] == member.peer_url
     assert "--enable-v2=true" in argv
+
+
+def test_a_lost_port_race_moves_both_ports_and_the_config(tmp_path: Path) -> None:
+    """Either of Patroni's two ports may be the one taken: a new attempt moves both."""
+    member = _member(tmp_path)
+    before = (member.port, member.rest_port)
+    member.choose_ports()
+    assert (member.port, member.rest_port) != before
+    member.prepare()
+    config = json.loads(member.config_file.read_text())
+    assert config["restapi"]["listen"] == f"127.0.0.1:{member.rest_port}"
+    assert config["postgresql"]["listen"] == f"127.0.0.1:{member.port}"

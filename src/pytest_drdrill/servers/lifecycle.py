@@ -177,7 +177,11 @@ class ServerProcess:
                 logger.info(
                     "%s lost port %d to another process; trying another", self.name, self.port
                 )
-                self.port = processes.free_port()
+                self.choose_ports()
+
+    def choose_ports(self) -> None:
+        """Pick new free ports after a lost port race (a server with more ports re-picks all)."""
+        self.port = processes.free_port()
 
     def wait_ready(self, timeout: float) -> None:
         """Poll :meth:`check_ready` until it passes; fail early if the process exits.

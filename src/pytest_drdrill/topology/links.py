@@ -61,7 +61,8 @@ class Link:
         self.source = source
         self.target = target
         self._upstream_of = upstream_of or (lambda node: node.address)
-        info = client.create(proxy_name, listen="127.0.0.1:0", upstream=self._upstream_of(target))
+        self.upstream = self._upstream_of(target)
+        info = client.create(proxy_name, listen="127.0.0.1:0", upstream=self.upstream)
         self.host = info.host
         self.port = info.port
 
@@ -88,8 +89,18 @@ class Link:
 
     def repoint(self, node: ServiceNode) -> None:
         """Send new connections to ``node``; established ones are cut, as Toxiproxy does."""
-        self.client.update(self.proxy_name, upstream=self._upstream_of(node))
+        self.upstream = self._upstream_of(node)
+        self.client.update(self.proxy_name, upstream=self.upstream)
         self.target = node
+
+    def follow(self) -> None:
+        """Repoint to the target's address if it moved; leave the path alone when it did not.
+
+        A server that lost its port race starts on another port; established connections
+        survive when nothing moved.
+        """
+        if self._upstream_of(self.target) != self.upstream:
+            self.repoint(self.target)
 
     def cut(self) -> None:
         """Stop the path: established connections drop and new ones are refused."""

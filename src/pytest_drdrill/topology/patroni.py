@@ -258,6 +258,11 @@ class PatroniMember(ServerProcess):
             self.run_as.own(self.workdir)
         self.workdir.chmod(0o700)
 
+    def choose_ports(self) -> None:
+        """New PostgreSQL and REST ports: either may be the one another process took."""
+        super().choose_ports()
+        self.rest_port = processes.free_port()
+
     def command(self) -> list[str]:
         """``patroni`` on its configuration file."""
         return [self.patroni, str(self.config_file)]

@@ -200,14 +200,17 @@ class PatroniCluster:
                 conn.execute(LEDGER_DDL)
         self.timings["ready"] = timing.monotonic() - t0
 
-    @staticmethod
-    def _start_members(members: list[PatroniMember], timeout: float) -> None:
+    def _start_members(self, members: list[PatroniMember], timeout: float) -> None:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
             futures = [pool.submit(m.start, timeout=timeout) for m in members]
             errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
                 raise error
+        # A member that lost a port race runs on new ports: its paths must follow.
+        for member in members:
+            for kind in ("pg", "rest"):
+                self.links[f"{kind}-{member.name}"].follow()
 
     # --- observation ------------------------------------------------------------------------
 
