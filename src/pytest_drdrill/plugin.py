@@ -72,6 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_drdrill.reporting.collector import DrillReporter
 
     config.pluginmanager.register(ReferenceFailover(), "drdrill-reference-failover")
+    # Acts only on drills whose topology runs Patroni; ahead of the trylast reference.
+    from pytest_drdrill.recovery.patroni_region import PatroniRegionFailover
+
+    config.pluginmanager.register(PatroniRegionFailover(), "drdrill-patroni-region-failover")
     from pytest_drdrill.backup.pitr import ReferenceRestore
 
     config.pluginmanager.register(ReferenceRestore(), "drdrill-reference-restore")
