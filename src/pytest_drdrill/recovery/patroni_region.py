@@ -82,6 +82,12 @@ def fail_over_region(topology: PatroniTopology, record: DrillRecord, region: str
             if node.region == serving:
                 node.fence()
         note.detail = f"region {serving}: {fenced} stopped for good"
+    # Redis and object storage need nothing of the DCS: they move first, in milliseconds,
+    # rather than after PostgreSQL's wait for the old leader key.
+    if topology.redis_endpoint.target.region == serving:
+        services.fail_over_redis(topology, record)
+    if topology.s3_endpoint.target.region == serving:
+        services.fail_over_storage(topology, record)
     with record.phase("dcs-reform") as note:
         started = timing.monotonic()
         try:
@@ -92,12 +98,7 @@ def fail_over_region(topology: PatroniTopology, record: DrillRecord, region: str
             f"etcd: {survivor.name} restarted with --force-new-cluster in "
             f"{timing.monotonic() - started:.2f}s; members now {survivor.member_names()}"
         )
-    # Redis and object storage need nothing of the DCS: they move while the old leader
-    # key runs out its ttl.
-    if topology.redis_endpoint.target.region == serving:
-        services.fail_over_redis(topology, record)
-    if topology.s3_endpoint.target.region == serving:
-        services.fail_over_storage(topology, record)
+    reformed = timing.monotonic()
     candidate = _dr_member(topology, region)
     with record.phase("sync-mode-off") as note:
         status, body = _rest(candidate, "PATCH", "/config", {"synchronous_mode": False})
@@ -121,8 +122,11 @@ def fail_over_region(topology: PatroniTopology, record: DrillRecord, region: str
             raise FailoverFailed(str(exc), record.phases) from exc
         if leader != candidate.name:
             raise FailoverFailed(f"Patroni made {leader} leader, not {candidate.name}")
-        role = cluster.roles().get(leader)
-        note.detail = f"patroni: /cluster shows {leader} as {role}"
+        note.detail = (
+            f"patroni: /cluster shows {leader} as the running leader "
+            f"{timing.monotonic() - reformed:.2f}s after etcd re-formed (the old leader "
+            f"key's lease, renewed by the re-forming, runs out first)"
+        )
     with record.phase("validation") as note:
         note.detail = services.validate("postgres", topology)
     return region
