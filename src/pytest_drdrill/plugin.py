@@ -71,11 +71,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_drdrill.recovery.reference import ReferenceFailover
     from pytest_drdrill.reporting.collector import DrillReporter
 
-    config.pluginmanager.register(ReferenceFailover(), "drdrill-reference-failover")
-    # Acts only on drills whose topology runs Patroni; ahead of the trylast reference.
+    # Acts only on drills whose topology runs Patroni. Both are trylast: registered first,
+    # it is called after a team's conftest implementation and before the reference.
     from pytest_drdrill.recovery.patroni_region import PatroniRegionFailover
 
     config.pluginmanager.register(PatroniRegionFailover(), "drdrill-patroni-region-failover")
+    config.pluginmanager.register(ReferenceFailover(), "drdrill-reference-failover")
     from pytest_drdrill.backup.pitr import ReferenceRestore
 
     config.pluginmanager.register(ReferenceRestore(), "drdrill-reference-restore")

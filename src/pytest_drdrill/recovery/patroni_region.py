@@ -53,12 +53,13 @@ class PatroniRegionFailover:
     It acts only on a :class:`~pytest_drdrill.topology.patroni_topology.PatroniTopology`
     and leaves every other drill to the reference (or a team's) implementation: a drill
     names its HA stack itself (``postgres_failover=``), so the topology, not the run's
-    option, says whether Patroni runs.
+    option, says whether Patroni runs. It is ``trylast`` like the reference and
+    registered before it: a team's own implementation still answers first.
 
     .. versionadded:: 0.6
     """
 
-    @pytest.hookimpl
+    @pytest.hookimpl(trylast=True)
     def pytest_drdrill_region_failover(
         self, topology: Topology, record: DrillRecord, detection: Detection
     ) -> str | None:
