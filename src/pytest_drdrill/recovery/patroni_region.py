@@ -14,9 +14,12 @@ operators do, with etcd's and Patroni's own tools:
    re-formed, runs one ``ttl`` more), and answers when the new leader holds the key;
 4. wait until ``/cluster`` shows it as the running leader.
 
-Redis and object storage move with the reference steps. HAProxy checks every member,
-the DR one included, so PostgreSQL's endpoint needs no repointing. Each step is a
-recorded phase; data loss is counted from the clients' histories as always.
+Redis and object storage move first, with the reference steps: they need nothing of
+etcd. With synchronous mode off, Patroni on the DR member would take the lock by itself
+at the same moment (measured); the request names the candidate and, in Patroni 3.0.2,
+skips ``maximum_lag_on_failover``, which a DR member far behind needs. HAProxy checks
+every member, the DR one included, so PostgreSQL's endpoint needs no repointing. Each
+step is a recorded phase; data loss is counted from the clients' histories as always.
 """
 
 from __future__ import annotations
