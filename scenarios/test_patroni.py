@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_drdrill.faults.patroni import DcsPartition, DcsQuorumLoss, PostgresCrash, ReplayPaused
+from pytest_drdrill.faults.patroni import (
+    DcsPartition,
+    DcsQuorumLoss,
+    PostgresCrash,
+    ReplayPaused,
+    WalReceiverStalled,
+)
 
 
 def _patroni(scenario: str, cadence: str = "monthly", **kw: object) -> pytest.MarkDecorator:
@@ -141,6 +147,48 @@ def test_negative_control_no_standby_may_fail_over(drdrill):
         drdrill.faults.crash(drdrill.topology.primary)
         drdrill.await_recovery()
     drdrill.conclude()
+
+
+@_patroni("patroni-dr-region-promoted", cadence="quarterly", observe=120)
+def test_dr_region_promoted_after_primary_region_lost(drdrill):
+    """The primary region is lost with its etcd members; the lagging DR member is promoted.
+
+    The DR member's WAL receiver stalls first, so it falls behind alone; then the region
+    goes (leader, synchronous standby, etcd-1 and etcd-2, Redis, the object store). The
+    orchestrator scores the region lost and runs the Patroni runbook (etcd re-formed in
+    DR, synchronous mode off, failover to pg-dr). The writes acknowledged after the
+    stall are lost; the drill must count them exactly, checked against the old leader's
+    own disk.
+    """
+    topology = drdrill.topology
+    dr = topology.pg_nodes["pg-dr"]
+    with drdrill.running():
+        stall = WalReceiverStalled(dr)
+        drdrill.faults.inject(stall)
+        assert drdrill.workload.wait_for_acks(200), "no writes acknowledged with pg-dr stalled"
+        drdrill.faults.region_outage("primary")
+        # The DR member's receiver restarts once its upstream is gone: nothing left to get.
+        drdrill.faults.heal(stall)
+        drdrill.await_recovery()
+    result = drdrill.conclude()
+
+    assert topology.primary.name == "pg-dr"
+    assert {topology.redis_primary.name, topology.s3_primary.name} == {"redis-dr", "s3-dr"}
+    phases = [p.name for p in result.phases]
+    assert {"dcs-reform", "sync-mode-off", "failover-request"} <= set(phases), phases
+    acknowledged = {w.id for w in drdrill.record.history.acknowledged()}
+    on_old_leader = topology.ledger_ids_of("pg-primary")
+    assert result.rpo is not None
+    # The 200 writes acknowledged with the receiver stalled never reached pg-dr.
+    assert result.rpo.lost_writes >= 200
+    truly_lost = sorted(acknowledged & on_old_leader - _ids_through_endpoint(drdrill))
+    assert list(result.rpo.lost_ids) == truly_lost
+
+
+def _ids_through_endpoint(drdrill):
+    from pytest_drdrill.measure.workload import read_present_ids
+
+    return read_present_ids(drdrill.topology.pg_endpoint.dsn())
 
 
 def _until(condition, deadline: float) -> bool:

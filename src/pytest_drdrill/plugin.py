@@ -68,9 +68,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[patroni_settings_key] = session.load_patroni_settings(drill_config)
     session.check_backup_keys(config)
 
+    from pytest_drdrill.recovery.patroni_region import PatroniRegionFailover
     from pytest_drdrill.recovery.reference import ReferenceFailover
     from pytest_drdrill.reporting.collector import DrillReporter
 
+    # Acts only on drills whose topology runs Patroni. Both are trylast: registered first,
+    # it is called after a team's conftest implementation and before the reference.
+    config.pluginmanager.register(PatroniRegionFailover(), "drdrill-patroni-region-failover")
     config.pluginmanager.register(ReferenceFailover(), "drdrill-reference-failover")
     from pytest_drdrill.backup.pitr import ReferenceRestore
 

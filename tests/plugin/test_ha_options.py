@@ -164,3 +164,37 @@ def test_missing_patroni_settings_file_names_the_option(
         ["ERROR: --drill-patroni-config*nowhere.yml: cannot read the Patroni settings file*"]
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+HOOK_ORDER = """
+import pytest
+
+
+class TeamRunbook:
+    @pytest.hookimpl
+    def pytest_drdrill_region_failover(self, topology, record, detection):
+        return None
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(TeamRunbook(), "team-runbook")
+"""
+
+PRINT_ORDER = """
+def test_order(pytestconfig):
+    impls = pytestconfig.pluginmanager.hook.pytest_drdrill_region_failover.get_hookimpls()
+    # pluggy calls the last one first
+    print("ORDER", " > ".join(impl.plugin_name for impl in reversed(impls)))
+"""
+
+
+def test_patroni_region_failover_is_called_after_a_teams_and_before_the_reference(
+    pytester: pytest.Pytester, targets_yaml: Path
+) -> None:
+    """A team's region runbook answers first, then Patroni's (on its topologies), then ours."""
+    pytester.makeconftest(HOOK_ORDER)
+    pytester.makepyfile(PRINT_ORDER)
+    result = pytester.runpytest("-s", "--drill=daily")
+    result.stdout.fnmatch_lines(
+        ["*ORDER team-runbook > drdrill-patroni-region-failover > drdrill-reference-failover"]
+    )

@@ -1,16 +1,20 @@
 """Faults only a Patroni cluster has: the ones Patroni's own acceptance tests inject.
 
 Each acts on what Patroni itself depends on: its PostgreSQL (killed under a live
-Patroni), its DCS (a member cut off from every etcd member, or etcd's quorum gone) and
-a standby's replay. Node loss and a frozen Patroni are the generic crash and freeze of
-:mod:`pytest_drdrill.faults.process` on a member.
+Patroni), its DCS (a member cut off from every etcd member, or etcd's quorum gone), a
+standby's replay and a standby's WAL receiver. Node loss and a frozen Patroni are the
+generic crash and freeze of :mod:`pytest_drdrill.faults.process` on a member.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import TYPE_CHECKING
 
 import psycopg
+
+from pytest_drdrill.errors import FaultError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -112,3 +116,46 @@ class ReplayPaused:
             self._call("pg_wal_replay_resume")
         except psycopg.Error:
             pass  # promoted (no longer in recovery) or gone: nothing left paused
+
+
+class WalReceiverStalled:
+    """Freeze a standby's WAL receiver (SIGSTOP): it stops receiving, all else runs on.
+
+    The standby alone falls behind, as behind a stalled WAN link: its Patroni, its
+    PostgreSQL and every other path stay healthy. Under Patroni every standby streams
+    from the leader's one connect address, which HAProxy uses too, so a cut or toxic on
+    that path would reach the clients as well: this fault is how one member lags alone.
+    Healing ends the receiver (SIGTERM, then SIGCONT), so what it never read from its
+    socket is dropped, and PostgreSQL starts a new one that streams again from where the
+    standby stands, or, once its upstream is gone, finds nothing to stream from.
+    """
+
+    kind = "wal-receiver-stalled"
+
+    def __init__(self, member: PatroniMember) -> None:
+        self.member = member
+        self.target = member.name
+        self.pid: int | None = None
+
+    def inject(self) -> None:
+        """Find the WAL receiver and stop it.
+
+        :raises FaultError: when the member runs no WAL receiver (it is no streaming standby).
+        """
+        with psycopg.connect(self.member.dsn(), autocommit=True, connect_timeout=2) as conn:
+            row = conn.execute("SELECT pid FROM pg_stat_wal_receiver").fetchone()
+        if row is None or row[0] is None:
+            raise FaultError(f"{self.member.name} runs no WAL receiver: it streams from nobody")
+        self.pid = int(row[0])
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def heal(self) -> None:
+        """End the frozen receiver: the signal to stop is waiting when it resumes."""
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            os.kill(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass  # the member went down with it
+        self.pid = None

@@ -43,6 +43,24 @@ def http_json(url: str, *, timeout: float = 1.0) -> object:
         return json.loads(err.read() or b"null")
 
 
+def http_send(
+    url: str, body: object, *, method: str = "POST", timeout: float = 5.0
+) -> tuple[int, str]:
+    """Send ``body`` as JSON with ``method``; return the HTTP status and the reply's text.
+
+    :raises OSError: when nothing answers (an HTTP error status is a reply, not raised).
+    """
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url, data=json.dumps(body).encode(), method=method,
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
+            return reply.status, reply.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+
+
 class EtcdMember(ServerProcess):
     """One member of a static etcd cluster on loopback.
 
@@ -80,6 +98,8 @@ class EtcdMember(ServerProcess):
         self.token = token
         self.peer_port = processes.free_port()
         self.initial_cluster = f"{name}={self.peer_url}"
+        #: Start as a one-member cluster of this member alone, keeping its data.
+        self.force_new_cluster = False
 
     @property
     def client_url(self) -> str:
@@ -104,6 +124,7 @@ class EtcdMember(ServerProcess):
             # A first leader within ~0.5 s of a cold start (defaults 100 / 1000 ms).
             "--heartbeat-interval", "50", "--election-timeout", "500",
             "--logger", "zap", "--log-outputs", "stderr",
+            *(["--force-new-cluster"] if self.force_new_cluster else []),
         ]  # fmt: skip
 
     def check_ready(self) -> str | None:
@@ -122,6 +143,22 @@ class EtcdMember(ServerProcess):
     def start(self, *, timeout: float = 15.0) -> EtcdMember:
         """Start the member and wait until the cluster it joins is healthy."""
         self.launch(timeout=timeout)
+        return self
+
+    def restart_alone(self, *, timeout: float = 15.0) -> EtcdMember:
+        """Restart as the sole member of its cluster, with the data it holds.
+
+        etcd's disaster recovery for a lost quorum: ``--force-new-cluster`` rewrites the
+        membership to this member alone and keeps every key, leases included, so the
+        survivor serves again without a snapshot restore. The flag is used for this one
+        start only, as etcd's documentation asks.
+        """
+        self.stop()
+        self.force_new_cluster = True
+        try:
+            self.launch(timeout=timeout)
+        finally:
+            self.force_new_cluster = False
         return self
 
     def member_names(self) -> list[str]:

@@ -39,6 +39,7 @@ from pytest_drdrill.topology.proxied import (
 if TYPE_CHECKING:
     from pytest_drdrill.proxy import ProxyClient, ProxyServer
     from pytest_drdrill.servers.processes import RunAs
+    from pytest_drdrill.topology.nodes import ServiceNode
     from pytest_drdrill.topology.redis import RedisInstall
     from pytest_drdrill.topology.sentinel import LocalSentinel
 
@@ -245,13 +246,20 @@ class LocalTopology(ProxiedTopology):
         node = self.pg_nodes[name]
         if not isinstance(node, LocalPostgresNode):
             raise TopologyError(f"{name} is not a local node")
+        return self._ledger_on_disk(node, node.datadir, node.install, node.run_as)
+
+    def _ledger_on_disk(
+        self, node: ServiceNode, datadir: Path, install: PostgresInstall, run_as: RunAs | None
+    ) -> set[int]:
+        """The ledger ids in a copy of ``node``'s stopped data directory ``datadir``."""
+        name = node.name
         if node.is_running():
             raise TopologyError(f"{name} still runs; crash or stop it before reading its disk")
         copy = LocalPostgresNode(
             f"{name}-forensic", node.region, self.dataroot / self.id / f"{name}-forensic",
-            node.install, node.run_as, log=self.workdir / f"{name}-forensic.log",
+            install, run_as, log=self.workdir / f"{name}-forensic.log",
         )  # fmt: skip
-        copy.init_from_template(node.datadir)
+        copy.init_from_template(datadir)
         (copy.datadir / "postmaster.pid").unlink(missing_ok=True)
         for signal_file in ("standby.signal", "recovery.signal"):
             (copy.datadir / signal_file).unlink(missing_ok=True)

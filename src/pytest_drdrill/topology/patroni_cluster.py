@@ -299,6 +299,27 @@ class PatroniCluster:
             ).fetchall()
         return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
 
+    def reform_dcs(self, region: str, *, timeout: float = 15.0) -> EtcdMember:
+        """Make the one etcd member left in ``region`` a cluster of its own, its keys kept.
+
+        What a lost quorum leaves an operator (etcd's disaster recovery): the survivor
+        restarts with ``--force-new-cluster``. The links to it follow it should the
+        restart have had to take another port.
+
+        :raises TopologyError: when ``region`` holds no etcd member, or more than one.
+        """
+        survivors = [e for e in self.etcd if e.region == region and not e.fenced]
+        if len(survivors) != 1:
+            raise TopologyError(
+                f"re-forming etcd in region {region} needs exactly one member there; "
+                f"found {[e.name for e in survivors]}"
+            )
+        member = survivors[0].restart_alone(timeout=timeout)
+        for link in self.links.values():
+            if link.target is member:
+                link.repoint(member)
+        return member
+
     def dcs_links(self, member: str) -> list[Link]:
         """The paths from Patroni member ``member`` to every etcd member."""
         return [self.links[f"etcd-{e.name}-{member}"] for e in self.etcd]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from pytest_drdrill.proxy import ProxyClient
     from pytest_drdrill.servers.processes import RunAs
-    from pytest_drdrill.topology.nodes import PostgresNode
+    from pytest_drdrill.topology.nodes import PostgresNode, ServiceNode
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
     from pytest_drdrill.topology.postgres import PostgresInstall
 
@@ -68,12 +68,15 @@ class PatroniTopology(LocalTopology):
         self._cluster: dict[str, Any] = {}
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
+        self._install: PostgresInstall | None = None
+        self._run_as: RunAs | None = None
 
     def _start_postgres(
         self, data: Path, install: PostgresInstall, template: Path, run_as: RunAs | None,
         t0: float,
     ) -> None:  # fmt: skip
         settings = self.settings
+        self._install, self._run_as = install, run_as
         cluster = PatroniCluster.build(
             self.workdir / "patroni",
             dataroot=data,
@@ -132,6 +135,20 @@ class PatroniTopology(LocalTopology):
     def cluster_state(self) -> dict[str, Any]:
         """Patroni's ``/cluster`` as last read by the leader follower (may be a moment old)."""
         return dict(self._cluster)
+
+    def nodes(self) -> dict[str, ServiceNode]:
+        """Every node, the etcd members included: a region's loss takes its etcd members too."""
+        etcd = [] if self.patroni is None else self.patroni.etcd
+        return {**super().nodes(), **{member.name: member for member in etcd}}
+
+    def ledger_ids_of(self, name: str) -> set[int]:
+        """The ledger ids member ``name`` committed, read from a copy of its data directory."""
+        member = self.pg_nodes[name]
+        if self.patroni is None or member is not self.patroni.members.get(name):
+            raise TopologyError(f"{name} is not a Patroni member of this topology")
+        assert self._install is not None
+        datadir = self.patroni.members[name].datadir
+        return self._ledger_on_disk(member, datadir, self._install, self._run_as)
 
     def links(self) -> list[Any]:
         """Every proxied path: the topology's and the Patroni cluster's."""
