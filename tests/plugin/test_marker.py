@@ -272,7 +272,7 @@ BAD_MARKERS = [
         "tiers='tier_1_critical'",
         "ERROR: @pytest.mark.drdrill on test_drill.py::test_x: unknown argument(s) ['tiers']; "
         "valid: ['cadence', 'data', 'function', 'max_lost_writes', 'negative_control', "
-        "'observe', 'scenario', 'service', 'tier']",
+        "'observe', 'patroni', 'postgres_failover', 'scenario', 'service', 'tier']",
         id="unknown-argument",
     ),
     pytest.param(
