@@ -39,7 +39,10 @@ _help_stack = (
     "YAML file describing a running stack (endpoints, fault proxy, allowed faults) that "
     "--drill-backend=stack drills; it starts and stops nothing"
 )
-_help_targets = "YAML file with RTO/RPO targets (default: fixtures/targets.yaml under the rootdir)"
+_help_targets = (
+    "YAML file with RTO/RPO targets (default: fixtures/targets.yaml under the rootdir; "
+    "without one, the requirements' tables shipped with pytest-drdrill)"
+)
 _help_report_dir = "directory for drill reports; each run writes <dir>/<run-id>/ (default: reports)"
 _help_observe = (
     "how long a drill waits for the service to recover after a fault before it fails "
@@ -191,6 +194,9 @@ class DrillConfig:
     #: The backend ``auto`` chose at configure time, and why (empty when one was named).
     backend_choice: str = ""
     backend_reason: str = ""
+    #: Whether :attr:`targets` is the requirements' tables shipped with the package, used
+    #: because no file was named and the default path holds none (settled with ``--drill``).
+    targets_packaged: bool = False
 
 
 def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:

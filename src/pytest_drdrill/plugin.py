@@ -61,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if drill_config.backend == "auto":
         drill_config = config.stash[config_key] = session.with_auto_backend(drill_config)
+    drill_config = config.stash[config_key] = session.with_targets_file(drill_config)
     config.stash[targets_key] = session.load_targets(drill_config)
     session.check_backup_keys(config)
 
@@ -186,13 +187,17 @@ def drdrill_backend(
         backend.close()
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    """Say which backend drills run on, and why when ``auto`` chose it."""
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """Say which backend and fault proxy drills run on (and why ``auto`` chose it), and targets."""
     drill_config = config.stash.get(config_key, None)
     if drill_config is None or drill_config.cadence is None:
         return None
     reason = f" ({drill_config.backend_reason})" if drill_config.backend_reason else ""
-    return f"drdrill: backend {backend_name(drill_config)}{reason}"
+    return [
+        f"drdrill: backend {backend_name(drill_config)}{reason}, "
+        f"fault proxy {session.fault_proxy(drill_config)}",
+        f"drdrill: {session.targets_header(drill_config)}",
+    ]
 
 
 def _on_result(request: pytest.FixtureRequest) -> Callable[[DrillResult], None]:
