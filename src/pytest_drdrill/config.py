@@ -92,6 +92,11 @@ _help_backup_key_file = (
     "(default: the DRDRILL_BACKUP_KEY environment variable; without either, each run makes "
     "a throwaway key and says so)"
 )
+_help_init = (
+    "write a starter drill project into the current directory (fixtures/targets.yaml, "
+    "fixtures/stack.yaml, drills/conftest.py with a commented failover hook, "
+    "drills/test_example_drill.py) and exit without running tests; overwrites nothing"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +164,8 @@ def add_options(parser: pytest.Parser) -> None:
                 help=opt.help,
             )
             parser.addini(opt.name, opt.help, default=opt.default)
+    # An action, not a setting (like --help): no ini key.
+    group.addoption("--drill-init", action="store_true", dest="drill_init", help=_help_init)
 
 
 @dataclasses.dataclass(frozen=True)

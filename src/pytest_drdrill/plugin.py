@@ -45,6 +45,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--drill-init``: write the starter project, say what was written, run no tests."""
+    if not config.getoption("drill_init", False):
+        return None
+    from pytest_drdrill.starter import StarterExists, write_starter
+
+    project = Path.cwd()
+    try:
+        written = write_starter(project)
+    except StarterExists as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for path in written:
+        print(f"drdrill: wrote {path.relative_to(project)}")
+    print("drdrill: run the example drill with: pytest --drill=monthly")
+    return 0
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """Register the ``pytest_drdrill_*`` hook specifications."""
     pluginmanager.add_hookspecs(hookspecs)
