@@ -136,3 +136,30 @@ def test_header_says_when_the_proxy_at_the_url_does_not_answer(
         ["drdrill: backend local, fault proxy toxiproxy unknown (*) (http://127.0.0.1:9)"]
     )
     result.assert_outcomes(passed=1)
+
+
+def test_header_names_the_stack_backends_proxy(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """The stack backend names the proxy its stack file points at, as its API answers."""
+    assert pytester.runpytest("--drill-init").ret == 0
+    stack = pytester.path / "fixtures" / "stack.yaml"
+    pytester.makepyfile("def test_nothing(): pass\n")
+    with ProxyServer(tmp_path / "proxy") as server:
+        stack.write_text(stack.read_text().replace("http://127.0.0.1:8474", server.url))
+        result = pytester.runpytest(
+            "--drill=daily", "--drill-backend=stack", f"--drill-stack={stack}"
+        )
+    result.stdout.fnmatch_lines(
+        [f"drdrill: backend stack, fault proxy drdrill-proxy {__version__} ({server.url})"]
+    )
+
+
+def test_header_names_the_docker_backends_proxy_image(pytester: pytest.Pytester) -> None:
+    """Before its container runs, the Docker backend names the proxy by its image."""
+    pytester.makepyfile("def test_nothing(): pass\n")
+    result = pytester.runpytest(
+        "--drill=daily", "--drill-backend=docker", "--drill-docker-images=proxy=example/toxiproxy:2"
+    )
+    result.stdout.fnmatch_lines(
+        ["drdrill: backend docker, fault proxy toxiproxy (version read*) (example/toxiproxy:2)"]
+    )
+    result.assert_outcomes(passed=1)
