@@ -41,7 +41,10 @@ _help_stack = (
     "YAML file describing a running stack (endpoints, fault proxy, allowed faults) that "
     "--drill-backend=stack drills; it starts and stops nothing"
 )
-_help_targets = "YAML file with RTO/RPO targets (default: fixtures/targets.yaml under the rootdir)"
+_help_targets = (
+    "YAML file with RTO/RPO targets (default: fixtures/targets.yaml under the rootdir; "
+    "without one, the requirements' tables shipped with pytest-drdrill)"
+)
 _help_report_dir = "directory for drill reports; each run writes <dir>/<run-id>/ (default: reports)"
 _help_observe = (
     "how long a drill waits for the service to recover after a fault before it fails "
@@ -107,6 +110,11 @@ _help_pushgateway = (
     "URL of a Prometheus Pushgateway (e.g. http://127.0.0.1:9091) that each run's figures "
     "are pushed to, under job drdrill grouped by cadence and backend; the same figures are "
     "always written as drdrill.prom in the report directory (default: no push)"
+)
+_help_init = (
+    "write a starter drill project into the current directory (fixtures/targets.yaml, "
+    "fixtures/stack.yaml, drills/conftest.py with a commented failover hook, "
+    "drills/test_example_drill.py) and exit without running tests; overwrites nothing"
 )
 
 
@@ -184,6 +192,8 @@ def add_options(parser: pytest.Parser) -> None:
                 help=opt.help,
             )
             parser.addini(opt.name, opt.help, default=opt.default)
+    # An action, not a setting (like --help): no ini key.
+    group.addoption("--drill-init", action="store_true", dest="drill_init", help=_help_init)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +234,9 @@ class DrillConfig:
     backend_reason: str = ""
     #: The Pushgateway the run's figures are pushed to (``--drill-pushgateway``), if any.
     pushgateway: str | None = None
+    #: Whether :attr:`targets` is the requirements' tables shipped with the package, used
+    #: because no file was named and the default path holds none (settled with ``--drill``).
+    targets_packaged: bool = False
 
 
 def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:

@@ -48,6 +48,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--drill-init``: write the starter project, say what was written, run no tests."""
+    if not config.getoption("drill_init", False):
+        return None
+    from pytest_drdrill.starter import StarterExists, write_starter
+
+    project = Path.cwd()
+    try:
+        written = write_starter(project)
+    except StarterExists as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for path in written:
+        print(f"drdrill: wrote {path.relative_to(project)}")
+    print("drdrill: run the example drill with: pytest --drill=monthly")
+    return 0
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """Register the ``pytest_drdrill_*`` hook specifications."""
     pluginmanager.add_hookspecs(hookspecs)
@@ -64,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if drill_config.backend == "auto":
         drill_config = config.stash[config_key] = session.with_auto_backend(drill_config)
+    drill_config = config.stash[config_key] = session.with_targets_file(drill_config)
     config.stash[targets_key] = session.load_targets(drill_config)
     config.stash[patroni_settings_key] = session.load_patroni_settings(drill_config)
     session.check_backup_keys(config)
@@ -202,14 +221,16 @@ def drdrill_backend(
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    """Say which backend drills run on (and why when ``auto`` chose it), and who fails over."""
+    """Say which backend and fault proxy drills run on (and why), who fails over, the targets."""
     drill_config = config.stash.get(config_key, None)
     if drill_config is None or drill_config.cadence is None:
         return None
     reason = f" ({drill_config.backend_reason})" if drill_config.backend_reason else ""
     return [
-        f"drdrill: backend {backend_name(drill_config)}{reason}",
+        f"drdrill: backend {backend_name(drill_config)}{reason}, "
+        f"fault proxy {session.fault_proxy(drill_config)}",
         f"drdrill: postgres failover {drill_config.postgres_failover}",
+        f"drdrill: {session.targets_header(drill_config)}",
     ]
 
 

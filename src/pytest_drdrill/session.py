@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -25,6 +27,7 @@ from pytest_drdrill.stash import (
 if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.config import DrillConfig
+    from pytest_drdrill.proxy.identity import FaultProxyIdentity
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
 
@@ -42,6 +45,41 @@ def with_auto_backend(drill_config: DrillConfig) -> DrillConfig:
     )
 
 
+def with_targets_file(drill_config: DrillConfig) -> DrillConfig:
+    """``drill_config`` with its targets file settled.
+
+    A project that names no file and has none at the default path is judged against the
+    requirements' tables shipped with the package, so a first drill runs with no setup; a
+    file that is named but missing stays an error (:func:`load_targets`), since a typo
+    there must not silently judge drills against other targets.
+    """
+    if drill_config.targets_explicit or drill_config.targets.is_file():
+        return drill_config
+    from pytest_drdrill.targets import PACKAGED_TARGETS
+
+    return dataclasses.replace(drill_config, targets=PACKAGED_TARGETS, targets_packaged=True)
+
+
+def targets_header(drill_config: DrillConfig) -> str:
+    """The run header's words for the targets file in use."""
+    if drill_config.targets_packaged:
+        return "targets: packaged defaults (requirements tables)"
+    return f"targets: {drill_config.targets}"
+
+
+def fault_proxy(drill_config: DrillConfig) -> FaultProxyIdentity:
+    """The fault proxy the run's backend will use, for the header printed before it starts.
+
+    Asked of a backend made for the question alone: :meth:`Backend.fault_proxy
+    <pytest_drdrill.topology.backend.Backend.fault_proxy>` starts nothing and writes
+    nowhere, so the directory it is given is never used.
+    """
+    from pytest_drdrill.assembly import backend_for
+
+    backend = backend_for(drill_config, Path(tempfile.gettempdir()), run_id=None)
+    return backend.fault_proxy()
+
+
 def load_targets(drill_config: DrillConfig) -> Targets:
     """The targets file ``--drill-targets`` names, read and validated.
 
@@ -53,9 +91,9 @@ def load_targets(drill_config: DrillConfig) -> Targets:
     path = drill_config.targets
     if not path.is_file():
         raise pytest.UsageError(
-            f"drill targets file {path} does not exist. Create it (copy fixtures/targets.yaml "
-            f"from pytest-drdrill's repository) or point --drill-targets / ini drill_targets "
-            f"at yours."
+            f"drill targets file {path} does not exist. Point --drill-targets / ini "
+            f"drill_targets at yours, write a starter one with `pytest --drill-init`, or set "
+            f"neither to use the requirements' tables shipped with pytest-drdrill."
         )
     try:
         return load(path)

@@ -15,7 +15,10 @@ def test_auto_picks_docker_when_the_daemon_has_the_images(pytester: pytest.Pytes
         "--drill=daily", "--drill-backend=auto", f"--drill-targets={ROOT / 'fixtures/targets.yaml'}"
     )
     result.stdout.fnmatch_lines(
-        ["drdrill: backend docker (auto: Docker * answers and has drdrill/postgres, *)"]
+        [
+            "drdrill: backend docker (auto: Docker * answers and has drdrill/postgres, *), "
+            "fault proxy *"
+        ]
     )
 
 
@@ -29,7 +32,7 @@ def test_auto_picks_local_when_an_image_is_missing(pytester: pytest.Pytester) ->
     pytester.makepyfile(NO_DRILL)
     result = pytester.runpytest("--drill=daily")
     result.stdout.fnmatch_lines(
-        ["drdrill: backend local (auto: Docker * answers but lacks redis=drdrill/no-such-image)"]
+        ["drdrill: backend local (auto: Docker * answers but lacks redis=drdrill/no-such-image), *"]
     )
 
 
@@ -59,4 +62,9 @@ def test_a_docker_fault_is_drilled_through_the_injector(
     pytester.makepyfile(DISCONNECT_DRILL)
     result = pytester.runpytest(*drill_args)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["drdrill: backend docker", "PASS*primary-disconnected*lost 0*"])
+    result.stdout.fnmatch_lines(
+        [
+            "drdrill: backend docker, fault proxy drdrill-proxy *",
+            "PASS*primary-disconnected*lost 0*",
+        ]
+    )

@@ -122,7 +122,7 @@ def test_compose_stack_is_drilled_and_disallowed_faults_are_refused(
         f"--drill-report-dir={pytester.path / 'reports'}", "-p", "no:cacheprovider", "-rA",
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["drdrill: backend stack*", "PASS*stack-latency*"])
+    result.stdout.fnmatch_lines(["drdrill: backend stack, fault proxy *", "PASS*stack-latency*"])
     result.stdout.fnmatch_lines(
         [
             f"*crash of pg-primary needs 'crash' (docker kill of the node's container), which "

@@ -158,7 +158,9 @@ def test_auto_picks_local_without_a_daemon(
     monkeypatch.setenv("DOCKER_HOST", f"unix://{pytester.path / 'no-docker.sock'}")
     pytester.makepyfile("def test_nothing(): pass\n")
     result = pytester.runpytest("--drill=daily", "--drill-backend=auto")
-    result.stdout.fnmatch_lines(["drdrill: backend local (auto: no Docker daemon answers*)"])
+    result.stdout.fnmatch_lines(
+        ["drdrill: backend local (auto: no Docker daemon answers*), fault proxy *"]
+    )
 
 
 def test_the_default_backend_is_local_even_with_a_daemon(
@@ -167,7 +169,7 @@ def test_the_default_backend_is_local_even_with_a_daemon(
     """Without --drill-backend the embedded local processes run, whatever Docker offers."""
     pytester.makepyfile("def test_nothing(): pass\n")
     result = pytester.runpytest("--drill=daily")
-    result.stdout.fnmatch_lines(["drdrill: backend local"])
+    result.stdout.fnmatch_lines(["drdrill: backend local, fault proxy *"])
 
 
 PRINT_STACK = """

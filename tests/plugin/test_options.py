@@ -437,19 +437,6 @@ def test_missing_targets_file_is_usage_error(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_missing_default_targets_file_is_usage_error(pytester: pytest.Pytester) -> None:
-    """``--drill`` without a targets file under the rootdir names the default path."""
-    pytester.makepyfile("def test_never_runs(): pass")
-    result = pytester.runpytest("--drill=daily")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        [
-            f"ERROR: drill targets file {pytester.path / 'fixtures' / 'targets.yaml'} "
-            "does not exist.*--drill-targets / ini drill_targets*"
-        ]
-    )
-
-
 def test_malformed_targets_file_is_usage_error(pytester: pytest.Pytester) -> None:
     """A targets file with a misspelt key is refused, naming the file, the key and the fix."""
     bad = pytester.makefile(

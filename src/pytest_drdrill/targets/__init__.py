@@ -15,6 +15,8 @@ naming the file, the key (``tiers.tier_1_critical.maximum_acceptable``) and the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pytest_drdrill.targets.loader import load_targets
 from pytest_drdrill.targets.model import (
     SCHEMA_VERSION,
@@ -30,7 +32,14 @@ from pytest_drdrill.targets.model import (
     UnknownTarget,
 )
 
+#: The requirements' tables shipped with the package: the targets of a run whose project
+#: has no targets file. This copy is the source of truth; the repository's
+#: ``fixtures/targets.yaml`` is the same bytes (a unit test compares them), kept there as
+#: the example a team copies and edits.
+PACKAGED_TARGETS = Path(__file__).with_name("requirements.yaml")
+
 __all__ = [
+    "PACKAGED_TARGETS",
     "SCHEMA_VERSION",
     "BusinessFunction",
     "CommunicationStep",

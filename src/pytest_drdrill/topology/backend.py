@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
+    from pytest_drdrill.proxy.identity import FaultProxyIdentity
     from pytest_drdrill.topology._protocol import Topology
     from pytest_drdrill.topology.docker_engine import BackendChoice
 
@@ -47,6 +48,20 @@ class Backend(Protocol):
         """Versions of the servers the drills run against (``postgresql``, ``redis``…).
 
         Known once started; the servers' own, not the host's, when they run elsewhere.
+        """
+        ...
+
+    def fault_proxy(self) -> FaultProxyIdentity:
+        """The fault proxy the drills go through, with its version.
+
+        Callable before :meth:`start`, for the run header, which is printed before anything
+        starts: it then names the proxy :meth:`start` will use, asking an executable or a
+        running server for its version but starting nothing. Once started, the proxy in
+        use as its API reports itself; :attr:`versions` then holds its
+        :attr:`~pytest_drdrill.proxy.identity.FaultProxyIdentity.label` under
+        ``fault proxy``. Never raises: what cannot be read is an ``unknown`` version.
+
+        .. versionadded:: 0.5
         """
         ...
 

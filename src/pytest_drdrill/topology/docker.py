@@ -25,6 +25,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import LEDGER_DDL
 from pytest_drdrill.proxy import ProxyClient
+from pytest_drdrill.proxy.identity import BUILTIN, FaultProxyIdentity, from_api_version
 from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
 from pytest_drdrill.topology.docker_engine import (
@@ -101,6 +102,15 @@ class DockerBackend:
         self._proxy_node: ContainerNode | None = None
         self.proxy_address: dict[str, str] = {}
         self.timings: dict[str, float] = {}
+        self._proxy_identity: FaultProxyIdentity | None = None
+
+    def fault_proxy(self) -> FaultProxyIdentity:
+        """The proxy container: before :meth:`start` its image, after it its API's version."""
+        if self._proxy_identity is not None:
+            return self._proxy_identity
+        image = self.images.proxy
+        name = "toxiproxy" if _is_toxiproxy(image) else BUILTIN
+        return FaultProxyIdentity(name, "(version read when its container starts)", image)
 
     # --- session ----------------------------------------------------------------------------
 
@@ -253,7 +263,7 @@ class DockerBackend:
         assert self.client is not None
         image = self.images.proxy
         options: dict[str, Any] = {"command": ["--listen", f"0.0.0.0:{PROXY_API_PORT}"]}
-        if "toxiproxy" in image.rsplit("/", 1)[-1]:
+        if _is_toxiproxy(image):
             options = {"command": ["-host=0.0.0.0", f"-port={PROXY_API_PORT}"]}
         addresses = {region: self.networks.allocate(region) for region in ("primary", "dr")}
         container = self.create_container(
@@ -272,7 +282,8 @@ class DockerBackend:
 
         def check() -> str | None:
             try:
-                self.versions["fault proxy"] = self.proxy.version()
+                self._proxy_identity = from_api_version(self.proxy.version(), where=image)
+                self.versions["fault proxy"] = self._proxy_identity.label
             except Exception as exc:  # any failure means: not ready yet
                 return str(exc)
             return None
@@ -308,3 +319,8 @@ class DockerBackend:
         if self.client is not None:
             self.client.close()
             self.client = None
+
+
+def _is_toxiproxy(image: str) -> bool:
+    """Whether the proxy image is Toxiproxy's, which takes Go-style flags, not the built-in's."""
+    return "toxiproxy" in image.rsplit("/", 1)[-1]

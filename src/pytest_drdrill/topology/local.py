@@ -38,6 +38,7 @@ from pytest_drdrill.topology.proxied import (
 
 if TYPE_CHECKING:
     from pytest_drdrill.proxy import ProxyClient, ProxyServer
+    from pytest_drdrill.proxy.identity import FaultProxyIdentity
     from pytest_drdrill.servers.processes import RunAs
     from pytest_drdrill.topology.nodes import ServiceNode
     from pytest_drdrill.topology.redis import RedisInstall
@@ -308,10 +309,30 @@ class LocalBackend:
         self.reaped: list[str] = []
         self.dataroot: Path | None = None
         self._proxy_server: ProxyServer | None = None
+        self._proxy_identity: FaultProxyIdentity | None = None
+
+    def fault_proxy(self) -> FaultProxyIdentity:
+        """``DRDRILL_TOXIPROXY_URL``'s proxy, else ``toxiproxy-server`` on PATH, else the built-in.
+
+        Before :meth:`start` the choice :meth:`start` will make; after it, the proxy in use
+        as its API names its version.
+        """
+        from pytest_drdrill.proxy import find_toxiproxy_server, identity
+
+        if self._proxy_identity is not None:
+            return self._proxy_identity
+        external = os.environ.get(TOXIPROXY_URL_ENV)
+        if external:
+            return identity.of_url(external)
+        program = find_toxiproxy_server()
+        if program is not None:
+            return identity.of_program(program)
+        return identity.builtin()
 
     def start(self) -> LocalBackend:
         """Remove leftovers of killed runs, find PostgreSQL, build the template, start the proxy."""
         from pytest_drdrill.proxy import ProxyClient, ProxyServer, find_toxiproxy_server
+        from pytest_drdrill.proxy.identity import TOXIPROXY_SERVER, from_api_version
 
         self.reaped = processes.reap_leftovers() + reap_dataroots()
         for line in self.reaped:
@@ -334,19 +355,29 @@ class LocalBackend:
         external = os.environ.get(TOXIPROXY_URL_ENV)
         if external:
             self.proxy = ProxyClient(external)
-            self.proxy.version()  # fail now, with the client's hint, if it is not there
+            # Fails now, with the client's hint, if it is not there.
+            self._proxy_identity = from_api_version(self.proxy.version(), where=external)
         else:
             # A toxiproxy-server on PATH is used when there is one; else the built-in proxy.
-            server = ProxyServer(self.basedir / "proxy", toxiproxy_server=find_toxiproxy_server())
+            program = find_toxiproxy_server()
+            server = ProxyServer(self.basedir / "proxy", toxiproxy_server=program)
             (self.basedir / "proxy").mkdir()
             self._proxy_server = server.start()
             self.proxy = server.client()
+            name = TOXIPROXY_SERVER if program else None
+            self._proxy_identity = from_api_version(
+                self.proxy.version(), name=name, where=program or ""
+            )
         return self
 
     @property
     def versions(self) -> dict[str, str]:
-        """The host's PostgreSQL and Redis versions, which the drills run (once started)."""
-        return {"postgresql": self.install.version, "redis": self.redis_install.version}
+        """The host's PostgreSQL and Redis versions and the fault proxy's (once started)."""
+        return {
+            "postgresql": self.install.version,
+            "redis": self.redis_install.version,
+            "fault proxy": self.fault_proxy().label,
+        }
 
     def topology(
         self,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import redis
 
     from pytest_drdrill.proxy import ProxyInfo, ToxicInfo
+    from pytest_drdrill.proxy.identity import FaultProxyIdentity
     from pytest_drdrill.topology._protocol import ServiceNode
 
 logger = logging.getLogger(__name__)
@@ -358,6 +359,19 @@ class StackBackend:
         self.reaped: list[str] = []
         self.versions: dict[str, str] = {}
         self.dataroot: Path | None = None
+        self._proxy_identity: FaultProxyIdentity | None = None
+
+    def fault_proxy(self) -> FaultProxyIdentity:
+        """The stack's own fault proxy, as its API names its version."""
+        from pytest_drdrill.proxy import identity
+
+        if self._proxy_identity is not None:
+            return self._proxy_identity
+        try:
+            spec = StackSpec.load(self.stack_file)
+        except (TopologyError, OSError) as exc:  # start() reports it; the header must not fail
+            return identity.FaultProxyIdentity("toxiproxy", f"unknown ({exc})", "")
+        return identity.of_url(spec.proxy_api)
 
     def start(self) -> StackBackend:
         """Read the stack file and check that the fault proxy answers.
@@ -367,7 +381,10 @@ class StackBackend:
         """
         self.spec = StackSpec.load(self.stack_file)
         self.proxy = _GuardedProxy(self.spec)
-        self.versions["fault proxy"] = self.proxy.version()
+        from pytest_drdrill.proxy.identity import from_api_version
+
+        self._proxy_identity = from_api_version(self.proxy.version(), where=self.spec.proxy_api)
+        self.versions["fault proxy"] = self._proxy_identity.label
         self.dataroot = Path(tempfile.mkdtemp(prefix=f"drdrill-stack-{uuid.uuid4().hex[:6]}-"))
         return self
 
