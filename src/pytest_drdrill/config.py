@@ -76,6 +76,8 @@ _help_postgres_failover = (
     "(default: reference; a drill's marker may name its own with postgres_failover=...)"
 )
 POSTGRES_FAILOVERS = ("reference", "patroni")
+#: The ``--drill-backup-tool`` values, the default first (see pytest_drdrill.backup.tools).
+BACKUP_TOOLS = ("builtin", "pgbackrest", "barman")
 _help_patroni_config = (
     "YAML file with the team's Patroni settings (dynamic configuration such as ttl, "
     "loop_wait, retry_timeout, maximum_lag_on_failover, failsafe_mode, and tags per "
