@@ -106,8 +106,11 @@ class Backups(Protocol):
         ...
 
     def newest_restorable(self, region: str | None = None) -> dt.datetime | None:
-        """The newest point a restore can reach, from the tool's catalogue (one region's
-        repository, or any); ``None`` when nothing is restorable."""
+        """The newest point a restore can reach, from the tool's catalogue.
+
+        :param region: one region's repository only; ``None`` for any.
+        :returns: ``None`` when nothing is restorable.
+        """
         ...
 
     def verify(self) -> Sequence[Finding]:
