@@ -25,10 +25,11 @@ from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.measure.roles import lsn_text, wall_to_monotonic
 from pytest_drdrill.recovery.envelope import envelope
 from pytest_drdrill.results import RoleSample, TimelineSwitch
-from pytest_drdrill.topology.etcd import find_etcd, http_json
+from pytest_drdrill.topology.etcd import find_etcd
 from pytest_drdrill.topology.haproxy import find_haproxy
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.patroni import find_patroni
+from pytest_drdrill.topology.patroni_rest import RunsPatroni
 from pytest_drdrill.topology.patroni_topology import PatroniTopology
 
 if TYPE_CHECKING:
@@ -81,13 +82,21 @@ class PatroniHA:
         }
 
     def topology(self, backend: Backend, workdir: Path, *, sentinel: bool = False) -> Topology:
-        """The local topology with a Patroni cluster running PostgreSQL."""
+        """The local topology with a Patroni cluster running PostgreSQL, or the team's own.
+
+        On the stack backend nothing is started: the stack file's ``patroni:`` section names
+        the team's cluster, and the drill reads its settings and roles from it.
+        """
+        from pytest_drdrill.topology.stack import StackBackend
+
+        if isinstance(backend, StackBackend):
+            return backend.topology(workdir, sentinel=sentinel, patroni=True)
         if not isinstance(backend, LocalBackend) or backend.dataroot is None:
             raise TopologyError(
                 f"--drill-postgres-failover=patroni builds its cluster on the local backend, "
                 f"not on --drill-backend={backend.name}: use --drill-backend=local, or "
-                f"--drill-backend=stack with a stack file whose postgres section names the "
-                f"team's Patroni (patroni: REST URLs)"
+                f"--drill-backend=stack with a stack file whose patroni: section names the "
+                f"team's Patroni (its members' REST URLs)"
             )
         return backend.topology(
             workdir,
@@ -122,14 +131,7 @@ class PatroniHA:
 
         :raises TopologyError: when no member answers.
         """
-        for member in _members(topology):
-            try:
-                reply = http_json(member.rest_url("/config"), timeout=1.0)
-            except (OSError, ValueError):
-                continue
-            if isinstance(reply, dict):
-                return reply
-        raise TopologyError("no Patroni member answers /config: the envelope cannot be computed")
+        return _rest(topology).config(first=topology.primary.name)
 
     def envelope(self, topology: Topology, fault: Fault) -> FailoverEnvelope | None:
         """The envelope of ``fault`` when it is one Patroni's settings bound."""
@@ -151,7 +153,7 @@ class PatroniHA:
 
     def roles(self, topology: Topology) -> Sequence[RoleSample]:
         """``/cluster`` as last read, and each server's own ``pg_is_in_recovery()``."""
-        if not isinstance(topology, PatroniTopology):
+        if not isinstance(topology, RunsPatroni):
             return ()
         at = timing.monotonic()
         reported = {str(m.get("name")): m for m in topology.cluster_state().get("members", [])}
@@ -188,14 +190,7 @@ class PatroniHA:
 
     def history_rows(self, topology: Topology) -> list[list[Any]]:
         """Patroni's ``/history``: ``[timeline, lsn, reason, timestamp, new leader]`` per switch."""
-        for member in _members(topology):
-            try:
-                reply = http_json(member.rest_url("/history"), timeout=1.0)
-            except (OSError, ValueError):
-                continue
-            if isinstance(reply, list):
-                return [list(entry) for entry in reply]
-        return []
+        return _rest(topology).history(first=topology.primary.name)
 
     def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
         """The timeline switches in ``/history``, each naming the timeline that began.
@@ -215,12 +210,14 @@ class PatroniHA:
         ]
 
 
-def _members(topology: Topology) -> list[Any]:
-    """The Patroni members, the leader first (it answers most surely)."""
-    if not isinstance(topology, PatroniTopology):
-        raise TopologyError("this topology runs no Patroni: use --drill-postgres-failover=patroni")
-    leader = topology.primary
-    return [leader, *(n for n in topology.pg_nodes.values() if n is not leader)]
+def _rest(topology: Topology) -> Any:
+    """The REST API of the topology's Patroni cluster, built by the plugin or the team's."""
+    if not isinstance(topology, RunsPatroni):
+        raise TopologyError(
+            "this topology runs no Patroni: use --drill-postgres-failover=patroni, and on "
+            "--drill-backend=stack name the team's cluster in the stack file's patroni: section"
+        )
+    return topology.patroni_rest
 
 
 def _in_recovery(dsn: str) -> bool | None:

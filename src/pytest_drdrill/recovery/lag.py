@@ -87,9 +87,9 @@ async def sample_lag(topology: Topology, timeout: float) -> list[LagSample]:
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, Exception):
             raise r  # cancellation, KeyboardInterrupt: not a lagging replica
-    if topology.s3_endpoint.target.region == "primary":
+    # A running stack may replicate its objects by itself: no path of ours to sample then.
+    copying = getattr(topology, "storage_link", None)
+    if copying is not None and topology.s3_endpoint.target.region == "primary":
         seconds = topology.storage_replication_lag()
-        samples.append(
-            LagSample(timing.monotonic(), "s3", topology.storage_link.source, None, seconds, True)
-        )
+        samples.append(LagSample(timing.monotonic(), "s3", copying.source, None, seconds, True))
     return samples

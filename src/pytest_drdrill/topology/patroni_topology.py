@@ -11,14 +11,13 @@ background thread so reading it never blocks on a frozen member.
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.topology.local import LocalTopology
 from pytest_drdrill.topology.patroni_cluster import PatroniCluster
+from pytest_drdrill.topology.patroni_rest import LeaderFollower, PatroniRest
 from pytest_drdrill.topology.proxied import PRIMARY, SYNC
 
 if TYPE_CHECKING:
@@ -26,14 +25,10 @@ if TYPE_CHECKING:
 
     from pytest_drdrill.proxy import ProxyClient
     from pytest_drdrill.servers.processes import RunAs
+    from pytest_drdrill.topology.links import Link
     from pytest_drdrill.topology.nodes import PostgresNode, ServiceNode
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
     from pytest_drdrill.topology.postgres import PostgresInstall
-
-logger = logging.getLogger(__name__)
-
-#: Seconds between two reads of Patroni's ``/cluster`` by the leader follower.
-FOLLOW_INTERVAL = 0.1
 
 
 class PatroniTopology(LocalTopology):
@@ -64,10 +59,8 @@ class PatroniTopology(LocalTopology):
         self.patroni: PatroniCluster | None = None
         self.settings = settings
         self.executables: dict[str, str] = dict(executables or {})
-        self._leader = PRIMARY
-        self._cluster: dict[str, Any] = {}
-        self._stop = threading.Event()
-        self._follower: threading.Thread | None = None
+        self.patroni_rest = PatroniRest({})
+        self._follower = LeaderFollower(self.patroni_rest, PRIMARY)
         self._install: PostgresInstall | None = None
         self._run_as: RunAs | None = None
 
@@ -100,41 +93,25 @@ class PatroniTopology(LocalTopology):
         for member in cluster.members.values():
             self._client_path(member)
         self.pg_endpoint = cluster.endpoint
-        self._cluster = cluster.cluster_state()
-        self._leader = cluster.leader() or PRIMARY
-        self._follower = threading.Thread(
-            target=self._follow, name="drdrill-patroni-leader", daemon=True
-        )
+        self.patroni_rest.urls.update({n: m.rest_url() for n, m in cluster.members.items()})
         self._follower.start()
         self.timings.update({f"patroni {k}": v for k, v in cluster.timings.items()})
         self.timings["postgres streaming"] = timing.monotonic() - t0
 
     # --- who leads ----------------------------------------------------------------------------
 
-    def _follow(self) -> None:
-        cluster = self.patroni
-        assert cluster is not None
-        while not self._stop.wait(FOLLOW_INTERVAL):
-            try:
-                state = cluster.cluster_state(timeout=0.5)
-            except TopologyError:
-                continue
-            except Exception:  # the follower must never die silently mid-drill
-                logger.exception("reading Patroni's /cluster failed")
-                continue
-            self._cluster = state
-            for member in state.get("members", []):
-                if member.get("role") == "leader" and member.get("state") == "running":
-                    self._leader = str(member["name"])
-
     @property
     def primary(self) -> PostgresNode:
         """The member Patroni last reported as running leader."""
-        return self.pg_nodes[self._leader]
+        return self.pg_nodes[self._follower.leader]
 
     def cluster_state(self) -> dict[str, Any]:
         """Patroni's ``/cluster`` as last read by the leader follower (may be a moment old)."""
-        return dict(self._cluster)
+        return dict(self._follower.state)
+
+    def dcs_links(self, member: str) -> list[Link]:
+        """The paths from Patroni member ``member`` to every etcd member."""
+        return [] if self.patroni is None else self.patroni.dcs_links(member)
 
     def nodes(self) -> dict[str, ServiceNode]:
         """Every node, the etcd members included: a region's loss takes its etcd members too."""
@@ -157,9 +134,7 @@ class PatroniTopology(LocalTopology):
 
     def close(self) -> None:
         """Stop following, stop the Patroni cluster, then everything else; never raises."""
-        self._stop.set()
-        if self._follower is not None:
-            self._follower.join(timeout=5)
+        self._follower.stop()
         if self.patroni is not None:
             self.patroni.close()
         super().close()

@@ -24,6 +24,7 @@ from pytest_drdrill.ledger import LEDGER_DDL, LEDGER_KEY, LEDGER_TABLE, VALIDATI
 from pytest_drdrill.proxy import ProxyClient
 from pytest_drdrill.proxy.client import split_address
 from pytest_drdrill.topology.links import Link
+from pytest_drdrill.topology.patroni_rest import LeaderFollower, PatroniRest, running_leader
 from pytest_drdrill.topology.postgres import conninfo
 from pytest_drdrill.topology.proxied import ProxiedTopology
 from pytest_drdrill.topology.stack_file import StackFileError, StackNodeSpec, StackSpec
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.proxy import ProxyInfo, ToxicInfo
     from pytest_drdrill.proxy.identity import FaultProxyIdentity
     from pytest_drdrill.topology._protocol import ServiceNode
+    from pytest_drdrill.topology.nodes import PostgresNode
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +234,9 @@ class StackTopology(ProxiedTopology):
         super().__init__(workdir, dataroot, proxy)
         self.spec = proxy.spec
         self.bucket = self.spec.bucket
+        self.dcs_nodes: dict[str, StackNode] = {}
+        self._dcs_links: dict[str, list[Link]] = {}
+        self._follower: LeaderFollower | None = None
 
     @classmethod
     def attach(cls, spec: StackSpec, workdir: Path, dataroot: Path) -> StackTopology:
@@ -263,14 +268,25 @@ class StackTopology(ProxiedTopology):
             else:
                 self.s3_nodes[name] = StackS3Node(node_spec, spec)
         self._sync_names = spec.sync_standbys
+        if spec.patroni is not None:
+            self._follow_patroni()
         nodes = self.nodes()
         for name, proxy in spec.client_paths.items():
             self.client_paths[name] = self._stack_link(
                 proxy, nodes[name], f"clients -> {name}", source="clients", upstream_of=None,
                 kind="path",
             )  # fmt: skip
+        haproxy = None if spec.patroni is None else spec.patroni.haproxy
         for service, proxy in spec.endpoints.items():
-            serving = self._serving(self.proxy.get(proxy).upstream)
+            upstream = self.proxy.get(proxy).upstream
+            if service == "postgres" and haproxy is not None and upstream == haproxy:
+                # HAProxy picks the leader by Patroni's REST checks: the endpoint leads there.
+                self.pg_endpoint = self._stack_link(
+                    proxy, self.primary, "clients -> postgres (service endpoint, HAProxy)",
+                    source="clients", kind="endpoint", upstream_of=lambda _n: haproxy,
+                )  # fmt: skip
+                continue
+            serving = self._serving(upstream)
             if serving is None:
                 raise StackFileError(
                     f"stack file {spec.source}: the {service} endpoint {proxy!r} leads to "
@@ -301,7 +317,73 @@ class StackTopology(ProxiedTopology):
                 self.redis_links[name] = link
             else:
                 self.storage_link = link
+        for member, targets in {} if spec.patroni is None else spec.patroni.dcs_paths.items():
+            self._dcs_links[member] = [
+                self._stack_link(
+                    proxy,
+                    self.dcs_nodes[dcs],
+                    f"{member} -> {dcs} (DCS)",
+                    source=member,
+                    kind="dcs",
+                    upstream_of=None,
+                )  # fmt: skip
+                for dcs, proxy in targets.items()
+            ]
         self._prepare_ledgers()
+
+    # --- a team's Patroni cluster -------------------------------------------------------------
+
+    def _follow_patroni(self) -> None:
+        """Ask the team's Patroni who leads, check its members are the file's, follow it."""
+        patroni = self.spec.patroni
+        assert patroni is not None
+        self.patroni_rest = PatroniRest(patroni.rest)
+        state = self.patroni_rest.cluster(timeout=5.0)
+        members = {str(m.get("name")) for m in state.get("members", [])}
+        strangers = sorted(members - set(patroni.rest))
+        if strangers:
+            raise StackFileError(
+                f"stack file {self.spec.source}, key patroni.rest: Patroni's /cluster names "
+                f"member(s) {', '.join(strangers)} the file does not; name each postgres node "
+                f"as its Patroni member (the name: in its patroni.yml)"
+            )
+        leader = running_leader(state)
+        if leader is None:
+            raise TopologyError(
+                f"the Patroni cluster of stack file {self.spec.source} has no running leader "
+                f"now (/cluster: {state.get('members')}); drill it once it is healthy"
+            )
+        self._follower = LeaderFollower(self.patroni_rest, leader).start()
+        for name, region in patroni.dcs.items():
+            paths = [p[name] for p in patroni.dcs_paths.values() if name in p]
+            upstream = self.proxy.get(paths[0]).upstream if paths else "127.0.0.1:0"
+            node_spec = StackNodeSpec(name, "dcs", region, upstream, upstream)
+            self.dcs_nodes[name] = StackNode(node_spec, self.spec)
+
+    @property
+    def primary(self) -> PostgresNode:
+        """The node behind the endpoint; under the team's Patroni, the member it says leads."""
+        if self._follower is not None:
+            return self.pg_nodes[self._follower.leader]
+        return super().primary
+
+    def cluster_state(self) -> dict[str, Any]:
+        """Patroni's ``/cluster`` as last read (empty without a ``patroni:`` section)."""
+        return {} if self._follower is None else dict(self._follower.state)
+
+    def dcs_links(self, member: str) -> list[Link]:
+        """The paths the stack file names from Patroni member ``member`` to its DCS."""
+        return list(self._dcs_links.get(member, []))
+
+    def nodes(self) -> dict[str, ServiceNode]:
+        """Every node, the DCS members the file names included."""
+        return {**super().nodes(), **self.dcs_nodes}
+
+    def close(self) -> None:
+        """Stop following Patroni, then what the proxied topology closes; never raises."""
+        if self._follower is not None:
+            self._follower.stop()
+        super().close()
 
     def _serving(self, upstream: str) -> str | None:
         """The node an endpoint's upstream leads to: through its client path, or directly."""
@@ -388,13 +470,30 @@ class StackBackend:
         self.dataroot = Path(tempfile.mkdtemp(prefix=f"drdrill-stack-{uuid.uuid4().hex[:6]}-"))
         return self
 
-    def topology(self, workdir: Path, *, sentinel: bool = False) -> StackTopology:
+    def topology(
+        self, workdir: Path, *, sentinel: bool = False, patroni: bool = False
+    ) -> StackTopology:
         """The stack, ready for one drill: ledgers emptied, current primaries read.
 
-        :raises TopologyError: with ``sentinel`` (the stack decides its own failover).
+        :param patroni: the drill runs under ``--drill-postgres-failover=patroni``: the
+            file must name the team's Patroni cluster.
+        :raises TopologyError: with ``sentinel`` (the stack decides its own failover), or
+            when the file's ``patroni:`` section and the HA stack chosen disagree.
         """
         if self.dataroot is None:
             raise TopologyError("the stack backend is not started: call start() first")
+        if patroni and self.spec.patroni is None:
+            raise StackFileError(
+                f"--drill-postgres-failover=patroni on the stack backend drills the team's "
+                f"Patroni: stack file {self.stack_file} has no patroni: section; add "
+                f"patroni.rest with each postgres node's REST URL (and patroni.haproxy)"
+            )
+        if not patroni and self.spec.patroni is not None:
+            raise TopologyError(
+                f"stack file {self.stack_file} names a Patroni cluster (patroni:), which "
+                f"decides its own failovers; run with --drill-postgres-failover=patroni so "
+                f"the reference orchestrator does not fail over beside it"
+            )
         if sentinel:
             raise TopologyError(
                 "--drill-redis-failover=sentinel does not apply to the stack backend: the "

@@ -34,7 +34,10 @@ OPERATIONS = {
     "stop": "docker stop of the node's container",
 }
 SERVICES = ("postgres", "redis", "s3")
-_TOP_KEYS = {"name", "proxy", "bucket", "nodes", "paths", "sync_standbys", "allowed_faults"}
+_TOP_KEYS = {
+    "name", "proxy", "bucket", "nodes", "paths", "sync_standbys", "allowed_faults", "patroni",
+}  # fmt: skip
+_PATRONI_KEYS = {"rest", "haproxy", "dcs", "dcs_paths"}
 _NODE_KEYS = {"service", "region", "address", "upstream", "container"}
 _PATH_KEYS = {"endpoints", "client_paths", "replication"}
 
@@ -67,6 +70,25 @@ class StackNodeSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class PatroniSpec:
+    """The team's Patroni cluster, as the stack file's ``patroni:`` section names it.
+
+    :param rest: each PostgreSQL node's Patroni REST base URL, by node name.
+    :param haproxy: ``host:port`` of HAProxy, where the PostgreSQL endpoint leads; ``None``
+        when the endpoint leads to a node's path.
+    :param dcs: the DCS members (etcd, Consul) by name, with their region.
+    :param dcs_paths: per PostgreSQL node, the proxy carrying its traffic to each DCS member.
+
+    .. versionadded:: 0.7
+    """
+
+    rest: dict[str, str]
+    haproxy: str | None
+    dcs: dict[str, str]
+    dcs_paths: dict[str, dict[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
 class StackSpec:
     """A validated stack file.
 
@@ -84,6 +106,7 @@ class StackSpec:
     replication: dict[str, str]
     sync_standbys: tuple[str, ...]
     allowed: frozenset[str]
+    patroni: PatroniSpec | None = None
 
     @classmethod
     def load(cls, path: Path) -> StackSpec:
@@ -167,6 +190,7 @@ class StackSpec:
             replication=groups["replication"],
             sync_standbys=tuple(top.get("sync_standbys") or ()),
             allowed=frozenset(allowed),
+            patroni=None if top.get("patroni") is None else _patroni(top["patroni"], nodes, fail),
         )
 
     def require(self, operation: str, what: str) -> None:
@@ -180,6 +204,54 @@ class StackSpec:
                 f"stack file {self.source} does not allow; add {operation} to its "
                 f"allowed_faults if the stack's owners agree"
             )
+
+
+def _patroni(raw: object, nodes: Mapping[str, StackNodeSpec], fail: Any) -> PatroniSpec:
+    """Check the ``patroni:`` section against the file's nodes."""
+    section = _mapping(raw, "patroni", fail)
+    _known(section, _PATRONI_KEYS, "patroni", fail)
+    postgres = {name for name, node in nodes.items() if node.service == "postgres"}
+    rest = {str(k): str(v) for k, v in _mapping(section.get("rest"), "patroni.rest", fail).items()}
+    for name, url in rest.items():
+        if name not in postgres:
+            raise fail(
+                f"patroni.rest.{name}",
+                f"not a postgres node of this file; postgres nodes: {', '.join(sorted(postgres))}",
+            )
+        if not url.startswith(("http://", "https://")):
+            raise fail(f"patroni.rest.{name}", f"give the REST API's URL, e.g. http://{url}")
+    missing = sorted(postgres - set(rest))
+    if missing:
+        raise fail("patroni.rest", f"no REST URL for {', '.join(missing)}: every member needs one")
+    haproxy = section.get("haproxy")
+    if haproxy is not None:
+        try:
+            split_address(str(haproxy))
+        except ValueError:
+            raise fail("patroni.haproxy", "give host:port where HAProxy listens") from None
+    dcs: dict[str, str] = {}
+    for name, member in _mapping(section.get("dcs") or {}, "patroni.dcs", fail).items():
+        entry = _mapping(member, f"patroni.dcs.{name}", fail)
+        _known(entry, {"region"}, f"patroni.dcs.{name}", fail)
+        if entry.get("region") not in ("primary", "dr"):
+            raise fail(f"patroni.dcs.{name}.region", "give primary or dr")
+        if name in nodes:
+            raise fail(f"patroni.dcs.{name}", "a DCS member may not share a node's name")
+        dcs[str(name)] = str(entry["region"])
+    paths: dict[str, dict[str, str]] = {}
+    raw_paths = _mapping(section.get("dcs_paths") or {}, "patroni.dcs_paths", fail)
+    for member, named in raw_paths.items():
+        if member not in rest:
+            raise fail(f"patroni.dcs_paths.{member}", "not a Patroni member named in patroni.rest")
+        per = _mapping(named, f"patroni.dcs_paths.{member}", fail)
+        for target in per:
+            if target not in dcs:
+                raise fail(
+                    f"patroni.dcs_paths.{member}.{target}",
+                    f"not a DCS member of patroni.dcs ({', '.join(sorted(dcs)) or 'none named'})",
+                )
+        paths[str(member)] = {str(k): str(v) for k, v in per.items()}
+    return PatroniSpec(rest, None if haproxy is None else str(haproxy), dcs, paths)
 
 
 def _mapping(value: object, key: str, fail: Any) -> dict[str, Any]:
