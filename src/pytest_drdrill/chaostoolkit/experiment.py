@@ -101,6 +101,15 @@ def load(path: Path) -> tuple[Experiment, ExperimentDrill]:
         ensure_experiment_is_valid(experiment)
     except ChaosException as exc:
         raise InvalidExperiment(f"{path}: invalid Chaos Toolkit experiment: {exc}. {how}") from None
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        # chaoslib's validator assumes the shape it validates: a null or a list where it
+        # expects a mapping breaks it before it can say which key is wrong.
+        raise InvalidExperiment(
+            f"{path}: invalid Chaos Toolkit experiment: a key holds a value of the wrong "
+            f"kind (chaoslib's validator failed with {type(exc).__name__}: {exc}); check that "
+            f"method, steady-state-hypothesis, rollbacks, controls and extensions hold the "
+            f"lists and mappings Chaos Toolkit documents. {how}"
+        ) from None
     scenario = path.stem.removeprefix("experiment-")
     return experiment, drill_settings(experiment, str(path), scenario=scenario)
 

@@ -73,7 +73,7 @@ def load_settings(
             f"{source}: cannot read the Patroni settings file ({err.strerror}). "
             f"Check the path given to --drill-patroni-config."
         ) from err
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise PatroniSettingsError(f"{source}: not valid YAML: {err}") from err
     return check_settings(raw or {}, source=source, patroni_version=patroni_version)
 

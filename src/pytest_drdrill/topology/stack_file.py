@@ -122,7 +122,7 @@ class StackSpec:
                 f"ini drill_stack at the stack's description (fixtures/stack-compose.yaml "
                 f"describes docker-compose.yml's)"
             ) from None
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise StackFileError(f"stack file {path} is not valid YAML: {exc}") from None
         return cls._check(path, data)
 
@@ -172,8 +172,20 @@ class StackSpec:
         missing = sorted(set(nodes) - set(groups["client_paths"]))
         if missing:
             raise fail("paths.client_paths", f"no client path for {', '.join(missing)}")
+        sync = top.get("sync_standbys") or []
+        if not isinstance(sync, list) or not all(isinstance(n, str) and n in nodes for n in sync):
+            raise fail("sync_standbys", f"give a list of node names of this file (got {sync!r})")
+        for key in ("name", "bucket"):
+            if key in top and not isinstance(top[key], str):
+                raise fail(key, f"give a string (got {top[key]!r})")
+        if "host" in proxy and not isinstance(proxy["host"], str):
+            raise fail(
+                "proxy.host", f"give the host pytest reaches the proxy on (got {proxy['host']!r})"
+            )
         allowed = top.get("allowed_faults") or []
-        if not isinstance(allowed, list) or not all(a in OPERATIONS for a in allowed):
+        if not isinstance(allowed, list) or not all(
+            isinstance(a, str) and a in OPERATIONS for a in allowed
+        ):
             raise fail(
                 "allowed_faults",
                 f"give a list of: {', '.join(OPERATIONS)} (got {allowed!r})",
@@ -188,7 +200,7 @@ class StackSpec:
             endpoints=groups["endpoints"],
             client_paths=groups["client_paths"],
             replication=groups["replication"],
-            sync_standbys=tuple(top.get("sync_standbys") or ()),
+            sync_standbys=tuple(sync),
             allowed=frozenset(allowed),
             patroni=None if top.get("patroni") is None else _patroni(top["patroni"], nodes, fail),
         )
