@@ -113,6 +113,11 @@ _help_pushgateway = (
     "are pushed to, under job drdrill grouped by cadence and backend; the same figures are "
     "always written as drdrill.prom in the report directory (default: no push)"
 )
+_help_otlp_endpoint = (
+    "OTLP/HTTP traces URL of an OpenTelemetry collector (e.g. http://127.0.0.1:4318/v1/traces): "
+    "each drill is exported as a trace whose spans are its phases and faults (needs the otel "
+    "extra: pip install 'pytest-drdrill[otel]'; default: no export)"
+)
 _help_init = (
     "write a starter drill project into the current directory (fixtures/targets.yaml, "
     "fixtures/stack.yaml, drills/conftest.py with a commented failover hook, "
@@ -172,6 +177,7 @@ OPTIONS = (
     _Option("drill_docker_images", "--drill-docker-images", _help_docker_images, None),
     _Option("drill_stack", "--drill-stack", _help_stack, None),
     _Option("drill_pushgateway", "--drill-pushgateway", _help_pushgateway, None),
+    _Option("drill_otlp_endpoint", "--drill-otlp-endpoint", _help_otlp_endpoint, None),
 )
 
 
@@ -236,6 +242,8 @@ class DrillConfig:
     backend_reason: str = ""
     #: The Pushgateway the run's figures are pushed to (``--drill-pushgateway``), if any.
     pushgateway: str | None = None
+    #: The OTLP/HTTP traces URL drills are exported to (``--drill-otlp-endpoint``), if any.
+    otlp_endpoint: str | None = None
     #: Whether :attr:`targets` is the requirements' tables shipped with the package, used
     #: because no file was named and the default path holds none (settled with ``--drill``).
     targets_packaged: bool = False
@@ -362,7 +370,28 @@ def get_config(config: pytest.Config) -> DrillConfig:
         docker_images=_images(config, opts["drill_docker_images"]),
         stack_file=stack_file,
         pushgateway=_pushgateway(config, opts["drill_pushgateway"]),
+        otlp_endpoint=_otlp_endpoint(config, opts["drill_otlp_endpoint"]),
     )
+
+
+def _otlp_endpoint(config: pytest.Config, opt: _Option) -> str | None:
+    """The collector's traces URL, and the SDK to reach it, checked before any drill runs."""
+    raw, source = _raw(config, opt)
+    if not raw:
+        return None
+    url = str(raw).strip()
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise pytest.UsageError(
+            f"{source}: {raw!r} is not an OTLP/HTTP traces URL; give one such as "
+            f"http://127.0.0.1:4318/v1/traces (set with {_where(opt)})"
+        )
+    from pytest_drdrill.reporting.otel import missing_sdk
+
+    problem = missing_sdk()
+    if problem is not None:
+        raise pytest.UsageError(f"{source} asks for OpenTelemetry traces, but {problem}")
+    return url
 
 
 def _pushgateway(config: pytest.Config, opt: _Option) -> str | None:

@@ -213,7 +213,11 @@ class DrillReporter:
             },
         )
         self.written = []
-        writers = [*default_writers(pushgateway=self.drill_config.pushgateway), *self.writers]
+        configured = default_writers(
+            pushgateway=self.drill_config.pushgateway,
+            otlp_endpoint=self.drill_config.otlp_endpoint,
+        )
+        writers = [*configured, *self.writers]
         for writer in sorted(writers, key=lambda w: w.rank):
             self.written += writer.write(results)
             self.delivery_problems += getattr(writer, "problems", [])

@@ -23,12 +23,21 @@ if TYPE_CHECKING:
     from pytest_drdrill.reporting.writer import ReportWriter
 
 
-def default_writers(*, pushgateway: str | None = None) -> list[ReportWriter]:
+def default_writers(
+    *, pushgateway: str | None = None, otlp_endpoint: str | None = None
+) -> list[ReportWriter]:
     """A fresh writer of each format the bundle always has.
 
     .. versionchanged:: 0.6
        Adds the Prometheus figures, pushed to ``pushgateway`` when one is given.
+    .. versionchanged:: 0.7
+       Adds the OpenTelemetry export when ``otlp_endpoint`` is given.
     """
+    extra: list[ReportWriter] = []
+    if otlp_endpoint is not None:
+        from pytest_drdrill.reporting.otel import OtelWriter
+
+        extra.append(OtelWriter(otlp_endpoint))
     return [
         JsonWriter(),
         JunitWriter(),
@@ -37,4 +46,5 @@ def default_writers(*, pushgateway: str | None = None) -> list[ReportWriter]:
         NotificationsWriter(),
         HistoryWriter(),
         PrometheusWriter(pushgateway),
+        *extra,
     ]
