@@ -10,13 +10,16 @@ read by :func:`parse_sink`:
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as _dt
+import hashlib
 import http.client
 import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -170,8 +173,35 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def redact_url(url: str) -> str:
+    """``url`` as reports may show it: no user info, no query, only the first path segment.
+
+    Webhook URLs carry their secret in the path (``/services/T0/B1/token``), the query
+    (``?token=``) or the user info; what is left names the receiver without its key, and a
+    short digest of the whole URL keeps two webhooks on one host apart. A URL with at most
+    one path segment and neither query nor user info is shown as it is.
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) <= 1 and not (parts.query or parts.username or parts.password):
+        return url  # nothing in it that could be a key
+    path = f"/{segments[0]}/…" if segments else "/…"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{path} [{digest}]"
+
+
 class WebhookSink:
     """POST each message as JSON to a URL; only a 2xx answer counts as delivered.
+
+    User info in the URL (``https://user:password@host/...``) is sent as HTTP Basic
+    authentication. Reports and messages name the webhook by :func:`redact_url` only.
 
     .. versionadded:: 0.3
 
@@ -180,13 +210,23 @@ class WebhookSink:
     """
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self.url = url
+        parts = urllib.parse.urlsplit(url)
+        self._headers: dict[str, str] = {}
+        if parts.username is not None or parts.password is not None:
+            user = urllib.parse.unquote(parts.username or "")
+            password = urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
+            netloc = parts.netloc.rpartition("@")[2]
+            parts = parts._replace(netloc=netloc)
+        self._target = urllib.parse.urlunsplit(parts)
+        self.url = redact_url(url)
         self.timeout = timeout
         self._opener = urllib.request.build_opener(_RefuseRedirects)
 
     @property
     def spec(self) -> str:
-        """The URL."""
+        """The URL, redacted (:func:`redact_url`)."""
         return self.url
 
     def deliver(self, message: Message) -> str:
@@ -199,12 +239,13 @@ class WebhookSink:
         """
         payload = json.dumps(message.to_json(_now_iso()), ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(
-            self.url,
+            self._target,
             data=payload,
             method="POST",
             headers={
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": "pytest-drdrill",
+                **self._headers,
             },
         )
         fix = "check the URL given with --drill-notify / drill_notify and the receiver"
