@@ -118,6 +118,10 @@ _help_otlp_endpoint = (
     "each drill is exported as a trace whose spans are its phases and faults (needs the otel "
     "extra: pip install 'pytest-drdrill[otel]'; default: no export)"
 )
+_help_library = (
+    "also collect the drills that ship with pytest-drdrill (the installed package's scenario "
+    "library, pytest_drdrill/library); select among them with --drill=CADENCE and -k"
+)
 _help_init = (
     "write a starter drill project into the current directory (fixtures/targets.yaml, "
     "fixtures/stack.yaml, drills/conftest.py with a commented failover hook, "
@@ -202,6 +206,9 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(opt.name, opt.help, default=opt.default)
     # An action, not a setting (like --help): no ini key.
     group.addoption("--drill-init", action="store_true", dest="drill_init", help=_help_init)
+    group.addoption(
+        "--drill-library", action="store_true", dest="drill_library", help=_help_library
+    )
 
 
 @dataclasses.dataclass(frozen=True)

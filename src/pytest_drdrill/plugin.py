@@ -66,6 +66,21 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return 0
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """``--drill-library``: the installed scenario library joins the paths to collect.
+
+    Added to the arguments before pytest reads them as paths, so ``-k``, ``--drill=`` and
+    every other selection apply to the library's drills as to the project's own. The
+    rootdir stays the project's: it was found from the arguments as given.
+    """
+    if not getattr(early_config.known_args_namespace, "drill_library", False):
+        return
+    from pytest_drdrill.library import __file__ as library_init
+
+    args.append(str(Path(library_init).parent))
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """Register the ``pytest_drdrill_*`` hook specifications."""
     pluginmanager.add_hookspecs(hookspecs)
