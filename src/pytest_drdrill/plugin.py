@@ -113,10 +113,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_drdrill.backup.pitr import ReferenceRestore
 
     config.pluginmanager.register(ReferenceRestore(), "drdrill-reference-restore")
-    if not hasattr(config, "workerinput"):
-        reporter = DrillReporter(config, drill_config, config.stash[targets_key])
-        config.stash[reporter_key] = reporter
-        config.pluginmanager.register(reporter, "drdrill-reporter")
+    # On an xdist worker too: it hands its results to the controller's, which writes.
+    reporter = DrillReporter(config, drill_config, config.stash[targets_key])
+    config.stash[reporter_key] = reporter
+    config.pluginmanager.register(reporter, "drdrill-reporter")
     session.check_notify(config, drill_config)
 
 

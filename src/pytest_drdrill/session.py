@@ -143,7 +143,7 @@ def check_notify(config: pytest.Config, drill_config: DrillConfig) -> None:
 
 
 def run_id(config: pytest.Config) -> str | None:
-    """The run's id; ``None`` on an xdist worker, which has no report collector."""
+    """The run's id (an xdist worker's is its controller's); ``None`` without drills."""
     reporter = config.stash.get(reporter_key, None)
     return reporter.run_id if reporter is not None else None
 

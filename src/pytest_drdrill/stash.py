@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 config_key: pytest.StashKey[DrillConfig] = pytest.StashKey()
 #: ``config.stash``: the targets file, read when ``--drill`` runs drills.
 targets_key: pytest.StashKey[Targets] = pytest.StashKey()
-#: ``config.stash``: the report collector; absent on xdist workers.
+#: ``config.stash``: the report collector (on xdist workers, the one that hands results over).
 reporter_key: pytest.StashKey[DrillReporter] = pytest.StashKey()
 #: ``item.stash``: the drill a marked item declares.
 drill_spec_key: pytest.StashKey[DrillSpec] = pytest.StashKey()

@@ -1,20 +1,26 @@
 """The drill reporter: collects every drill's result and writes the run's report bundle.
 
-A stateful plugin object kept in ``config.stash`` (as pytest's own ``LogXML``), created
-only on the controller, never on xdist workers.
+A stateful plugin object kept in ``config.stash`` (as pytest's own ``LogXML``). Under
+pytest-xdist every worker has one too, which collects its drills' results and hands them
+(and writers such as Chaos Toolkit journals) to the controller's at the end; only the
+controller writes the bundle, one for the whole run.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import pickle
 import platform
 import subprocess
 import uuid
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from pytest_drdrill import timing
 from pytest_drdrill.config import backend_name
@@ -24,8 +30,6 @@ from pytest_drdrill.results import RunInfo, Verdict
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
-
-    import pytest
 
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.record import DrillRecord
@@ -91,6 +95,12 @@ def _detail_lines(result: DrillResult) -> list[str]:
     return lines
 
 
+#: ``workerinput`` key: the controller's run id, given to every xdist worker.
+WORKER_RUN_ID = "drdrill_run_id"
+#: ``workeroutput`` key: a worker's drill results and extra writers, pickled.
+WORKER_RESULTS = "drdrill_results"
+
+
 class DrillReporter:
     """Collects :class:`DrillResult` objects and has every report writer write the bundle.
 
@@ -107,7 +117,10 @@ class DrillReporter:
         self.targets = targets
         self.anchor = timing.anchor()
         stamp = dt.datetime.fromtimestamp(self.anchor.wall, tz=dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        self.run_id = f"{stamp}-{uuid.uuid4().hex[:6]}"
+        # An xdist worker's drills belong to its controller's run (its notifications file,
+        # its incident ids); the controller writes the one bundle.
+        given = getattr(config, "workerinput", {}).get(WORKER_RUN_ID)
+        self.run_id = given or f"{stamp}-{uuid.uuid4().hex[:6]}"
         self.results: list[DrillResult] = []
         self.versions: dict[str, str] = {
             "pytest-drdrill": _version("pytest-drdrill"),
@@ -177,6 +190,37 @@ class DrillReporter:
             cadence=self.drill_config.cadence,
         )
 
+    # --- pytest-xdist: workers measure, the controller writes one bundle ---------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Give a starting xdist worker this run's id."""
+        node.workerinput[WORKER_RUN_ID] = self.run_id
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """Take a finished worker's results and writers (journals) into the run."""
+        payload = getattr(node, "workeroutput", {}).get(WORKER_RESULTS)
+        if not payload:
+            return
+        # Pickled by this plugin's own worker in this same run; never read from elsewhere.
+        results, writers = pickle.loads(base64.b64decode(payload))  # noqa: S301
+        self.results.extend(results)
+        self.writers.extend(writers)
+        # CLOCK_MONOTONIC is the machine's: every worker's stamps share the controller's
+        # anchor, so the drills keep the order they ran in.
+        self.results.sort(key=lambda result: result.started_at)
+
+    def _hand_to_controller(self) -> bool:
+        """On an xdist worker, pass results and writers to the controller; ``True`` there."""
+        output = getattr(self.config, "workeroutput", None)
+        if output is None:
+            return False
+        output[WORKER_RESULTS] = base64.b64encode(
+            pickle.dumps((self.results, self.writers))
+        ).decode("ascii")
+        return True
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write the report bundle, update the run history, check the drill cadence.
 
@@ -187,6 +231,8 @@ class DrillReporter:
         journals of experiment drills, the HTML report, the MTD justification, the
         notifications, the history line, and last the checksums of everything written.
         """
+        if self._hand_to_controller():
+            return
         if not self.results:
             if self.drill_config.enforce_cadence:
                 self._check_cadence(session, [])
