@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_drdrill import timing, verdict
 from pytest_drdrill.backup.verification import CheckOutcome
 from pytest_drdrill.errors import EnvelopeExceeded, TopologyError
+from pytest_drdrill.measure import function_probes
 from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.resources import sample_resources
 from pytest_drdrill.measure.restore import check_restore
@@ -128,6 +129,7 @@ class Drill:
         self._facts: dict[str, Any] | None = None
         #: Asks every PostgreSQL server directly what it is, from steady state to the end.
         self.watcher: ServerWatcher | None = None
+        self.function_clients: list[function_probes.FunctionClient] = []
         #: Samples the HA stack's view of its members into the record while the drill runs.
         self.roles: RoleSampler | None = None
         if notifier is not None:
@@ -186,6 +188,8 @@ class Drill:
                     f"writes through {self.topology.endpoint(service)} within {timeout:.0f}s, "
                     "before any fault"
                 )
+        # The team's own functions, measured end to end by the targets file's probes.
+        self.function_clients = function_probes.start_clients(self.targets, self.record)
         self._resources = sample_resources(self.topology.nodes())
         self._facts = describe(self.topology)
         self.watcher = watch_directly(self.topology)
@@ -208,6 +212,7 @@ class Drill:
         for workload in self.workloads.values():
             if workload.is_running:
                 workload.stop()
+        function_probes.stop_clients(self.function_clients)
         if self.watcher is not None:
             self.watcher.stop()
         if self.roles is not None:
@@ -313,8 +318,13 @@ class Drill:
         main = services.get(self.service) or services["postgres"]
         functions = (
             verdict.judge_functions(
-                self.targets, services, observation_seconds=self.observe, fault=described
-            )
+                self.targets,
+                services,
+                observation_seconds=self.observe,
+                fault=described,
+                probed={c.function.name: c.history for c in self.function_clients},
+                fault_at=fault_at,
+            )  # fmt: skip
             if self.targets is not None and fault_at is not None
             else ()
         )

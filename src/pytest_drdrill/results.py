@@ -183,6 +183,8 @@ class FunctionResult:
     :param rpo: lost writes summed over dependencies, the widest window.
     :param verdict: judged against the function's own targets.
     :param reason: why.
+    :param probes: what measured it end to end (the targets file's ``probes``), when
+        any: its RTO is then its own clients', not its dependencies' (new in 0.7).
 
     .. versionadded:: 0.2
     """
@@ -195,6 +197,7 @@ class FunctionResult:
     verdict: Verdict
     reason: str
     target: Target | None = None
+    probes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

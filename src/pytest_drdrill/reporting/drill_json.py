@@ -246,6 +246,7 @@ def _function(function: FunctionResult, anchor: Anchor) -> dict[str, Any]:
         "rto": None if function.rto is None else _rto(function.rto, anchor),
         "rpo": None if function.rpo is None else _rpo(function.rpo),
         "target": None if function.target is None else _target(function.target),
+        "probes": list(function.probes),
     }
 
 

@@ -33,6 +33,7 @@ from pytest_drdrill.targets.model import (
     Targets,
     Tier,
 )
+from pytest_drdrill.targets.probes_reading import read_probes
 from pytest_drdrill.targets.schema import (
     COMMUNICATION,
     COST_ROW,
@@ -197,7 +198,17 @@ class _Reader(FieldReader):
             rto=rto,
             rpo=rpo,
             impact=self.optional_text(entry, "impact", key),
+            probes=read_probes(self, entry["probes"], f"{key}.probes") if "probes" in entry else (),
+            probe_interval=self.probe_interval(entry, key),
         )
+
+    def probe_interval(self, entry: Mapping[str, Any], key: str) -> float:
+        if "probe_interval" not in entry:
+            return 1.0
+        interval = self.duration(entry["probe_interval"], f"{key}.probe_interval")
+        if interval <= 0:
+            self.fail(f"{key}.probe_interval", "the interval must be above 0", "write e.g. 1s")
+        return interval
 
     def dependency(
         self, value: object, key: str, name: str, functions: Mapping[str, BusinessFunction]

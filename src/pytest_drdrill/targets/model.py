@@ -10,7 +10,7 @@ import difflib
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pytest_drdrill.errors import DrillError
 from pytest_drdrill.results import Target
@@ -81,6 +81,36 @@ class DataCategory:
     backup_method: str
 
 
+ProbeKind = Literal["http", "sql", "command"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionProbe:
+    """One request a business function's client sends to the team's own system in a drill.
+
+    .. versionadded:: 0.7
+
+    :param name: a label for reports, e.g. ``login``.
+    :param kind: ``http``, ``sql`` or ``command``.
+    :param settings: the checked settings of that kind (``url``, ``method``, ``status``,
+        ``body``, ``headers``; ``dsn_env``, ``query``, ``expect``; ``argv``).
+    :param timeout: seconds one request may take before it counts as failed.
+    """
+
+    name: str
+    kind: ProbeKind
+    settings: Mapping[str, Any]
+    timeout: float
+
+    def describe(self) -> str:
+        """What the probe sends, for reports (no secret: the DSN is named by its variable)."""
+        if self.kind == "http":
+            return f"http {self.settings.get('method', 'GET')} {self.settings['url']}"
+        if self.kind == "sql":
+            return f"sql on ${self.settings['dsn_env']}: {self.settings['query']}"
+        return "command " + " ".join(self.settings["argv"])
+
+
 @dataclasses.dataclass(frozen=True)
 class BusinessFunction:
     """A business function with its own RTO and RPO, placed in a tier and a data category.
@@ -103,6 +133,10 @@ class BusinessFunction:
     rto: float
     rpo: float
     impact: str
+    #: Requests to the team's own system that measure the function end to end (0.7).
+    probes: tuple[FunctionProbe, ...] = ()
+    #: Seconds between two rounds of :attr:`probes` (0.7).
+    probe_interval: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)

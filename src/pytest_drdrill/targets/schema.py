@@ -15,8 +15,12 @@ __all__ = [
     "COSTS",
     "COST_ROW",
     "DATA",
+    "COMMAND_PROBE",
     "DEPENDENCY",
     "FUNCTION",
+    "HTTP_PROBE",
+    "PROBE",
+    "SQL_PROBE",
     "STEP",
     "TIER",
     "TOP",
@@ -81,7 +85,42 @@ FUNCTION = Spec(
         "rto": "15_minutes",
         "rpo": "5_minutes",
     },
-    optional={"impact": "Complete service unavailable"},
+    optional={
+        "impact": "Complete service unavailable",
+        "probes": "[{http: {url: 'https://app.example/health'}}]",
+        "probe_interval": "1s",
+    },
+)
+PROBE = Spec(
+    "a function probe",
+    required={},
+    optional={
+        "name": "login",
+        "http": "{url: 'https://app.example/login', method: POST, status: 200}",
+        "sql": "{dsn_env: APP_DSN, query: 'SELECT 1', expect: 1}",
+        "command": "{argv: [curl, -fsS, 'https://app.example/health']}",
+    },
+)
+HTTP_PROBE = Spec(
+    "an http probe",
+    required={"url": "https://app.example/health"},
+    optional={
+        "method": "GET",
+        "body": '\'{"user": "drill"}\'',
+        "status": "200",
+        "timeout": "2s",
+        "headers": "{Content-Type: application/json}",
+    },
+)
+SQL_PROBE = Spec(
+    "an sql probe",
+    required={"dsn_env": "APP_DSN", "query": "SELECT count(*) FROM users"},
+    optional={"expect": "1", "timeout": "2s"},
+)
+COMMAND_PROBE = Spec(
+    "a command probe",
+    required={"argv": "[curl, -fsS, 'https://app.example/health']"},
+    optional={"timeout": "5s"},
 )
 DEPENDENCY = Spec(
     "a business dependency",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from pytest_drdrill.measure.function_probes import measure_probe_rto, unreachable_before
 from pytest_drdrill.measure.functions import combine_rpo, combine_rto
 from pytest_drdrill.results import FunctionResult, ServiceResult, Verdict
 from pytest_drdrill.verdict.rule import judge
@@ -20,6 +21,7 @@ from pytest_drdrill.verdict.severity import worst
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
+    from pytest_drdrill.measure.history import History
     from pytest_drdrill.measure.services import ServiceMeasurement
     from pytest_drdrill.results import Phase, Target
     from pytest_drdrill.targets import Targets
@@ -69,25 +71,44 @@ def judge_functions(
     *,
     observation_seconds: float,
     fault: str,
+    probed: Mapping[str, History] | None = None,
+    fault_at: float | None = None,
 ) -> tuple[FunctionResult, ...]:
-    """Judge every business function that depends on a measured service.
+    """Judge every business function that depends on a measured service or was probed.
 
-    A function none of whose services saw an outage passes as unaffected.
+    A function none of whose services saw an outage passes as unaffected. A function with
+    probes (``probed``: its probe history by name) is measured end to end from them: its
+    RTO is its own clients'; its data loss still comes from its dependencies' ledgers. Its
+    probes must have succeeded before the fault, or it is inconclusive.
 
     .. versionadded:: 0.2
     .. versionchanged:: 0.5 moved here from ``measure.functions``.
+    .. versionchanged:: 0.7 ``probed`` and ``fault_at``.
     """
     results = []
-    for name in targets.business_functions:
+    for name, function in targets.business_functions.items():
         depends, not_exercised = targets.function_services(name)
         measured = [services[s] for s in depends if s in services]
-        if not measured:
+        history = (probed or {}).get(name)
+        if not measured and history is None:
             continue
         target = targets.resolve(function=name)
-        rto = combine_rto(s.rto for s in measured)
         rpo = combine_rpo(s.rpo for s in measured)
-        if not rto.effect_seen:
-            verdict, reason = Verdict.PASS, "unaffected: no service it depends on went down"
+        described = tuple(probe.describe() for probe in function.probes if history is not None)
+        unproven = None if history is None or fault_at is None else (
+            unreachable_before(history, fault_at)
+        )  # fmt: skip
+        if history is not None and fault_at is not None:
+            rto = measure_probe_rto(history, fault_at)
+        else:
+            rto = combine_rto(s.rto for s in measured)
+        if unproven is not None:
+            verdict, reason = Verdict.INCONCLUSIVE, f"{unproven}: nothing it saw counts"
+        elif not rto.effect_seen:
+            unaffected = "its probes never failed" if history is not None else (
+                "no service it depends on went down"
+            )  # fmt: skip
+            verdict, reason = Verdict.PASS, f"unaffected: {unaffected}"
         else:
             verdict, reason = judge(
                 target, rto, rpo, observation_seconds=observation_seconds, fault=fault
@@ -102,6 +123,7 @@ def judge_functions(
                 verdict=verdict,
                 reason=reason,
                 target=target,
+                probes=described,
             )
         )
     return tuple(results)
