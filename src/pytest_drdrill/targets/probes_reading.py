@@ -50,7 +50,8 @@ def _probe(reader: FieldReader, value: object, key: str, index: int) -> Function
             f"{', '.join(kinds) or 'none'}",
             "split it into one probe per request"
             if kinds
-            else "add one of http: {url: ...}, sql: {dsn_env: ..., query: ...}, command: {argv: [...]}",
+            else "add one of http: {url: ...}, sql: {dsn_env: ..., query: ...} or "
+            "command: {argv: [...]}",
         )
     kind = kinds[0]
     where = f"{key}.{kind}"
