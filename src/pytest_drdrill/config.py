@@ -118,6 +118,11 @@ _help_otlp_endpoint = (
     "each drill is exported as a trace whose spans are its phases and faults (needs the otel "
     "extra: pip install 'pytest-drdrill[otel]'; default: no export)"
 )
+_help_allow_destructive = (
+    "allow faults that kill servers or destroy data (crash, storage loss, region outage, data "
+    "corruption) on --drill-backend=docker and --drill-backend=stack; without it they are "
+    "refused before injection (the local backend's servers are the drill's own: always allowed)"
+)
 _help_library = (
     "also collect the drills that ship with pytest-drdrill (the installed package's scenario "
     "library, pytest_drdrill/library); select among them with --drill=CADENCE and -k"
@@ -180,6 +185,13 @@ OPTIONS = (
     _Option("drill_backup_key_file", "--drill-backup-key-file", _help_backup_key_file, None),
     _Option("drill_docker_images", "--drill-docker-images", _help_docker_images, None),
     _Option("drill_stack", "--drill-stack", _help_stack, None),
+    _Option(
+        "drill_allow_destructive",
+        "--drill-allow-destructive",
+        _help_allow_destructive,
+        None,
+        is_bool=True,
+    ),
     _Option("drill_pushgateway", "--drill-pushgateway", _help_pushgateway, None),
     _Option("drill_otlp_endpoint", "--drill-otlp-endpoint", _help_otlp_endpoint, None),
 )
@@ -244,6 +256,8 @@ class DrillConfig:
     #: ``service=image`` overrides of the docker backend, validated.
     docker_images: tuple[tuple[str, str], ...] = ()
     stack_file: Path | None = None
+    #: Destructive faults allowed on shared backends (``--drill-allow-destructive``).
+    allow_destructive: bool = False
     #: The backend ``auto`` chose at configure time, and why (empty when one was named).
     backend_choice: str = ""
     backend_reason: str = ""
@@ -370,6 +384,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
         patroni_bin=str(patroni_bin) if patroni_bin else None,
         repeat=repeat,
         enforce_cadence=_flag(config, "drill_enforce_cadence"),
+        allow_destructive=_flag(config, "drill_allow_destructive"),
         notify=notify,
         notify_templates=templates,
         notify_approval=_choice(config, opts["drill_notify_approval"], APPROVALS) or "auto",

@@ -383,9 +383,14 @@ def drdrill_faults(
     .. versionadded:: 0.1
     """
     from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.faults.guard import destructive_gate
 
     injector = FaultInjector(
         drdrill_record, request.config.hook, request.getfixturevalue("drdrill_topology")
+    )
+    drill_config = request.config.stash[config_key]
+    injector.guard = destructive_gate(
+        backend_name(drill_config), allowed=drill_config.allow_destructive
     )
     try:
         yield injector

@@ -91,6 +91,8 @@ def drill_args(pytester: pytest.Pytester) -> list[str]:
     return [
         "--drill=monthly",
         "--drill-backend=docker",
+        # The drills' own containers on this machine's daemon.
+        "--drill-allow-destructive",
         f"--drill-targets={pytester.path / 'targets.yaml'}",
         f"--drill-report-dir={pytester.path / 'reports'}",
         "-p",

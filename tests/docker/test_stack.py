@@ -118,7 +118,8 @@ def test_compose_stack_is_drilled_and_disallowed_faults_are_refused(
     pytester.makepyfile(LATENCY_DRILL)
     result = pytester.runpytest(
         "--drill=monthly", "--drill-backend=stack", f"--drill-stack={STACK_FILE}",
-        f"--drill-targets={pytester.path / 'targets.yaml'}",
+        # The run allows destructive faults: the stack file's own allow-list must refuse.
+        "--drill-allow-destructive", f"--drill-targets={pytester.path / 'targets.yaml'}",
         f"--drill-report-dir={pytester.path / 'reports'}", "-p", "no:cacheprovider", "-rA",
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)

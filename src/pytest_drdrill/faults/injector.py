@@ -49,6 +49,9 @@ class FaultInjector:
         #: Called with each fault before it is injected; raising refuses the fault (the
         #: drill's failover-envelope pre-check does).
         self.before_inject: Callable[[Fault], None] | None = None
+        #: Called first, with the same power: the run's limits (destructive faults on
+        #: shared backends, :mod:`pytest_drdrill.faults.guard`).
+        self.guard: Callable[[Fault], None] | None = None
 
     def inject(self, fault: Fault) -> float:
         """Inject ``fault`` and record it.
@@ -58,6 +61,8 @@ class FaultInjector:
         :raises FaultError: when injection fails; whatever part took effect is healed.
         :raises EnvelopeExceeded: when :attr:`before_inject` refuses it (nothing injected).
         """
+        if self.guard is not None:
+            self.guard(fault)
         if self.before_inject is not None:
             self.before_inject(fault)
         at = timing.monotonic()
