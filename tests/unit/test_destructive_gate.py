@@ -56,7 +56,9 @@ def test_allowed_by_the_flag_or_on_the_drill_s_own_servers(backend: str, allowed
 
 def test_the_flag_and_the_ini_key_reach_the_config(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        "def test_print(drdrill_config):\n    print()\n    print('ALLOW', drdrill_config.allow_destructive)\n"
+        "def test_print(drdrill_config):\n"
+        "    print()\n"
+        "    print('ALLOW', drdrill_config.allow_destructive)\n"
     )
     pytester.runpytest("-s").stdout.fnmatch_lines(["ALLOW False"])
     pytester.runpytest("-s", "--drill-allow-destructive").stdout.fnmatch_lines(["ALLOW True"])
