@@ -48,6 +48,7 @@ def _backed_up(drdrill, drdrill_backups):
     tier="tier_1_critical",
     scenario="backup-verification-daily",
     postgres_failover=REFERENCE_ONLY,
+    backup_tool=("builtin",),
 )
 def test_daily_backup_verification(drdrill, drdrill_backups):
     """Integrity, checksums and freshness of today's backups all hold."""
@@ -72,6 +73,7 @@ def test_daily_backup_verification(drdrill, drdrill_backups):
     tier="tier_1_critical",
     scenario="backup-verification-weekly",
     postgres_failover=REFERENCE_ONLY,
+    backup_tool=("builtin",),
 )
 def test_weekly_sample_restore_and_cross_region(drdrill, drdrill_backups, drdrill_backend):
     """Each kind of backup restores into an isolated server; the DR region holds good copies."""

@@ -15,6 +15,8 @@ from pytest_drdrill import timing
 #: The built-in backups ship the reference topology's WAL spool; under Patroni the team's
 #: backup tool (pgBackRest, Barman) takes their place.
 REFERENCE_ONLY = ("reference",)
+#: Drills that read the built-in tool's own catalogs (its DR copy, its objects).
+BUILTIN_ONLY = ("builtin",)
 
 
 def restore_and_judge(drdrill, backups, target, incident, anchor):
@@ -61,6 +63,7 @@ def test_dropped_table_restored_to_the_moment_before(drdrill, drdrill_backups):
     data="critical_user_data",
     scenario="pitr-lost-region-from-dr-copy",
     postgres_failover=REFERENCE_ONLY,
+    backup_tool=BUILTIN_ONLY,
 )
 def test_lost_region_restored_from_the_dr_copy(drdrill, drdrill_backups):
     """The primary region is lost with its backups, and the DR standby with it.
@@ -95,6 +98,7 @@ def test_lost_region_restored_from_the_dr_copy(drdrill, drdrill_backups):
     data="critical_user_data",
     scenario="pitr-corrupted-data-directory",
     postgres_failover=REFERENCE_ONLY,
+    backup_tool=BUILTIN_ONLY,
 )
 def test_corrupted_data_directory_restored_from_backups(drdrill, drdrill_backups):
     """The primary's data directory is corrupted under it and it dies; no standby is trusted.

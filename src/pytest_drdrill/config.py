@@ -77,7 +77,12 @@ _help_postgres_failover = (
 )
 POSTGRES_FAILOVERS = ("reference", "patroni")
 #: The ``--drill-backup-tool`` values, the default first (see pytest_drdrill.backup.tools).
-BACKUP_TOOLS = ("builtin", "pgbackrest", "barman")
+BACKUP_TOOLS = ("builtin", "pgbackrest")
+_help_backup_tool = (
+    "the backup tool restore drills back up and restore with: builtin (the plugin's encrypted "
+    "backups in object storage) or pgbackrest (pgBackRest with a repository per region) "
+    "(default: builtin)"
+)
 _help_patroni_config = (
     "YAML file with the team's Patroni settings (dynamic configuration such as ttl, "
     "loop_wait, retry_timeout, maximum_lag_on_failover, failsafe_mode, and tags per "
@@ -170,6 +175,7 @@ OPTIONS = (
         "reference",
     ),
     _Option("drill_patroni_config", "--drill-patroni-config", _help_patroni_config, None),
+    _Option("drill_backup_tool", "--drill-backup-tool", _help_backup_tool, "builtin"),
     _Option("drill_patroni_bin", "--drill-patroni-bin", _help_patroni_bin, None),
     _Option("drill_repeat", "--drill-repeat", _help_repeat, "1"),
     _Option(
@@ -245,6 +251,8 @@ class DrillConfig:
     redis_bin: str | None = None
     redis_failover: str = "orchestrator"
     postgres_failover: str = "reference"
+    #: The backup tool of restore drills (``--drill-backup-tool``).
+    backup_tool: str = "builtin"
     patroni_config: Path | None = None
     patroni_bin: str | None = None
     repeat: int = 1
@@ -352,6 +360,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
     redis_bin, _ = _raw(config, opts["drill_redis_bin"])
     redis_failover = _choice(config, opts["drill_redis_failover"], REDIS_FAILOVERS)
     postgres_failover = _choice(config, opts["drill_postgres_failover"], POSTGRES_FAILOVERS)
+    backup_tool = _choice(config, opts["drill_backup_tool"], BACKUP_TOOLS)
     patroni_config = None
     if _raw(config, opts["drill_patroni_config"])[0]:
         patroni_config, _ = _path(config, opts["drill_patroni_config"], Path)
@@ -380,6 +389,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
         redis_bin=str(redis_bin) if redis_bin else None,
         redis_failover=redis_failover or "orchestrator",
         postgres_failover=postgres_failover or "reference",
+        backup_tool=backup_tool or "builtin",
         patroni_config=patroni_config,
         patroni_bin=str(patroni_bin) if patroni_bin else None,
         repeat=repeat,

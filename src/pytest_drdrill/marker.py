@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_drdrill.config import CADENCES, POSTGRES_FAILOVERS, includes
+from pytest_drdrill.config import BACKUP_TOOLS, CADENCES, POSTGRES_FAILOVERS, includes
 
 if TYPE_CHECKING:
     from pytest_drdrill.config import DrillConfig
@@ -25,7 +25,7 @@ MARKER = "drdrill"
 MARKER_HELP = (
     f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
     "max_lost_writes=None, negative_control=False, observe=None, service='postgres', "
-    "postgres_failover=None, patroni=None): "
+    "postgres_failover=None, patroni=None, backup_tool=None): "
     "a disaster-recovery "
     "drill, run by --drill=CADENCE and judged against a tier or business function of "
     "the targets file"
@@ -44,6 +44,7 @@ MARKER_KEYS = frozenset(
         "service",
         "postgres_failover",
         "patroni",
+        "backup_tool",
     }
 )
 
@@ -73,6 +74,8 @@ class DrillSpec:
     postgres_failovers: tuple[str, ...] = POSTGRES_FAILOVERS
     #: Patroni settings of this drill, over the run's ``--drill-patroni-config``.
     patroni: dict[str, Any] | None = None
+    #: The backup tools this drill runs with; under any other it is skipped.
+    backup_tools: tuple[str, ...] = BACKUP_TOOLS
 
 
 def _failover(where: str, value: object) -> tuple[str | None, tuple[str, ...]]:
@@ -89,6 +92,21 @@ def _failover(where: str, value: object) -> tuple[str | None, tuple[str, ...]]:
             f"when --drill-postgres-failover names one of them)"
         )
     return (value if isinstance(value, str) else None), tuple(names)
+
+
+def _tools(where: str, value: object) -> tuple[str, ...]:
+    """``backup_tool=``: the tool, or a tuple of the tools, the drill runs with."""
+    names = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(names, (tuple, list))
+        or not names
+        or not all(n in BACKUP_TOOLS for n in names)
+    ):
+        raise pytest.UsageError(
+            f"{where}: backup_tool={value!r}; give one of {', '.join(BACKUP_TOOLS)} or a tuple "
+            f"of them (the drill runs only when --drill-backup-tool names one of them)"
+        )
+    return tuple(names)
 
 
 def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
@@ -148,6 +166,7 @@ def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
     allowed: tuple[str, ...] = POSTGRES_FAILOVERS
     if kw.get("postgres_failover") is not None:
         forced, allowed = _failover(where, kw["postgres_failover"])
+    tools = BACKUP_TOOLS if kw.get("backup_tool") is None else _tools(where, kw["backup_tool"])
     patroni = kw.get("patroni")
     if patroni is not None:
         from pytest_drdrill.errors import PatroniSettingsError
@@ -185,6 +204,7 @@ def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
         postgres_failover=forced,
         postgres_failovers=allowed,
         patroni=dict(patroni) if patroni is not None else None,
+        backup_tools=tools,
     )
 
 
@@ -212,6 +232,12 @@ def skip_reason(spec: DrillSpec, drill_config: DrillConfig) -> str | None:
         return (
             f"drill of {', '.join(spec.postgres_failovers)} failover, not run under "
             f"--drill-postgres-failover={drill_config.postgres_failover}: run with {names}"
+        )
+    if drill_config.backup_tool not in spec.backup_tools:
+        names = " or ".join(f"--drill-backup-tool={n}" for n in spec.backup_tools)
+        return (
+            f"drill of {', '.join(spec.backup_tools)} backups, not run under "
+            f"--drill-backup-tool={drill_config.backup_tool}: run with {names}"
         )
     if spec.negative_control and not drill_config.negative_controls:
         return (

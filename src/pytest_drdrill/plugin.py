@@ -244,7 +244,12 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return [
         f"drdrill: backend {backend_name(drill_config)}{reason}, "
         f"fault proxy {session.fault_proxy(drill_config)}",
-        f"drdrill: postgres failover {drill_config.postgres_failover}",
+        f"drdrill: postgres failover {drill_config.postgres_failover}"
+        + (
+            f", backup tool {drill_config.backup_tool}"
+            if drill_config.backup_tool != "builtin"
+            else ""
+        ),
         f"drdrill: {session.targets_header(drill_config)}",
     ]
 
@@ -412,15 +417,26 @@ def drdrill_backups(
     """
     from pytest_drdrill.backup.site import BackupSite
 
+    backend: Backend = request.getfixturevalue("drdrill_backend")
+    assert backend.dataroot is not None
+    workdir = backend.dataroot / f"backups-{drdrill_topology.id}"
+    tool = request.config.stash[config_key].backup_tool
+    if tool != "builtin":
+        # The team's backup tool (--drill-backup-tool), with its own encryption.
+        from pytest_drdrill.backup.tools import make_tool
+
+        backups = make_tool(tool).open(drdrill_topology, workdir, drdrill_record)
+        try:
+            yield backups  # type: ignore[misc]
+        finally:
+            backups.close()
+        return
     keys, throwaway = session.backup_keys(request.config)
     if throwaway:
         drdrill_record.note(
             "backups encrypted with a throwaway key made for this run (no DRDRILL_BACKUP_KEY "
             "or --drill-backup-key-file given)"
         )
-    backend: Backend = request.getfixturevalue("drdrill_backend")
-    assert backend.dataroot is not None
-    workdir = backend.dataroot / f"backups-{drdrill_topology.id}"
     site = BackupSite(drdrill_topology, keys, workdir).start()
     try:
         yield site

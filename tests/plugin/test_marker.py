@@ -271,8 +271,9 @@ BAD_MARKERS = [
     pytest.param(
         "tiers='tier_1_critical'",
         "ERROR: @pytest.mark.drdrill on test_drill.py::test_x: unknown argument(s) ['tiers']; "
-        "valid: ['cadence', 'data', 'function', 'max_lost_writes', 'negative_control', "
-        "'observe', 'patroni', 'postgres_failover', 'scenario', 'service', 'tier']",
+        "valid: ['backup_tool', 'cadence', 'data', 'function', 'max_lost_writes', "
+        "'negative_control', 'observe', 'patroni', 'postgres_failover', 'scenario', 'service', "
+        "'tier']",
         id="unknown-argument",
     ),
     pytest.param(

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import BackupKey
     from pytest_drdrill.backup.manifest import BackupFile, Manifest
     from pytest_drdrill.backup.site import BackupSite
+    from pytest_drdrill.backup.tools._protocol import ToolBackup
     from pytest_drdrill.servers.processes import RunAs
     from pytest_drdrill.topology.postgres import PostgresInstall
 
@@ -59,7 +60,7 @@ class RestoreResult:
     """
 
     node: LocalPostgresNode
-    base: Manifest
+    base: Manifest | ToolBackup
     segments: int
     stored_bytes: int
     plain_bytes: int
@@ -249,21 +250,33 @@ def restore_to_time(
     timed("start", started, f"{name} accepting connections in archive recovery")
 
     started = timing.monotonic()
-    deadline = started + timeout
-    while True:
-        with psycopg.connect(node.dsn(app="drdrill-restore"), autocommit=True) as conn:
-            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-        if row is not None and not row[0]:
-            break
-        if timing.monotonic() > deadline:
-            node.cleanup()
-            raise TopologyError(f"{name} did not finish replaying to {target} within {timeout}s")
-        timing.sleep(0.02)
+    wait_promoted(node, target, timeout=timeout)
     timed("replay", started, f"replayed to {target.isoformat()} and promoted")
     shutil.rmtree(staging, ignore_errors=True)
     return RestoreResult(
         node, base, len(chain), stored, plain, tuple(phases), source=catalog.location
     )
+
+
+def wait_promoted(node: LocalPostgresNode, target: dt.datetime, *, timeout: float) -> None:
+    """Wait until a server in archive recovery has replayed to ``target`` and promoted.
+
+    :raises TopologyError: when it has not within ``timeout`` (the server is removed).
+
+    .. versionadded:: 0.7
+    """
+    deadline = timing.monotonic() + timeout
+    while True:
+        with psycopg.connect(node.dsn(app="drdrill-restore"), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        if row is not None and not row[0]:
+            return
+        if timing.monotonic() > deadline:
+            node.cleanup()
+            raise TopologyError(
+                f"{node.name} did not finish replaying to {target} within {timeout}s"
+            )
+        timing.sleep(0.02)
 
 
 class ReferenceRestore:
@@ -281,8 +294,13 @@ class ReferenceRestore:
         When the primary region's object store does not answer, the DR region's copy is
         used instead (:meth:`BackupSite.restore_catalog`).
         """
+        from pytest_drdrill.backup.tools._protocol import Backups
         from pytest_drdrill.topology.docker_nodes import DockerPostgresNode
 
+        given: object = backups
+        if isinstance(given, Backups):
+            # A backup tool's own restore (pgBackRest's), the reference for that tool.
+            return given.restore(target, workdir, record)  # type: ignore[arg-type]
         primary = backups.topology.primary
         # Both run restores with the host's binaries, as the account named by --drill-run-as.
         assert isinstance(primary, LocalPostgresNode | DockerPostgresNode)

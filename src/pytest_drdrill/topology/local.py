@@ -23,7 +23,12 @@ from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import SELECT_IDS
 from pytest_drdrill.servers import processes
 from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
-from pytest_drdrill.topology.postgres import LocalPostgresNode, PostgresInstall, archive_settings
+from pytest_drdrill.topology.postgres import (
+    LocalPostgresNode,
+    PostgresInstall,
+    archive_settings,
+    write_auto_conf,
+)
 from pytest_drdrill.topology.postgres import make_template as postgres_template
 from pytest_drdrill.topology.proxied import (
     DR,
@@ -152,9 +157,12 @@ class LocalTopology(ProxiedTopology):
         archiving = archive_settings(self.wal_spool)
         for node in (primary, sync, dr):
             self.pg_nodes[node.name] = node
-            node.settings.update(archiving)
+            node.settings["archive_mode"] = archiving["archive_mode"]
         self._sync_names = (SYNC,)
         primary.init_from_template(template)
+        # In the data directory, not on the command line: a backup tool (pgBackRest)
+        # replaces it with ALTER SYSTEM while the servers run; standbys copy it.
+        write_auto_conf(primary.datadir, {"archive_command": archiving["archive_command"]})
         primary.start(extra={"synchronous_standby_names": f'FIRST 1 ("{SYNC}")'})
         self.timings["postgres primary"] = timing.monotonic() - t0
         for standby in (sync, dr):

@@ -152,6 +152,17 @@ def archive_settings(spool: Path) -> dict[str, str]:
     }
 
 
+def write_auto_conf(datadir: Path, settings: Mapping[str, str]) -> None:
+    """Append ``settings`` to ``datadir``'s ``postgresql.auto.conf``.
+
+    Unlike settings on the command line, these can be replaced while the server runs
+    (``ALTER SYSTEM`` and a reload), and ``pg_basebackup`` copies them to standbys.
+    """
+    with open(datadir / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
+        for key, value in settings.items():
+            conf.write(f"{key} = '{value}'\n")
+
+
 def _settings_args(settings: Mapping[str, str]) -> list[str]:
     return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
 

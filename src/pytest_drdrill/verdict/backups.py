@@ -64,7 +64,7 @@ def judge_restore(
         )
     reason += (
         f"; restored {restored.stored_bytes / 1e6:.1f} MB fetched, "
-        f"{restored.plain_bytes / 1e6:.1f} MB decrypted"
+        f"{restored.plain_bytes / 1e6:.1f} MB restored"
     )
     return ServiceResult(service, rto, check.rpo, acknowledged_writes, verdict, reason)
 

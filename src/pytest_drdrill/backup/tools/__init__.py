@@ -1,8 +1,8 @@
 """Backup tools under test: who backs up and restores in a drill (``--drill-backup-tool``).
 
 One tool per module behind :class:`~pytest_drdrill.backup.tools._protocol.BackupTool`:
-:mod:`~.builtin` (the plugin's own encrypted backups), :mod:`~.pgbackrest` and
-:mod:`~.barman`. A new tool is one module and one entry in :data:`TOOLS`.
+the plugin's own encrypted backups (:mod:`pytest_drdrill.backup.site`, ``builtin``) and
+:mod:`~.pgbackrest`. A new tool (Barman next) is one module and one entry in :data:`TOOLS`.
 """
 
 from __future__ import annotations
@@ -23,4 +23,8 @@ def make_tool(name: str) -> BackupTool:
 
     :raises ValueError: for an unknown name (the option's check names the flag first).
     """
+    if name == "pgbackrest":
+        from pytest_drdrill.backup.tools.pgbackrest import PgBackRestTool
+
+        return PgBackRestTool()
     raise ValueError(f"unknown backup tool {name!r}; choose one of {', '.join(TOOLS)}")
