@@ -93,12 +93,15 @@ class PgBackRestBackups:
         self.topology = topology
         self.workdir = workdir
         self.record = record
+        from pytest_drdrill.topology.postgres import LocalPostgresNode
+
         primary = topology.primary
         run_as: RunAs | None = getattr(primary, "run_as", None)
-        if not hasattr(primary, "datadir"):
+        if not all(isinstance(n, LocalPostgresNode) for n in topology.pg_nodes.values()):
             raise TopologyError(
-                "--drill-backup-tool=pgbackrest runs beside the servers: use "
-                "--drill-backend=local (its servers' data directories are on this machine)"
+                "--drill-backup-tool=pgbackrest runs beside the reference topology's servers: "
+                "use --drill-backend=local with --drill-postgres-failover=reference (in Docker "
+                "or under Patroni, archive_command is the container's or Patroni's to set)"
             )
         self.run_as = run_as
         self.program = find_pgbackrest()
