@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.backup.keys import BackupKey
     from pytest_drdrill.backup.manifest import BackupFile, Manifest
     from pytest_drdrill.backup.site import BackupSite
+    from pytest_drdrill.backup.tools._protocol import ToolBackup
     from pytest_drdrill.servers.processes import RunAs
     from pytest_drdrill.topology.postgres import PostgresInstall
 
@@ -47,7 +48,7 @@ class RestoreResult:
     """A finished point-in-time restore.
 
     :param node: the restored server, running and promoted (the caller stops it).
-    :param base: the base backup it started from.
+    :param base: the base backup it started from (a tool's :class:`ToolBackup` since 0.7).
     :param segments: WAL segments fetched.
     :param stored_bytes: bytes fetched from object storage.
     :param plain_bytes: bytes after decryption.
@@ -59,7 +60,7 @@ class RestoreResult:
     """
 
     node: LocalPostgresNode
-    base: Manifest
+    base: Manifest | ToolBackup
     segments: int
     stored_bytes: int
     plain_bytes: int

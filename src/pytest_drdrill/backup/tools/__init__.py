@@ -23,4 +23,8 @@ def make_tool(name: str) -> BackupTool:
 
     :raises ValueError: for an unknown name (the option's check names the flag first).
     """
+    if name == "barman":
+        from pytest_drdrill.backup.tools.barman import BarmanTool
+
+        return BarmanTool()
     raise ValueError(f"unknown backup tool {name!r}; choose one of {', '.join(TOOLS)}")
