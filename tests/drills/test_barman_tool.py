@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from pytest_drdrill import timing
-from pytest_drdrill.backup.errors import CorruptBackup
+from pytest_drdrill.backup.errors import CorruptBackup, MissingWalSegment
 from pytest_drdrill.backup.tools import make_tool
 from pytest_drdrill.backup.tools._protocol import Backups
 from pytest_drdrill.measure.history import History
@@ -122,6 +122,24 @@ def test_flipped_byte_is_named_by_verify_and_restore(barman):
     finally:
         victim.write_bytes(original)
     assert not [f for f in tool.verify() if f.path.startswith(str(data))]
+
+
+def test_missing_wal_segment_is_named(barman):
+    """A segment gone from Barman's archive: verify() and the restore both name it."""
+    backend, tool, history, anchor, target, incident = barman
+    site = tool.sites["primary"]
+    name = tool.archived(site)[-1][0]
+    segment = site.server_dir / "wals" / name[:16] / name
+    saved = segment.with_name(name + ".saved")
+    segment.rename(saved)
+    try:
+        assert any(f.path == str(segment) for f in tool.verify())
+        workdir = backend.dataroot / "barman-restore-nowal"
+        with pytest.raises(MissingWalSegment, match=name):
+            tool.restore(target, workdir, None)  # type: ignore[arg-type]
+        assert not (workdir / "data").exists()
+    finally:
+        saved.rename(segment)
 
 
 def test_stale_catalogue_shows_old_newest_restorable(barman):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from pytest_drdrill import timing
-from pytest_drdrill.backup.errors import CorruptBackup, NoSuchBackup
+from pytest_drdrill.backup.errors import CorruptBackup, MissingWalSegment, NoSuchBackup
 from pytest_drdrill.backup.tools._protocol import Finding, Retention, ToolBackup
 from pytest_drdrill.backup.tools.barman_config import (
     LOCAL_RETENTION,
@@ -290,13 +290,26 @@ class BarmanBackups:
         """
         stamps = [b.ended for b in self.backups(region)]
         for site in self._sites(region):
-            xlog = site.server_dir / "wals" / "xlog.db"
-            if xlog.exists():
-                for line in xlog.read_text().splitlines():
-                    fields = line.split("\t")
-                    if len(fields) >= 3 and len(fields[0]) == 24:
-                        stamps.append(dt.datetime.fromtimestamp(float(fields[2]), tz=dt.UTC))
+            stamps.extend(stamp for _, stamp in self.archived(site))
         return max(stamps, default=None)
+
+    def archived(self, site: BarmanSite) -> list[tuple[str, dt.datetime]]:
+        """The WAL segments Barman's ``xlog.db`` lists, with the time it records for each."""
+        xlog = site.server_dir / "wals" / "xlog.db"
+        if not xlog.exists():
+            return []
+        listed = []
+        for line in xlog.read_text().splitlines():
+            fields = line.split("\t")
+            if len(fields) >= 3 and len(fields[0]) == 24:
+                listed.append((fields[0], dt.datetime.fromtimestamp(float(fields[2]), tz=dt.UTC)))
+        return listed
+
+    def missing_wal(self, site: BarmanSite) -> list[Path]:
+        """Segments Barman's catalogue lists whose file is gone from its archive."""
+        wals = site.server_dir / "wals"
+        paths = [wals / name[:16] / name for name, _ in self.archived(site)]
+        return [path for path in paths if not path.exists()]
 
     def verify(self) -> Sequence[Finding]:
         """``barman check`` on the primary region, ``barman verify-backup`` on every backup."""
@@ -309,6 +322,11 @@ class BarmanBackups:
                 findings.append(Finding(f"barman {SERVER}", str(site.config), line.strip()))
         for backup in self.backups():
             findings.extend(self._verify_backup(self.sites[backup.region], backup.backup_id))
+        for each in self.sites.values():
+            findings.extend(
+                Finding(f"barman {SERVER} ({each.region})", str(path), "WAL segment missing")
+                for path in self.missing_wal(each)
+            )
         return findings
 
     def _verify_backup(self, site: BarmanSite, backup_id: str) -> list[Finding]:
@@ -377,7 +395,15 @@ class BarmanBackups:
         return usable[-1]
 
     def check_backup(self, site: BarmanSite, backup: ToolBackup) -> None:
-        """Raise :class:`CorruptBackup` naming the first file ``verify-backup`` rejects."""
+        """Raise naming the first file ``verify-backup`` rejects or the first WAL file gone."""
         findings = self._verify_backup(site, backup.backup_id)
         if findings:
             raise CorruptBackup(findings[0].path, "; ".join(f.problem for f in findings))
+        missing = self.missing_wal(site)
+        if missing:
+            raise MissingWalSegment(
+                missing[0].name,
+                f"WAL from backup {backup.backup_id} on (Barman's xlog.db lists "
+                f"{len(missing)} segment(s) whose file is gone)",
+                str(site.server_dir / "wals"),
+            )
