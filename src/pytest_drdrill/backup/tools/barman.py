@@ -180,7 +180,9 @@ class BarmanBackups:
                 self.receiver.wait(timeout=10)
         self.receiver = None
         try:
-            with psycopg.connect(self.node.dsn(app="drdrill-barman"), autocommit=True) as conn:
+            with psycopg.connect(
+                self.node.dsn(app="drdrill-barman"), autocommit=True, connect_timeout=3
+            ) as conn:
                 conn.execute(
                     "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                     "WHERE slot_name = 'drdrill_barman' AND NOT active"
