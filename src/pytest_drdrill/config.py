@@ -77,11 +77,11 @@ _help_postgres_failover = (
 )
 POSTGRES_FAILOVERS = ("reference", "patroni")
 #: The ``--drill-backup-tool`` values, the default first (see pytest_drdrill.backup.tools).
-BACKUP_TOOLS = ("builtin", "pgbackrest")
+BACKUP_TOOLS = ("builtin", "pgbackrest", "barman")
 _help_backup_tool = (
     "the backup tool restore drills back up and restore with: builtin (the plugin's encrypted "
-    "backups in object storage) or pgbackrest (pgBackRest with a repository per region) "
-    "(default: builtin)"
+    "backups in object storage), pgbackrest (pgBackRest with a repository per region) or "
+    "barman (a Barman server per region, streaming WAL) (default: builtin)"
 )
 _help_patroni_config = (
     "YAML file with the team's Patroni settings (dynamic configuration such as ttl, "

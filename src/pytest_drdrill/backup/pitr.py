@@ -48,7 +48,7 @@ class RestoreResult:
     """A finished point-in-time restore.
 
     :param node: the restored server, running and promoted (the caller stops it).
-    :param base: the base backup it started from.
+    :param base: the base backup it started from (a tool's :class:`ToolBackup` since 0.7).
     :param segments: WAL segments fetched.
     :param stored_bytes: bytes fetched from object storage.
     :param plain_bytes: bytes after decryption.

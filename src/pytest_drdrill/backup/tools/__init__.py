@@ -2,7 +2,7 @@
 
 One tool per module behind :class:`~pytest_drdrill.backup.tools._protocol.BackupTool`:
 the plugin's own encrypted backups (:mod:`pytest_drdrill.backup.site`, ``builtin``) and
-:mod:`~.pgbackrest`. A new tool (Barman next) is one module and one entry in :data:`TOOLS`.
+:mod:`~.pgbackrest` and :mod:`~.barman`. A new tool is one module and one entry in :data:`TOOLS`.
 """
 
 from __future__ import annotations
@@ -27,4 +27,8 @@ def make_tool(name: str) -> BackupTool:
         from pytest_drdrill.backup.tools.pgbackrest import PgBackRestTool
 
         return PgBackRestTool()
+    if name == "barman":
+        from pytest_drdrill.backup.tools.barman import BarmanTool
+
+        return BarmanTool()
     raise ValueError(f"unknown backup tool {name!r}; choose one of {', '.join(TOOLS)}")
