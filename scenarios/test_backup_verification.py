@@ -18,6 +18,12 @@ from pytest_drdrill.backup import verification
 from pytest_drdrill.backup.objects import backup_objects, restore_objects
 from pytest_drdrill.backup.pitr import restore_to_time
 from pytest_drdrill.backup.redis import restore_redis_snapshot, take_redis_snapshot
+from pytest_drdrill.backup.tool_checks import (
+    check_tool_copies,
+    check_tool_freshness,
+    check_tool_retention,
+    check_tool_verification,
+)
 from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
 from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.restore import check_restore
@@ -25,6 +31,8 @@ from pytest_drdrill.measure.restore import check_restore
 #: The built-in backups ship the reference topology's WAL spool; under Patroni the
 #: team's backup tool (pgBackRest, Barman) takes their place.
 REFERENCE_ONLY = ("reference",)
+#: A team's own backup tools (``--drill-backup-tool``).
+TOOLS = ("pgbackrest", "barman")
 
 
 def _backed_up(drdrill, drdrill_backups):
@@ -137,4 +145,79 @@ def test_weekly_sample_restore_and_cross_region(drdrill, drdrill_backups, drdril
     drdrill.check("sample-restore-postgres", sample_postgres)
     drdrill.check("sample-restore-redis", sample_redis)
     drdrill.check("sample-restore-objects", sample_objects)
+    drdrill.conclude_checks()
+
+
+@pytest.mark.drdrill(
+    cadence="daily",
+    tier="tier_1_critical",
+    scenario="backup-tool-verification-daily",
+    postgres_failover=REFERENCE_ONLY,
+    backup_tool=TOOLS,
+)
+def test_daily_backup_tool_verification(drdrill, drdrill_backups):
+    """The team's tool verifies its repositories; its backups are fresh and kept long enough.
+
+    Freshness is each region's newest restorable point from the tool's own catalogue
+    against the RPO of every data category PostgreSQL holds; retention is the tool's
+    configured retention against the targets file's ``backup_retention``.
+    """
+    tool = drdrill_backups
+    with drdrill.running():
+        tool.base_backup()
+        assert drdrill.workload.wait_for_acks(60)
+        tool.archive_now()
+        tool.replicate()
+        drdrill.check(
+            "database-integrity",
+            lambda: verification.check_database_integrity(drdrill.topology.primary),
+        )
+        drdrill.check("tool-verification", lambda: check_tool_verification(tool))
+        drdrill.check("tool-freshness", lambda: check_tool_freshness(tool, drdrill.targets))
+        drdrill.check("tool-retention", lambda: check_tool_retention(tool, drdrill.targets))
+    drdrill.conclude_checks()
+
+
+@pytest.mark.drdrill(
+    cadence="weekly",
+    tier="tier_1_critical",
+    scenario="backup-tool-sample-restore-weekly",
+    postgres_failover=REFERENCE_ONLY,
+    backup_tool=TOOLS,
+)
+def test_weekly_sample_restore_from_the_tools_dr_repository(drdrill, drdrill_backups):
+    """The DR region's repository alone restores the database to a point in time.
+
+    The restored server's ledger is judged against the client's history: every write
+    acknowledged before the target present, none started after it.
+    """
+    tool = drdrill_backups
+    history = drdrill.workload.history
+    with drdrill.running():
+        tool.base_backup()
+        assert drdrill.workload.wait_for_acks(60)
+        anchor = timing.anchor()
+        target = timing.wall()
+        tool.archive_now()
+    drdrill.check("cross-region", lambda: check_tool_copies(tool))
+
+    def sample_restore() -> verification.CheckResult:
+        started = timing.monotonic()
+        when = dt.datetime.fromtimestamp(target, tz=dt.UTC)
+        restored = tool.restore(when, tool.workdir / "sample-restore", drdrill.record, region="dr")
+        try:
+            present = read_present_ids(restored.node.dsn())
+        finally:
+            restored.node.cleanup()
+        check = check_restore(history, present, anchor=anchor, target=target, incident=target)
+        detail = (
+            f"restored from {restored.source} to {restored.node.name}: {len(present)} rows, "
+            f"{len(check.missing_before_target)} acknowledged before the target missing, "
+            f"{len(check.present_after_target)} started after it present"
+        )
+        return verification.CheckResult(
+            "sample-restore-postgres", check.correct, timing.monotonic() - started, detail
+        )
+
+    drdrill.check("sample-restore-postgres", sample_restore)
     drdrill.conclude_checks()

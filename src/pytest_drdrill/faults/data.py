@@ -11,6 +11,8 @@ from psycopg import sql
 from pytest_drdrill.ledger import LEDGER_TABLE
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pytest_drdrill.topology._protocol import PostgresNode
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -95,3 +97,32 @@ class CorruptDataDirectory:
 
     def heal(self) -> None:
         """Nothing to undo in place; see the class docstring."""
+
+
+class RepositoryLoss:
+    """A backup tool's repository in one region is gone, as with that region's storage.
+
+    The directory is moved aside, so the tool finds nothing where its configuration
+    points; healing moves it back unless something has taken its place.
+
+    :param path: the repository (a tool's ``repository(region)``).
+    :param region: the region it lives in, for the timeline.
+
+    .. versionadded:: 0.7
+    """
+
+    kind = "repository-loss"
+
+    def __init__(self, path: Path, region: str) -> None:
+        self.path = path
+        self.aside = path.with_name(f"{path.name}.lost")
+        self.target = f"backup repository of region {region} ({path})"
+
+    def inject(self) -> None:
+        """Move the repository aside."""
+        self.path.rename(self.aside)
+
+    def heal(self) -> None:
+        """Move it back, unless the tool has made a new one there."""
+        if self.aside.exists() and not self.path.exists():
+            self.aside.rename(self.path)

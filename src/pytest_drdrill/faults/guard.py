@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 DESTRUCTIVE = frozenset(
     {
         "crash", "container-kill", "postgres-crash", "storage-loss", "region-outage",
-        "corrupt-datadir", "drop-table",
+        "corrupt-datadir", "drop-table", "repository-loss",
     }
 )  # fmt: skip
 #: Backends whose servers may not be the drill's alone.

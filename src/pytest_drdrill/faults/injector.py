@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     import pluggy
 
+    from pytest_drdrill.backup.tools._protocol import Backups
     from pytest_drdrill.faults._protocol import Fault
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.topology._protocol import PostgresNode, ServiceNode, Topology
@@ -138,6 +139,15 @@ class FaultInjector:
         if not stores:
             raise FaultError(f"no object store in region {region!r}")
         return self.inject(StorageLoss(stores[0]))
+
+    def repository_loss(self, backups: Backups, region: str = "primary") -> float:
+        """Take the backup tool's repository in ``region`` away (pgBackRest, Barman).
+
+        .. versionadded:: 0.7
+        """
+        from pytest_drdrill.faults.data import RepositoryLoss
+
+        return self.inject(RepositoryLoss(backups.repository(region), region))
 
     def drop_table(self, node: PostgresNode | None = None, table: str = LEDGER_TABLE) -> float:
         """Drop ``table`` on the primary (default: the drill's ledger), as an operator might."""

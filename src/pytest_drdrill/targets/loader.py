@@ -24,6 +24,7 @@ from pytest_drdrill.targets.model import (
     _CRITICALITIES,
     _NO_DEADLINE,
     SCHEMA_VERSION,
+    BackupRetention,
     BusinessFunction,
     CommunicationStep,
     Criticality,
@@ -41,6 +42,7 @@ from pytest_drdrill.targets.schema import (
     DATA,
     DEPENDENCY,
     FUNCTION,
+    RETENTION,
     STEP,
     TIER,
     TOP,
@@ -104,6 +106,7 @@ class _Reader(FieldReader):
         communication = self.communication(top.get("communication", {}))
         service_map = self.service_map(top.get("service_map", {}), dependencies)
         schedule = self.schedule(top.get("drill_schedule", {}), tiers)
+        retention = self.retention(top.get("backup_retention"))
         return Targets(
             tiers=types.MappingProxyType(tiers),
             data_categories=types.MappingProxyType(categories),
@@ -116,6 +119,7 @@ class _Reader(FieldReader):
             cost_currency=currency,
             service_map=types.MappingProxyType(service_map),
             drill_schedule=types.MappingProxyType(schedule),
+            backup_retention=retention,
         )
 
     def bounded(self, entry: Mapping[str, Any], key: str) -> tuple[float, float]:
@@ -254,6 +258,13 @@ class _Reader(FieldReader):
                 )
             built[str(name)] = listed
         return built
+
+    def retention(self, value: object) -> BackupRetention | None:
+        if value is None:
+            return None
+        entry = self.mapping(value, "backup_retention", RETENTION)
+        days = {k: self.duration(entry[k], f"backup_retention.{k}") for k in RETENTION.keys}
+        return BackupRetention(**days)
 
     def schedule(self, value: object, tiers: Mapping[str, Tier]) -> dict[str, str]:
         from pytest_drdrill.config import CADENCES

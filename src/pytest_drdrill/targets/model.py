@@ -81,6 +81,24 @@ class DataCategory:
     backup_method: str
 
 
+@dataclasses.dataclass(frozen=True)
+class BackupRetention:
+    """How long backups must be kept (requirements 4.1): what a backup tool is checked against.
+
+    .. versionadded:: 0.7
+
+    :param full_local: seconds a full backup stays in the primary region's repository.
+    :param full_offsite: seconds it stays in the other region's repository.
+    :param incremental: seconds incremental backups are kept.
+    :param pitr: seconds back a point-in-time restore must reach.
+    """
+
+    full_local: float
+    full_offsite: float
+    incremental: float
+    pitr: float
+
+
 ProbeKind = Literal["http", "sql", "command"]
 
 
@@ -221,6 +239,8 @@ class Targets:
         services that stand for it.
     :param drill_schedule: tier to the cadence its drill must pass at, for
         ``--drill-enforce-cadence`` (e.g. ``{"tier_1_critical": "monthly"}``).
+    :param backup_retention: how long backups must be kept, or ``None`` when the file
+        sets no retention (new in 0.7).
     """
 
     tiers: Mapping[str, Tier] = dataclasses.field(hash=False)
@@ -234,6 +254,7 @@ class Targets:
     cost_currency: str = "USD"
     service_map: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict, hash=False)
     drill_schedule: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
+    backup_retention: BackupRetention | None = None
 
     def function_services(self, function: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The drill-topology services a business function depends on.
@@ -261,6 +282,24 @@ class Targets:
                 elif name not in missing:
                     missing.append(name)
         return tuple(s for s in SERVICES if s in found), tuple(missing)
+
+    def categories_in(self, service: str) -> tuple[str, ...]:
+        """The data categories a topology service holds, strictest RPO first.
+
+        A category is held by ``service`` when a business function of that category
+        depends, through its business processes and ``service_map``, on ``service``.
+
+        .. versionadded:: 0.7
+
+        :param service: a topology service (``postgres``, ``redis``, ``s3``).
+        """
+        held = {
+            function.data_category
+            for name, function in self.business_functions.items()
+            if service in self.function_services(name)[0]
+        }
+        found = [self.data_categories[c] for c in held if c in self.data_categories]
+        return tuple(c.name for c in sorted(found, key=lambda c: (c.target, c.name)))
 
     def resolve(
         self,

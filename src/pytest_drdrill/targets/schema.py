@@ -58,6 +58,17 @@ TOP = Spec(
         "communication": "{internal: {...}, external: {...}}",
         "service_map": "{database: [postgres], storage_service: [s3]}",
         "drill_schedule": "{tier_1_critical: monthly}",
+        "backup_retention": "{full_local: 30_days, full_offsite: 365_days, "
+        "incremental: 7_days, pitr: 30_days}",
+    },
+)
+RETENTION = Spec(
+    "backup_retention",
+    required={
+        "full_local": "30_days",
+        "full_offsite": "365_days",
+        "incremental": "7_days",
+        "pitr": "30_days",
     },
 )
 TIER = Spec(

@@ -121,11 +121,18 @@ class Backups(Protocol):
         """The retention the tool is configured with."""
         ...
 
-    def restore(self, target: dt.datetime, workdir: Path, record: DrillRecord) -> RestoreResult:
+    def repository(self, region: str) -> Path:
+        """Where ``region``'s repository lives on this machine: what a storage loss takes."""
+        ...
+
+    def restore(
+        self, target: dt.datetime, workdir: Path, record: DrillRecord, *, region: str | None = None
+    ) -> RestoreResult:
         """Restore to ``target`` into a new server under ``workdir``, timed by phase.
 
-        Reads the primary region's repository, or the DR region's when the primary's does
-        not answer. The server is running and promoted on return; the caller stops it.
+        Reads ``region``'s repository when given (the weekly sample restore from the DR
+        copy); otherwise the primary region's, or the DR region's when the primary's is
+        gone. The server is running and promoted on return; the caller stops it.
         """
         ...
 

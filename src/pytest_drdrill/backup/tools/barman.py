@@ -378,11 +378,17 @@ class BarmanBackups:
                 return site
         return self.sites["dr"]
 
-    def restore(self, target: dt.datetime, workdir: Path, record: DrillRecord) -> RestoreResult:
+    def repository(self, region: str) -> Path:
+        """The region's ``barman_home``."""
+        return self.sites[region].home
+
+    def restore(
+        self, target: dt.datetime, workdir: Path, record: DrillRecord, *, region: str | None = None
+    ) -> RestoreResult:
         """Verify, ``barman recover --target-time``, start, replay to the target and promote."""
         from pytest_drdrill.backup.tools.barman_restore import restore_with_barman
 
-        return restore_with_barman(self, target, workdir)
+        return restore_with_barman(self, target, workdir, source=region)
 
     def choose(self, site: BarmanSite, target: dt.datetime) -> ToolBackup:
         """The newest backup in ``site`` that ended before ``target``."""

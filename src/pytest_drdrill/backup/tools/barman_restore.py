@@ -34,9 +34,12 @@ def restore_with_barman(
     *,
     name: str = "pg-restored",
     region: str = "dr",
+    source: str | None = None,
     timeout: float = 300.0,
 ) -> RestoreResult:
     """Restore to ``target`` from the primary region's Barman, or the DR one's when lost.
+
+    :param source: the region whose Barman to restore from; ``None`` to choose as above.
 
     :raises NoSuchBackup: when no backup ended before ``target``.
     :raises CorruptBackup: when ``verify-backup`` rejects the backup, naming the file.
@@ -49,7 +52,7 @@ def restore_with_barman(
     def timed(phase: str, started: float, detail: str) -> None:
         phases.append(Phase(phase, started, timing.monotonic(), ok=True, detail=detail))
 
-    site = tool.restore_site()
+    site = tool.sites[source] if source is not None else tool.restore_site()
     if site.region == "primary":
         tool.archive_wal(site)
     backup = tool.choose(site, target)

@@ -46,8 +46,11 @@ if TYPE_CHECKING:
 STANZA = "drill"
 #: The repositories and the region each lives in.
 REPOS = {1: "primary", 2: "dr"}
-#: Full backups each repository keeps (``repoN-retention-full``).
-RETENTION_FULL = 2
+_REPO_OF = {region: n for n, region in REPOS.items()}
+#: Days each repository keeps full backups and the WAL to restore from them
+#: (``repoN-retention-full`` with ``repoN-retention-full-type=time``): the requirements'
+#: 30 days in the primary region and a year offsite.
+RETENTION_DAYS = {1: 30, 2: 365}
 
 
 def find_pgbackrest() -> str:
@@ -123,7 +126,8 @@ class PgBackRestBackups:
                 f"repo{n}-path={path}",
                 f"repo{n}-cipher-type=aes-256-cbc",
                 f"repo{n}-cipher-pass={secrets.token_urlsafe(24)}",
-                f"repo{n}-retention-full={RETENTION_FULL}",
+                f"repo{n}-retention-full-type=time",
+                f"repo{n}-retention-full={RETENTION_DAYS[n]}",
             ]
         lines += [
             f"log-path={self.workdir / 'log'}",
@@ -237,9 +241,25 @@ class PgBackRestBackups:
         return sorted(found, key=lambda b: b.ended)
 
     def newest_restorable(self, region: str | None = None) -> dt.datetime | None:
-        """The stop time of the newest archived WAL's backup or segment, from ``info``."""
-        stops = [b.ended for b in self.backups() if region in (None, b.region)]
-        return max(stops, default=None)
+        """The newest backup stop or archived WAL segment in the region's repositories.
+
+        ``info`` names each repository's newest segment but not when it was pushed; the
+        segment file's modification time in the repository is that moment.
+        """
+        stamps = [b.ended for b in self.backups() if region in (None, b.region)]
+        args = ["info", "--output=json"]
+        for stanza in json.loads(self.run(*args).stdout or "[]"):
+            for archive in stanza.get("archive", []):
+                n = int(archive.get("database", {}).get("repo-key", 0))
+                newest = archive.get("max")
+                if n not in self.repos or not newest or region not in (None, REPOS[n]):
+                    continue
+                pattern = f"archive/{STANZA}/*/{newest[:16]}/{newest}-*"
+                stamps += [
+                    dt.datetime.fromtimestamp(found.stat().st_mtime, tz=dt.UTC)
+                    for found in self.repos[n].glob(pattern)
+                ]
+        return max(stamps, default=None)
 
     def verify(self) -> Sequence[Finding]:
         """``pgbackrest verify`` of each repository; each problem it names is a finding."""
@@ -257,20 +277,47 @@ class PgBackRestBackups:
         return findings
 
     def retention(self) -> Retention:
-        """``repoN-retention-full`` of the configuration, as a count of full backups."""
+        """``repoN-retention-full`` of the configuration file, in days (type ``time``)."""
+        settings = dict(
+            line.split("=", 1) for line in self.config.read_text().splitlines() if "=" in line
+        )
+
+        def days(n: int) -> float | None:
+            if settings.get(f"repo{n}-retention-full-type") != "time":
+                return None  # a count of backups says nothing about how long they are kept
+            value = settings.get(f"repo{n}-retention-full")
+            return float(value) if value else None
+
+        local, offsite = (days(n) for n in REPOS)
+        full, remote = (f"repo{n}-retention-full" for n in REPOS)
         return Retention(
-            full_days=None, offsite_days=None, incremental_days=None, pitr_days=None,
-            settings={f"repo{n}-retention-full": str(RETENTION_FULL) for n in self.repos},
+            full_days=local, offsite_days=offsite, incremental_days=None, pitr_days=local,
+            settings={
+                "full": f"{full} (with {full}-type=time) in {self.config}",
+                "offsite": f"{remote} (with {remote}-type=time) in {self.config}",
+                "incremental": "none: the drills take full backups only (pgBackRest expires "
+                "differential and incremental backups with their full backup)",
+                "pitr": f"{full}: WAL is kept as long as the full backups it restores from",
+            },
         )  # fmt: skip
 
     # --- restoring ----------------------------------------------------------------------
 
-    def restore(self, target: dt.datetime, workdir: Path, record: DrillRecord) -> RestoreResult:
+    def repository(self, region: str) -> Path:
+        """``repoN-path`` of the region's repository."""
+        return self.repos[_REPO_OF[region]]
+
+    def restore(
+        self, target: dt.datetime, workdir: Path, record: DrillRecord, *, region: str | None = None
+    ) -> RestoreResult:
         """``pgbackrest restore --type=time`` into a new server, timed by phase."""
         from pytest_drdrill.backup.pitr import RestoreResult, wait_promoted
         from pytest_drdrill.topology.postgres import LocalPostgresNode
 
-        repo = 1 if self.repos[1].exists() and any(self.repos[1].iterdir()) else 2
+        if region is not None:
+            repo = _REPO_OF[region]
+        else:
+            repo = 1 if self.repos[1].exists() and any(self.repos[1].iterdir()) else 2
         # pgBackRest keeps backup times in whole seconds and wants one that stopped before
         # the target's second.
         usable = [
