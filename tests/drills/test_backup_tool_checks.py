@@ -30,7 +30,6 @@ from pytest_drdrill.backup.tool_checks import (
 from pytest_drdrill.backup.tools import make_tool
 from pytest_drdrill.record import DrillRecord
 from pytest_drdrill.targets import load_targets
-from pytest_drdrill.topology.local import LocalBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = [
@@ -53,16 +52,10 @@ def _targets(tmp_path: Path, full_local: str) -> Path:
 
 
 @pytest.fixture
-def tool_backups(request, tmp_path_factory):
-    """A tool opened on its own topology, one backup and its WAL archived; closed after.
-
-    Its own: a topology pgBackRest has archived from left Barman's streaming WAL stalled.
-    """
+def tool_backups(request, topology):
+    """A tool opened on the module's topology, one backup and its WAL archived; closed after."""
+    backend, topo = topology
     name = request.param
-    backend = LocalBackend(tmp_path_factory.mktemp("backend")).start()
-    request.addfinalizer(backend.close)
-    topo = backend.topology(tmp_path_factory.mktemp("topology"))
-    request.addfinalizer(topo.close)
     record = DrillRecord("t", scenario=f"{name}-checks", cadence="daily", target=None,
                          backend="local")  # fmt: skip
     backups = make_tool(name).open(topo, backend.dataroot / f"{name}-checks", record)

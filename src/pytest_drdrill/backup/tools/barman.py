@@ -162,12 +162,41 @@ class BarmanBackups:
             [self.program, "-c", str(site.config), "receive-wal", SERVER],
             log=site.home / "receive-wal.log", run_as=self.run_as,
         )  # fmt: skip
+        self._wait_streaming(site)
         # Barman refuses a first backup until its archive holds a segment ("WAL archive").
         self.run_barman(
             site, "switch-wal", "--force", "--archive", "--archive-timeout", "60", SERVER,
             timeout=120,
         )  # fmt: skip
         return self
+
+    def _wait_streaming(self, site: BarmanSite, timeout: float = 30.0) -> None:
+        """Wait until pg_receivewal holds the slot.
+
+        pg_receivewal starts at the server's current segment: a WAL switch before it has
+        connected closes a segment it never streams, and Barman would wait for it forever.
+        """
+        deadline = timing.monotonic() + timeout
+        while True:
+            with psycopg.connect(
+                self.node.dsn(app="drdrill-barman"), autocommit=True, connect_timeout=3
+            ) as conn:
+                row = conn.execute(
+                    "SELECT active FROM pg_replication_slots WHERE slot_name = 'drdrill_barman'"
+                ).fetchone()
+            if row is not None and row[0]:
+                return
+            if self.receiver is not None and self.receiver.poll() is not None:
+                raise TopologyError(
+                    f"barman receive-wal exited ({self.receiver.returncode}) before streaming: "
+                    f"see {site.home / 'receive-wal.log'} and {site.home / 'barman.log'}"
+                )
+            if timing.monotonic() > deadline:
+                raise TopologyError(
+                    f"pg_receivewal did not take slot drdrill_barman within {timeout:.0f}s: "
+                    f"see {site.home / 'receive-wal.log'} and {site.home / 'barman.log'}"
+                )
+            timing.sleep(0.1)
 
     def close(self) -> None:
         """Stop ``receive-wal`` and its pg_receivewal, and drop the slot (idempotent)."""
