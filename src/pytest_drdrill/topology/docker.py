@@ -6,8 +6,12 @@ networks, and so is the only way between them.
 
 Per session: the region networks, the fault proxy container, and a template cluster
 (``initdb`` in a container, once). Per drill: seven containers (three PostgreSQL, two
-Redis, two object stores), removed at teardown. Everything carries the run's labels;
-leftovers of a killed run are removed when the next one starts (:mod:`.reaper`).
+Redis, two object stores), removed at teardown. Containers are testcontainers'
+:class:`~testcontainers.core.container.DockerContainer`; the region networks are the docker
+SDK's, because testcontainers' networks take no subnet and the nodes need fixed addresses.
+Everything carries the run's labels; leftovers of a killed run are removed when the next one
+starts (:mod:`.reaper`), and by testcontainers' Ryuk as soon as the run dies when its image
+is on the machine.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pytest_drdrill.topology.docker_engine import (
     connect,
     require_images,
     run_labels,
+    use_ryuk_if_present,
 )
 from pytest_drdrill.topology.docker_networks import RegionNetworks
 from pytest_drdrill.topology.docker_nodes import (
@@ -53,7 +58,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import docker
-    from docker.models.containers import Container
+    from testcontainers.core.container import DockerContainer
 
 
 logger = logging.getLogger(__name__)
@@ -126,6 +131,7 @@ class DockerBackend:
 
         t0 = timing.monotonic()
         self.client = connect()
+        use_ryuk_if_present(self.client)
         self.labels = run_labels(self.run_id)
         self.tools = HostTools(
             lambda: PostgresInstall.discover(self._pg_bin),
@@ -186,17 +192,27 @@ class DockerBackend:
         address: str,
         labels: Mapping[str, str] | None = None,
         **options: Any,
-    ) -> Container:
-        """Create a labelled container attached to ``region``'s network at ``address``."""
-        assert self.client is not None
+    ) -> DockerContainer:
+        """A labelled container, attached to ``region``'s network at ``address``, not started.
+
+        A testcontainers :class:`DockerContainer`: the node starts it (creating it) and
+        gets the docker SDK's container from it for every later operation. ``command``,
+        ``volumes`` (docker SDK form) and ``environment`` go through testcontainers' own
+        setters; other options straight to the container's creation.
+        """
+        from testcontainers.core.container import DockerContainer
+
         network = self.networks.network(region)
-        return self.client.containers.create(
-            image,
-            name=name,
+        spec = DockerContainer(image).with_name(name)
+        if options.get("command") is not None:
+            spec.with_command(options.pop("command"))
+        for host, mount in dict(options.pop("volumes", None) or {}).items():
+            spec.with_volume_mapping(host, mount["bind"], mount.get("mode", "ro"))
+        spec.with_envs(**dict(options.pop("environment", None) or {}))
+        return spec.with_kwargs(
             labels={**self.labels, **(labels or {})},
             network=network.name,
             networking_config=self.networks.endpoint(region, address),
-            detach=True,
             **options,
         )
 
@@ -275,9 +291,10 @@ class DockerBackend:
             host=addresses["primary"], port=PROXY_API_PORT, log=self.basedir / "proxy.log",
         )  # fmt: skip
         self._proxy_node = node
-        self.networks.network("dr").connect(container, ipv4_address=addresses["dr"])
         self.proxy_address = addresses
         node.start()
+        # Listening on 0.0.0.0, it serves the second network as soon as it is attached.
+        self.networks.network("dr").connect(node.container, ipv4_address=addresses["dr"])
         self.proxy = ProxyClient(f"http://{node.address}")
 
         def check() -> str | None:

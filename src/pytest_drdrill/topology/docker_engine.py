@@ -135,6 +135,29 @@ def connect(timeout: float = 10.0) -> docker.DockerClient:
     return client
 
 
+def use_ryuk_if_present(client: docker.DockerClient) -> bool:
+    """Let testcontainers start Ryuk only when its image is on the machine.
+
+    Ryuk removes a dead run's containers at once; without a registry its image cannot be
+    pulled, and the plugin's own reaper (:mod:`.reaper`) removes them at the next run.
+    ``TESTCONTAINERS_RYUK_DISABLED`` set by the user wins.
+
+    :returns: whether Ryuk is used.
+    """
+    import os
+
+    import docker.errors
+    from testcontainers.core.config import testcontainers_config
+
+    if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ:
+        try:
+            client.images.get(testcontainers_config.ryuk_image)
+            testcontainers_config.ryuk_disabled = False
+        except docker.errors.ImageNotFound:
+            testcontainers_config.ryuk_disabled = True
+    return not testcontainers_config.ryuk_disabled
+
+
 def missing_images(client: docker.DockerClient, images: Images) -> list[str]:
     """The images (``service=image``) the daemon does not have."""
     import docker.errors

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from docker.models.containers import Container
     from docker.models.networks import Network
+    from testcontainers.core.container import DockerContainer
 
     from pytest_drdrill.servers.processes import RunAs
     from pytest_drdrill.topology.postgres import PostgresInstall
@@ -87,7 +88,7 @@ class ContainerNode:
 
     :param name: the node's name, e.g. ``pg-primary``.
     :param region: ``primary`` or ``dr``.
-    :param container: the created (not yet started) container.
+    :param container: the container, as testcontainers describes it; not started yet.
     :param network: the region's network it is attached to.
     :param host: its static IP on that network.
     :param port: the port the server listens on inside the container.
@@ -102,7 +103,7 @@ class ContainerNode:
         self,
         name: str,
         region: str,
-        container: Container,
+        container: DockerContainer,
         *,
         network: Network,
         host: str,
@@ -111,7 +112,8 @@ class ContainerNode:
     ) -> None:
         self.name = name
         self.region = region
-        self.container = container
+        self.spec = container
+        self._created = False
         self.network = network
         self.host = host
         self.port = port
@@ -120,7 +122,24 @@ class ContainerNode:
         self.disconnected = False
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.host}:{self.port} {self.container.name}>"
+        return f"<{type(self).__name__} {self.name} {self.host}:{self.port} {self.container_name}>"
+
+    @property
+    def started(self) -> bool:
+        """Whether the container exists (testcontainers creates it on the first start)."""
+        return self._created
+
+    @property
+    def container(self) -> Container:
+        """The docker SDK's container, for every operation after the first start."""
+        if not self._created:
+            raise TopologyError(f"{self.name}'s container is not started yet")
+        return self.spec.get_wrapped_container()
+
+    @property
+    def container_name(self) -> str:
+        """The container's name, or ``(not started)``."""
+        return str(self.container.name) if self.started else "(not started)"
 
     @property
     def address(self) -> str:
@@ -133,6 +152,8 @@ class ContainerNode:
         """The container's state: ``created``, ``running``, ``paused``, ``exited``, ``gone``."""
         import docker.errors
 
+        if not self.started:
+            return "created"
         try:
             self.container.reload()
         except docker.errors.NotFound:
@@ -146,7 +167,11 @@ class ContainerNode:
         """
         if self.fenced:
             raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
-        self.container.start()
+        if self.started:
+            self.container.start()
+        else:
+            self.spec.start()  # creates it: labels, network, address, mounts as configured
+            self._created = True
 
     def is_running(self) -> bool:
         """Whether the container runs (a paused one counts as running)."""
@@ -229,6 +254,8 @@ class ContainerNode:
         """The last ``lines`` lines the server wrote (stdout and stderr)."""
         import docker.errors
 
+        if not self.started:
+            return "(not started)"
         try:
             return bytes(self.container.logs(tail=lines)).decode(errors="replace").rstrip()
         except docker.errors.APIError as exc:
@@ -236,20 +263,21 @@ class ContainerNode:
 
     def fail(self, message: str) -> TopologyError:
         """A :class:`TopologyError` for this node with its container's last log lines attached."""
-        exc = TopologyError(f"{self.name} ({self.container.name}): {message}")
-        exc.add_note(f"last lines of {self.container.name}'s log:\n{self.logs()}")
+        exc = TopologyError(f"{self.name} ({self.container_name}): {message}")
+        exc.add_note(f"last lines of {self.container_name}'s log:\n{self.logs()}")
         return exc
 
     def cleanup(self) -> None:
         """Save the container's log to :attr:`log`, then remove it; never raises."""
         import docker.errors
 
+        if self.started:
+            try:
+                self.log.write_bytes(bytes(self.container.logs()))
+            except (OSError, docker.errors.APIError):
+                logger.debug("could not save the log of %s", self.name, exc_info=True)
         try:
-            self.log.write_bytes(bytes(self.container.logs()))
-        except (OSError, docker.errors.APIError):
-            logger.debug("could not save the log of %s", self.name, exc_info=True)
-        try:
-            self.container.remove(force=True, v=True)
+            self.spec.stop(force=True, delete_volume=True)  # removes it, closes its client
         except docker.errors.NotFound:
             pass
         except Exception:  # cleanup must not hide the test's own failure
@@ -285,7 +313,8 @@ class DockerPostgresNode(ContainerNode):
     """
 
     def __init__(
-        self, name: str, region: str, container: Container, *, datadir: Path, tools: HostTools,
+        self, name: str, region: str, container: DockerContainer, *, datadir: Path,
+        tools: HostTools,
         **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(name, region, container, **kwargs)
@@ -332,7 +361,8 @@ class DockerRedisNode(ContainerNode):
     """
 
     def __init__(
-        self, name: str, region: str, container: Container, *, workdir: Path, tools: HostTools,
+        self, name: str, region: str, container: DockerContainer, *, workdir: Path,
+        tools: HostTools,
         **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(name, region, container, **kwargs)

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from docker.models.containers import Container
+    from testcontainers.core.container import DockerContainer
 
     from pytest_drdrill.proxy import ProxyInfo
     from pytest_drdrill.topology.docker_engine import Images
@@ -95,8 +95,8 @@ class ContainerHost(Protocol):
         address: str,
         labels: Mapping[str, str] | None = None,
         **options: Any,
-    ) -> Container:
-        """Create a labelled container attached to ``region``'s network at ``address``."""
+    ) -> DockerContainer:
+        """A labelled container attached to ``region``'s network at ``address``, not started."""
         ...
 
     def own_pg(self, path: Path) -> None:
@@ -177,7 +177,7 @@ class DockerTopology(ProxiedTopology):
 
     def _container(
         self, name: str, region: str, image: str, **options: Any
-    ) -> tuple[Container, dict[str, Any]]:
+    ) -> tuple[DockerContainer, dict[str, Any]]:
         """Create (not start) a node's container at a fresh address of its region."""
         address = self.docker.networks.allocate(region)
         container = self.docker.create_container(
