@@ -370,7 +370,9 @@ def drdrill_record(request: pytest.FixtureRequest, drdrill_config: DrillConfig) 
         scenario=spec.scenario,
         cadence=spec.cadence,
         target=spec.target,
-        backend=backend_name(drdrill_config),
+        # The backend's own name: a conftest may hand the drill its own backend (its
+        # containers adopted with pytest_drdrill.topology.adopted).
+        backend=request.getfixturevalue("drdrill_backend").name,
         negative_control=spec.negative_control,
     )
     reporter = request.config.stash.get(reporter_key, None)
@@ -395,7 +397,7 @@ def drdrill_faults(
     )
     drill_config = request.config.stash[config_key]
     injector.guard = destructive_gate(
-        backend_name(drill_config), allowed=drill_config.allow_destructive
+        request.getfixturevalue("drdrill_backend").name, allowed=drill_config.allow_destructive
     )
     try:
         yield injector
