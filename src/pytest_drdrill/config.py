@@ -128,6 +128,10 @@ _help_allow_destructive = (
     "corruption) on --drill-backend=docker and --drill-backend=stack; without it they are "
     "refused before injection (the local backend's servers are the drill's own: always allowed)"
 )
+_help_dry_run = (
+    "print the plan of each selected drill (where it runs, the faults its code injects in "
+    "order, what it is judged against) and run nothing: no server starts, no fault is injected"
+)
 _help_library = (
     "also collect the drills that ship with pytest-drdrill (the installed package's scenario "
     "library, pytest_drdrill/library); select among them with --drill=CADENCE and -k"
@@ -198,6 +202,7 @@ OPTIONS = (
         None,
         is_bool=True,
     ),
+    _Option("drill_dry_run", "--drill-dry-run", _help_dry_run, None, is_bool=True),
     _Option("drill_pushgateway", "--drill-pushgateway", _help_pushgateway, None),
     _Option("drill_otlp_endpoint", "--drill-otlp-endpoint", _help_otlp_endpoint, None),
 )
@@ -266,6 +271,8 @@ class DrillConfig:
     stack_file: Path | None = None
     #: Destructive faults allowed on shared backends (``--drill-allow-destructive``).
     allow_destructive: bool = False
+    #: Print each selected drill's plan and run nothing (``--drill-dry-run``).
+    dry_run: bool = False
     #: The backend ``auto`` chose at configure time, and why (empty when one was named).
     backend_choice: str = ""
     backend_reason: str = ""
@@ -395,6 +402,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
         repeat=repeat,
         enforce_cadence=_flag(config, "drill_enforce_cadence"),
         allow_destructive=_flag(config, "drill_allow_destructive"),
+        dry_run=_flag(config, "drill_dry_run"),
         notify=notify,
         notify_templates=templates,
         notify_approval=_choice(config, opts["drill_notify_approval"], APPROVALS) or "auto",

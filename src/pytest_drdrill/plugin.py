@@ -171,6 +171,7 @@ def drdrill_repeat(request: pytest.FixtureRequest) -> int:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip drills outside the selected cadence, and negative controls when asked to."""
     drill_config = config.stash[config_key]
+    plans = []
     for item in items:
         if item.get_closest_marker(MARKER) is None:
             continue
@@ -179,6 +180,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = skip_reason(spec, drill_config)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
+        elif drill_config.dry_run:
+            from pytest_drdrill.dry_run import plan_for
+
+            plans.append(plan_for(item, spec))
+    if drill_config.dry_run:
+        from pytest_drdrill.dry_run import render
+
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        for line in render(plans, drill_config):
+            if terminal is not None:
+                terminal.write_line(line)
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A dry run ran nothing on purpose: that is success, not pytest's 'no tests' (5)."""
+    drill_config = session.config.stash.get(config_key, None)
+    if drill_config is not None and drill_config.dry_run and session.exitstatus == 5:
+        session.exitstatus = 0
 
 
 # --- fixtures --------------------------------------------------------------------------------

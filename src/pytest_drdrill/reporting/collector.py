@@ -336,7 +336,8 @@ class DrillReporter:
         for problem in self.cadence_problems:
             terminalreporter.write_line(f"drdrill: CADENCE: {problem}", red=True, bold=True)
         if not self.results:
-            terminalreporter.write_sep("-", "drdrill: no drill produced a result")
+            if not self.drill_config.dry_run:  # a dry run printed its plan instead
+                terminalreporter.write_sep("-", "drdrill: no drill produced a result")
             return
         terminalreporter.write_sep("-", f"drdrill run {self.run_id}")
         if self.live is not None:
