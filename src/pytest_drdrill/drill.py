@@ -22,6 +22,7 @@ from pytest_drdrill.backup.verification import CheckOutcome
 from pytest_drdrill.errors import EnvelopeExceeded, TopologyError
 from pytest_drdrill.measure import function_probes
 from pytest_drdrill.measure.postgres import read_present_ids
+from pytest_drdrill.measure.proxy_watch import ProxyWatch
 from pytest_drdrill.measure.resources import sample_resources
 from pytest_drdrill.measure.restore import check_restore
 from pytest_drdrill.measure.roles import RoleSampler
@@ -33,6 +34,7 @@ from pytest_drdrill.recovery.envelope import precheck as envelope_precheck
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
 from pytest_drdrill.results import DrillResult, Phase, RtoResult, Verdict
 from pytest_drdrill.topology.describe import describe
+from pytest_drdrill.verdict.proxy import with_proxy_death
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -125,6 +127,8 @@ class Drill:
         self.notifier = notifier
         self.restore_hook = restore_hook
         self._restores = 0
+        #: Watches the fault proxy while the drill runs (``None`` before start).
+        self.proxy_watch: ProxyWatch | None = None
         self._resources: tuple[NodeResources, ...] = ()
         self._facts: dict[str, Any] | None = None
         #: Asks every PostgreSQL server directly what it is, from steady state to the end.
@@ -193,6 +197,9 @@ class Drill:
         self._resources = sample_resources(self.topology.nodes())
         self._facts = describe(self.topology)
         self.watcher = watch_directly(self.topology)
+        url = getattr(getattr(self.topology, "proxy", None), "base_url", None)
+        if isinstance(url, str):
+            self.proxy_watch = ProxyWatch(url, on_death=self._proxy_died).start()
         if self.ha is not None:
             self.roles = self._sample_roles(self.ha)
         if not failover:
@@ -215,6 +222,8 @@ class Drill:
         function_probes.stop_clients(self.function_clients)
         if self.watcher is not None:
             self.watcher.stop()
+        if self.proxy_watch is not None:
+            self.proxy_watch.stop()
         if self.roles is not None:
             self.roles.stop()
             self.roles = None
@@ -239,10 +248,29 @@ class Drill:
             raise RuntimeError(
                 "await_recovery() needs a fault: inject one with drdrill.faults first"
             )
-        return all(
-            w.wait_recovered(fault_at, timeout=timeout or self.observe)
-            for w in self.workloads.values()
+        limit = timeout or self.observe
+        for workload in self.workloads.values():
+            deadline = timing.monotonic() + limit
+            # In slices, so a dead fault proxy (which no recovery can outlast) ends the wait.
+            while not workload.wait_recovered(
+                fault_at, timeout=max(0.0, min(0.5, deadline - timing.monotonic()))
+            ):
+                dead = self.proxy_watch is not None and self.proxy_watch.dead.is_set()
+                if dead or timing.monotonic() >= deadline:
+                    return False
+        return True
+
+    def _proxy_died(self) -> None:
+        """The fault proxy stopped answering: heal every fault now, say so in the record."""
+        assert self.proxy_watch is not None
+        self.record.note(
+            f"the fault proxy at {self.proxy_watch.base_url} stopped answering "
+            f"({self.proxy_watch.error}); every fault healed at once"
         )
+        try:
+            self.faults.heal()
+        except Exception as exc:  # the proxy's own faults cannot be healed through it
+            self.record.note(f"healing after the fault proxy died: {exc}")
 
     def _fault_at(self) -> float | None:
         faults = self.record.faults
@@ -262,7 +290,7 @@ class Drill:
         self, result: DrillResult, seen: Mapping[str, RtoResult | None] | None = None
     ) -> DrillResult:
         """Judge split brain, settle the notifications, keep ``result``, hand it on."""
-        result = self._split_brain(result)
+        result = with_proxy_death(self._split_brain(result), self.proxy_watch)
         if self.notifier is not None:
             result = settle(self.notifier, result, service=self.service, seen=seen)
         self.result = result

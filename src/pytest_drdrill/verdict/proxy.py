@@ -1,0 +1,34 @@
+"""The fault proxy's death mid-drill: the drill fails naming it, whatever was measured.
+
+With the proxy gone every path is cut; the outage the clients saw is the proxy's, not the
+system's, so no RTO measured after it counts as evidence of recovery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from pytest_drdrill.results import Verdict
+
+if TYPE_CHECKING:
+    from pytest_drdrill.measure.proxy_watch import ProxyWatch
+    from pytest_drdrill.results import DrillResult
+
+
+def with_proxy_death(result: DrillResult, watch: ProxyWatch | None) -> DrillResult:
+    """``result`` failed, naming the proxy, when ``watch`` saw it die; else unchanged.
+
+    .. versionadded:: 0.7
+    """
+    if watch is None or watch.died_at is None:
+        return result
+    offset = watch.died_at - result.started_at
+    reason = (
+        f"the fault proxy at {watch.base_url} stopped answering {offset:.1f}s into the drill "
+        f"({watch.error}): every path through it was cut, so what the clients saw after it is "
+        "the proxy's outage, not the system's recovery; the drill's faults were healed. "
+        "Find out why it died (its log is in the session's proxy/ directory) and run the "
+        f"drill again. Before: {result.reason}"
+    )
+    return dataclasses.replace(result, verdict=Verdict.FAIL, reason=reason)
