@@ -1,4 +1,4 @@
-"""Command-line tools of pytest-drdrill: ``python -m pytest_drdrill doctor``.
+"""Command-line tools of pytest-drdrill: ``python -m pytest_drdrill doctor`` and ``heal``.
 
 The drills themselves run under pytest; this entry point holds what a user needs
 outside a pytest run.
@@ -33,12 +33,28 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--drill-docker-images", metavar="SPEC", help="as pytest's --drill-docker-images"
     )
+    heal = commands.add_parser(
+        "heal",
+        help="the kill switch: heal every fault of every drill running on this machine",
+        description=(
+            "Throw the kill switch: every running drill heals its faults within 100 ms, stops "
+            "and records 'aborted: kill switch'; every registered fault proxy is reset and "
+            "every server a drill started is sent SIGCONT."
+        ),
+    )
+    heal.add_argument("--reason", default="", help="why, recorded in each aborted drill")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command named in ``argv``; return its exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "heal":
+        from pytest_drdrill.kill_switch import throw
+
+        for line in throw(args.reason):
+            print(line)
+        return 0
     from pytest_drdrill.doctor import Settings
     from pytest_drdrill.doctor.report import diagnose, write_report
 

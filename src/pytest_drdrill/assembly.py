@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.faults import FaultInjector
+    from pytest_drdrill.guardrails import Guardrails
     from pytest_drdrill.ha._protocol import PostgresHA
     from pytest_drdrill.measure._protocol import LedgerClient
     from pytest_drdrill.notify import CommunicationPlan, Notifier, Sink, Template, TemplateName
@@ -207,6 +208,7 @@ def build_drill(
     notifier: Notifier | None = None,
     restore_hook: Callable[..., object] | None = None,
     ha: PostgresHA | None = None,
+    guardrails: Guardrails | None = None,
 ) -> Drill:
     """A drill of ``topology``, failing over through ``hook``'s failover hooks (not started).
 
@@ -245,4 +247,5 @@ def build_drill(
         notifier=notifier,
         restore_hook=restore_hook,
         ha=ha,
+        guardrails=guardrails,
     )

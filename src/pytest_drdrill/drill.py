@@ -17,9 +17,10 @@ import datetime as dt
 import functools
 from typing import TYPE_CHECKING, Any
 
-from pytest_drdrill import timing, verdict
+from pytest_drdrill import kill_switch, timing, verdict
 from pytest_drdrill.backup.verification import CheckOutcome
-from pytest_drdrill.errors import EnvelopeExceeded, TopologyError
+from pytest_drdrill.errors import DrillAborted, EnvelopeExceeded, TopologyError
+from pytest_drdrill.guardrails import Guardrails, GuardrailWatch
 from pytest_drdrill.measure import function_probes
 from pytest_drdrill.measure.postgres import read_present_ids
 from pytest_drdrill.measure.proxy_watch import ProxyWatch
@@ -34,10 +35,11 @@ from pytest_drdrill.recovery.envelope import precheck as envelope_precheck
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
 from pytest_drdrill.results import DrillResult, Phase, RtoResult, Verdict
 from pytest_drdrill.topology.describe import describe
-from pytest_drdrill.verdict.proxy import with_proxy_death
+from pytest_drdrill.verdict.stops import with_abort, with_proxy_death
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
+    from pathlib import Path
 
     from pytest_drdrill.backup.pitr import RestoreResult
     from pytest_drdrill.backup.site import BackupSite
@@ -100,13 +102,17 @@ class Drill:
         notifier: DrillNotifier | None = None,
         restore_hook: Callable[..., object] | None = None,
         ha: PostgresHA | None = None,
+        guardrails: Guardrails | None = None,
     ) -> None:
         self.topology = topology
         self.ha = ha
         #: The envelope of each fault the HA stack's settings bound, by fault index.
         self.envelopes: list[FailoverEnvelope] = []
-        if ha is not None:
-            faults.before_inject = self._before_fault
+        faults.before_inject = self._before_fault
+        self.guardrails = guardrails or Guardrails()
+        #: Watches the guardrails and the kill switch while the drill runs.
+        self.guard: GuardrailWatch | None = None
+        self._registered: Path | None = None
         self.faults = faults
         self.workloads = (
             {workload.service: workload} if isinstance(workload, Workload) else dict(workload)
@@ -153,8 +159,15 @@ class Drill:
         ).start()
 
     def _before_fault(self, fault: Fault) -> None:
-        """Compute the fault's failover envelope; refuse the fault when it cannot meet the tier."""
-        assert self.ha is not None
+        """Refuse a fault after an abort; refuse one the HA stack's envelope cannot meet."""
+        if self.guard is not None and self.guard.tripped.is_set():
+            self._publish(self._result(Verdict.FAIL, "aborted", self._end(), fault=None))
+            raise DrillAborted(
+                f"{fault.kind} of {fault.target} refused: the drill was aborted "
+                f"({self.guard.breach.reason if self.guard.breach else 'guardrail'})"
+            )
+        if self.ha is None:
+            return
         found = self.ha.envelope(self.topology, fault)
         if found is None:
             return
@@ -200,6 +213,19 @@ class Drill:
         url = getattr(getattr(self.topology, "proxy", None), "base_url", None)
         if isinstance(url, str):
             self.proxy_watch = ProxyWatch(url, on_death=self._proxy_died).start()
+        started = timing.wall()
+        self._registered = kill_switch.register(self.record.scenario, url)
+        self.record.note(f"guardrails: {self.guardrails.describe()}; kill switch armed")
+        self.guard = GuardrailWatch(
+            self.guardrails,
+            {service: w.history for service, w in self.workloads.items()},
+            {
+                f: self.record.history_of(function_probes.history_name(f))
+                for f in self.guardrails.functions
+            },
+            on_breach=self._abort,
+            kill_switch=lambda: kill_switch.thrown_since(started),
+        ).start()
         if self.ha is not None:
             self.roles = self._sample_roles(self.ha)
         if not failover:
@@ -224,6 +250,11 @@ class Drill:
             self.watcher.stop()
         if self.proxy_watch is not None:
             self.proxy_watch.stop()
+        if self.guard is not None:
+            self.guard.stop()
+        if self._registered is not None:
+            self._registered.unlink(missing_ok=True)
+            self._registered = None
         if self.roles is not None:
             self.roles.stop()
             self.roles = None
@@ -256,9 +287,18 @@ class Drill:
                 fault_at, timeout=max(0.0, min(0.5, deadline - timing.monotonic()))
             ):
                 dead = self.proxy_watch is not None and self.proxy_watch.dead.is_set()
-                if dead or timing.monotonic() >= deadline:
+                aborted = self.guard is not None and self.guard.tripped.is_set()
+                if dead or aborted or timing.monotonic() >= deadline:
                     return False
         return True
+
+    def _abort(self, reason: str) -> None:
+        """A guardrail or the kill switch tripped: heal every fault now, say why."""
+        self.record.note(f"aborted: {reason}; healing every fault")
+        try:
+            self.faults.heal()
+        except Exception as exc:  # heal what can be healed; say what could not
+            self.record.note(f"healing after the abort: {exc}")
 
     def _proxy_died(self) -> None:
         """The fault proxy stopped answering: heal every fault now, say so in the record."""
@@ -291,6 +331,7 @@ class Drill:
     ) -> DrillResult:
         """Judge split brain, settle the notifications, keep ``result``, hand it on."""
         result = with_proxy_death(self._split_brain(result), self.proxy_watch)
+        result = with_abort(result, None if self.guard is None else self.guard.breach)
         if self.notifier is not None:
             result = settle(self.notifier, result, service=self.service, seen=seen)
         self.result = result

@@ -93,9 +93,7 @@ def plan_for(item: pytest.Item, spec: DrillSpec) -> Plan:
     function = getattr(item, "function", None)
     callspec = getattr(item, "callspec", None)
     params = dict(callspec.params) if callspec is not None else {}
-    steps = (
-        _steps(function, params) if function is not None else ("(not a Python test function)",)
-    )
+    steps = _steps(function, params) if function is not None else ("(not a Python test function)",)
     return Plan(item.nodeid, spec, steps)
 
 
@@ -137,6 +135,8 @@ def render(plans: Sequence[Plan], drill_config: DrillConfig) -> list[str]:
             f"  runs on: PostgreSQL failover {failover}, backup tool {drill_config.backup_tool}, "
             f"service measured {spec.service}",
             f"  judged against: {_judged(spec)}",
+            f"  guardrails: {spec.guardrails.describe() if spec.guardrails else 'none'}"
+            "; the kill switch (python -m pytest_drdrill heal) stops it",
             "  plan:",
             *(f"    {n}. {step}" for n, step in enumerate(plan.steps, 1)),
         ]

@@ -67,6 +67,13 @@ class DrillInconclusive(DrillError, AssertionError):
     """The fault never took effect: the client saw no outage, so nothing was proven."""
 
 
+class DrillAborted(DrillError, AssertionError):
+    """A guardrail or the kill switch stopped the drill: its faults were healed at once.
+
+    .. versionadded:: 0.7
+    """
+
+
 class DrillWarning(UserWarning):
     """Base of the warnings pytest-drdrill emits."""
 

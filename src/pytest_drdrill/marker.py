@@ -17,6 +17,7 @@ from pytest_drdrill.config import BACKUP_TOOLS, CADENCES, POSTGRES_FAILOVERS, in
 
 if TYPE_CHECKING:
     from pytest_drdrill.config import DrillConfig
+    from pytest_drdrill.guardrails import Guardrails
     from pytest_drdrill.results import Target
     from pytest_drdrill.targets import Targets
 
@@ -25,7 +26,7 @@ MARKER = "drdrill"
 MARKER_HELP = (
     f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
     "max_lost_writes=None, negative_control=False, observe=None, service='postgres', "
-    "postgres_failover=None, patroni=None, backup_tool=None): "
+    "postgres_failover=None, patroni=None, backup_tool=None, guardrails=None): "
     "a disaster-recovery "
     "drill, run by --drill=CADENCE and judged against a tier or business function of "
     "the targets file"
@@ -40,6 +41,7 @@ MARKER_KEYS = frozenset(
         "scenario",
         "max_lost_writes",
         "negative_control",
+        "guardrails",
         "observe",
         "service",
         "postgres_failover",
@@ -76,6 +78,8 @@ class DrillSpec:
     patroni: dict[str, Any] | None = None
     #: The backup tools this drill runs with; under any other it is skipped.
     backup_tools: tuple[str, ...] = BACKUP_TOOLS
+    #: When the drill is stopped and healed (marker key ``guardrails=``; new in 0.7).
+    guardrails: Guardrails | None = None
 
 
 def _failover(where: str, value: object) -> tuple[str | None, tuple[str, ...]]:
@@ -194,6 +198,17 @@ def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
             )
         except (UnknownTarget, TargetSelectionError) as exc:
             raise pytest.UsageError(f"{where}: {exc}") from None
+    from pytest_drdrill.guardrails import parse as parse_guardrails
+
+    try:
+        guardrails = parse_guardrails(
+            where,
+            kw.get("guardrails"),
+            target,
+            None if targets is None else tuple(targets.business_functions),
+        )
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     return DrillSpec(
         cadence=cadence,
         scenario=str(kw.get("scenario") or item.name),
@@ -205,6 +220,7 @@ def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
         postgres_failovers=allowed,
         patroni=dict(patroni) if patroni is not None else None,
         backup_tools=tools,
+        guardrails=guardrails,
     )
 
 

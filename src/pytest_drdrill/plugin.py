@@ -552,6 +552,7 @@ def drdrill(
         notifier=notifier,
         restore_hook=hook.pytest_drdrill_restore,
         ha=_postgres_ha(request),
+        guardrails=spec.guardrails,
     )
     try:
         yield drill

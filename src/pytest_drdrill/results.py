@@ -24,6 +24,9 @@ class Verdict(enum.Enum):
     WARN = "warn"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
+    #: Stopped by a guardrail or the kill switch: every fault healed, nothing proven
+    #: (new in 0.7).
+    ABORTED = "aborted"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -352,6 +352,7 @@ class DrillReporter:
                 Verdict.WARN: {"yellow": True},
                 Verdict.FAIL: {"red": True},
                 Verdict.INCONCLUSIVE: {"purple": True},
+                Verdict.ABORTED: {"red": True},
             }[r.verdict]
             label = r.verdict.value.upper()
             if r.negative_control:

@@ -39,7 +39,7 @@ class DrillView:
 
     @property
     def verdict(self) -> str:
-        """``pass``, ``warn``, ``fail`` or ``inconclusive``."""
+        """``pass``, ``warn``, ``fail``, ``inconclusive`` or ``aborted``."""
         return str(self.raw["verdict"])
 
     @property

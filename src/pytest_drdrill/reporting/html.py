@@ -171,6 +171,8 @@ def _overall(
         parts.append(f"{counts['warn']} over target but within the maximum")
     if counts["inconclusive"]:
         parts.append(f"{counts['inconclusive']} inconclusive")
+    if counts["aborted"]:
+        parts.append(f"{counts['aborted']} aborted by a guardrail or the kill switch")
     if silent:
         parts.append(
             f"{len(silent)} of {len(controls)} negative controls DID NOT go red: "
@@ -183,6 +185,8 @@ def _overall(
         parts.append("RTO regression in " + ", ".join(scenarios))
     if counts["fail"] or silent:
         badge = BADGES["fail"]
+    elif counts["aborted"]:
+        badge = BADGES["aborted"]
     elif counts["warn"] or (trend is not None and trend.regressions):
         badge = BADGES["warn"]
     elif counts["inconclusive"]:

@@ -45,6 +45,7 @@ BADGES = {
     "warn": Badge("warn", "WARN", "!"),
     "fail": Badge("fail", "FAIL", "✗"),
     "inconclusive": Badge("inconclusive", "INCONCLUSIVE", "?"),
+    "aborted": Badge("aborted", "ABORTED", "■"),
     "not_required": Badge("neutral", "NOT REQUIRED", "–"),
 }
 WENT_RED = Badge("expected", "WENT RED AS REQUIRED", "✓")

@@ -65,7 +65,7 @@ def write_junit(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) ->
         # junit-xml silently drops a failure or error whose message and output are both
         # empty, which would turn a failed drill into a pass: never pass it an empty one.
         message = _clean(drill.reason) or f"drill verdict: {drill.verdict.value}"
-        if drill.negative_control:
+        if drill.negative_control and drill.verdict is not Verdict.ABORTED:
             # Red is what a negative control must show; only anything else is a failure.
             if drill.verdict is not Verdict.FAIL:
                 case.add_failure_info(
@@ -76,6 +76,8 @@ def write_junit(directory: Path, run: RunInfo, drills: Sequence[DrillResult]) ->
             case.add_failure_info(message=message, failure_type="TargetMissed")
         elif drill.verdict is Verdict.INCONCLUSIVE:
             case.add_error_info(message=message, error_type="DrillInconclusive")
+        elif drill.verdict is Verdict.ABORTED:
+            case.add_error_info(message=message, error_type="DrillAborted")
         cases.append(case)
 
     suite = TestSuite(

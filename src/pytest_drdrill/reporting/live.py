@@ -30,6 +30,7 @@ _VERDICT_STYLE = {
     Verdict.WARN: "bold yellow",
     Verdict.FAIL: "bold red",
     Verdict.INCONCLUSIVE: "bold magenta",
+    Verdict.ABORTED: "bold white on red",
 }
 
 

@@ -82,7 +82,7 @@ METRICS: Mapping[str, tuple[tuple[str, ...], str]] = {
     "drdrill_drill_rto_max_seconds": (_DRILL, "RTO over this fails (maximum acceptable)."),
     "drdrill_drill_verdict": (
         (*_DRILL, "verdict"),
-        "1 for the drill's verdict (pass, warn, fail, inconclusive), 0 for the others.",
+        "1 for the drill's verdict (pass, warn, fail, inconclusive, aborted), 0 for the others.",
     ),
     "drdrill_drill_as_expected": (
         _DRILL,

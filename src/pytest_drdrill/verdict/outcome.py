@@ -10,7 +10,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.durations import format_duration
-from pytest_drdrill.errors import DrillInconclusive, TargetMissed, TargetWarning
+from pytest_drdrill.errors import DrillAborted, DrillInconclusive, TargetMissed, TargetWarning
 from pytest_drdrill.results import Verdict
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ def enforce(result: DrillResult) -> DrillResult:
     .. versionadded:: 0.5
     """
     summary = _summary(result)
+    if result.verdict is Verdict.ABORTED:
+        __tracebackhide__ = True
+        raise DrillAborted(f"drill {result.scenario} ABORTED: {result.reason}\n{summary}")
     if result.negative_control:
         if result.verdict is Verdict.FAIL:
             return result

@@ -1,7 +1,9 @@
 """The order of verdicts from best to worst, for combining them and for ranking in reports.
 
 ``INCONCLUSIVE`` ranks above ``WARN``: a drill that proved nothing is worse news than one
-that recovered a little late, and only a failure is worse than not knowing.
+that recovered a little late, and only a failure is worse than not knowing. ``ABORTED``
+(a guardrail or the kill switch stopped it) ranks just below a failure: it proved nothing,
+and something went wrong enough to stop it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SEVERITY", "severity", "worst"]
 
-SEVERITY: tuple[Verdict, ...] = (Verdict.PASS, Verdict.WARN, Verdict.INCONCLUSIVE, Verdict.FAIL)
+SEVERITY: tuple[Verdict, ...] = (
+    Verdict.PASS, Verdict.WARN, Verdict.INCONCLUSIVE, Verdict.ABORTED, Verdict.FAIL,
+)  # fmt: skip
 """Verdicts from best to worst."""
 
 

@@ -1,7 +1,9 @@
-"""The fault proxy's death mid-drill: the drill fails naming it, whatever was measured.
+"""Drills stopped by something outside their measurement: the verdict says what.
 
-With the proxy gone every path is cut; the outage the clients saw is the proxy's, not the
-system's, so no RTO measured after it counts as evidence of recovery.
+- The fault proxy died mid-drill (:func:`with_proxy_death`): every path was cut, the outage
+  the clients saw is the proxy's, not the system's, so the drill fails naming the proxy.
+- A guardrail or the kill switch stopped it (:func:`with_abort`): its faults were healed at
+  once, nothing is proven, the verdict is ``aborted`` whatever was measured.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 from pytest_drdrill.results import Verdict
 
 if TYPE_CHECKING:
+    from pytest_drdrill.guardrails import Breach
     from pytest_drdrill.measure.proxy_watch import ProxyWatch
     from pytest_drdrill.results import DrillResult
 
@@ -32,3 +35,18 @@ def with_proxy_death(result: DrillResult, watch: ProxyWatch | None) -> DrillResu
         f"drill again. Before: {result.reason}"
     )
     return dataclasses.replace(result, verdict=Verdict.FAIL, reason=reason)
+
+
+def with_abort(result: DrillResult, breach: Breach | None) -> DrillResult:
+    """``result`` aborted, naming what stopped it, when ``breach`` happened; else unchanged.
+
+    .. versionadded:: 0.7
+    """
+    if breach is None:
+        return result
+    reason = (
+        f"aborted {breach.at - result.started_at:.1f}s into the drill: {breach.reason}; every "
+        f"fault healed {breach.healed_seconds:.2f}s later. Nothing is proven by an aborted "
+        f"drill. Before: {result.reason}"
+    )
+    return dataclasses.replace(result, verdict=Verdict.ABORTED, reason=reason)
