@@ -50,7 +50,17 @@ def directory() -> Path:
 
 
 def register(scenario: str, proxy_url: str | None) -> Path:
-    """Register a running drill; remove the returned file when it ends."""
+    """Register a running drill; remove the returned file when it ends.
+
+    Entries of drills whose process is gone (a SIGKILLed run) are removed on the way.
+    """
+    for stale in directory().glob("drill-*.json"):
+        try:
+            os.kill(int(stale.name.split("-")[1]), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except (OSError, ValueError, IndexError):
+            continue
     entry = directory() / f"drill-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
     entry.write_text(
         json.dumps(
