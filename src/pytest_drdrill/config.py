@@ -132,6 +132,11 @@ _help_dry_run = (
     "print the plan of each selected drill (where it runs, the faults its code injects in "
     "order, what it is judged against) and run nothing: no server starts, no fault is injected"
 )
+_help_guardrails = (
+    "guardrails of drills whose marker sets none, comma-separated key=value: "
+    "max_outage=2m,max_error_rate=0.5,window=10s,functions=a|b (default: max_outage is the "
+    "tier's maximum acceptable RTO); a breach heals every fault and aborts the drill"
+)
 _help_library = (
     "also collect the drills that ship with pytest-drdrill (the installed package's scenario "
     "library, pytest_drdrill/library); select among them with --drill=CADENCE and -k"
@@ -203,6 +208,7 @@ OPTIONS = (
         is_bool=True,
     ),
     _Option("drill_dry_run", "--drill-dry-run", _help_dry_run, None, is_bool=True),
+    _Option("drill_guardrails", "--drill-guardrails", _help_guardrails, None),
     _Option("drill_pushgateway", "--drill-pushgateway", _help_pushgateway, None),
     _Option("drill_otlp_endpoint", "--drill-otlp-endpoint", _help_otlp_endpoint, None),
 )
@@ -273,6 +279,9 @@ class DrillConfig:
     allow_destructive: bool = False
     #: Print each selected drill's plan and run nothing (``--drill-dry-run``).
     dry_run: bool = False
+    #: Guardrails of drills whose marker sets none (``--drill-guardrails``), as the
+    #: marker's mapping; ``None`` for the default.
+    guardrails: dict[str, object] | None = None
     #: The backend ``auto`` chose at configure time, and why (empty when one was named).
     backend_choice: str = ""
     backend_reason: str = ""
@@ -403,6 +412,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
         enforce_cadence=_flag(config, "drill_enforce_cadence"),
         allow_destructive=_flag(config, "drill_allow_destructive"),
         dry_run=_flag(config, "drill_dry_run"),
+        guardrails=_guardrails(config, opts["drill_guardrails"]),
         notify=notify,
         notify_templates=templates,
         notify_approval=_choice(config, opts["drill_notify_approval"], APPROVALS) or "auto",
@@ -460,6 +470,37 @@ def _pushgateway(config: pytest.Config, opt: _Option) -> str | None:
             f"http://127.0.0.1:9091 (set with {_where(opt)})"
         )
     return url.rstrip("/")
+
+
+def _guardrails(config: pytest.Config, opt: _Option) -> dict[str, object] | None:
+    raw, source = _raw(config, opt)
+    if not raw:
+        return None
+    from pytest_drdrill.guardrails import parse
+
+    given: dict[str, object] = {}
+    for part in str(raw).split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(
+                f"{source}: {part.strip()!r} is not key=value; write e.g. "
+                f"max_outage=2m,max_error_rate=0.5 (set with {_where(opt)})"
+            )
+        key, value = key.strip(), value.strip()
+        if key == "functions":
+            given[key] = [f for f in value.split("|") if f]
+        elif key == "max_error_rate":
+            try:
+                given[key] = float(value)
+            except ValueError:
+                given[key] = value  # parse() names it
+        else:
+            given[key] = None if value.lower() in ("none", "off") else value
+    try:
+        parse(source, given, None, None)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{exc} (set with {_where(opt)})") from None
+    return given
 
 
 def _images(config: pytest.Config, opt: _Option) -> tuple[tuple[str, str], ...]:

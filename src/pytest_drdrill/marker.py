@@ -16,6 +16,8 @@ import pytest
 from pytest_drdrill.config import BACKUP_TOOLS, CADENCES, POSTGRES_FAILOVERS, includes
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.guardrails import Guardrails
     from pytest_drdrill.results import Target
@@ -113,11 +115,16 @@ def _tools(where: str, value: object) -> tuple[str, ...]:
     return tuple(names)
 
 
-def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
+def spec_for(
+    item: pytest.Item,
+    targets: Targets | None,
+    default_guardrails: Mapping[str, object] | None = None,
+) -> DrillSpec:
     """The validated drill of a marked item.
 
     :param targets: the run's targets, to resolve the tier or function; ``None`` when
         no drill runs (names are then left unchecked).
+    :param default_guardrails: the run's ``--drill-guardrails``, for a marker that sets none.
     :raises pytest.UsageError: naming the item and what to write instead.
     """
     marker = item.get_closest_marker(MARKER)
@@ -203,7 +210,7 @@ def spec_for(item: pytest.Item, targets: Targets | None) -> DrillSpec:
     try:
         guardrails = parse_guardrails(
             where,
-            kw.get("guardrails"),
+            kw["guardrails"] if "guardrails" in kw else default_guardrails,
             target,
             None if targets is None else tuple(targets.business_functions),
         )

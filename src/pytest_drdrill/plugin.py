@@ -175,7 +175,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker(MARKER) is None:
             continue
-        spec = spec_for(item, config.stash.get(targets_key, None))
+        spec = spec_for(item, config.stash.get(targets_key, None), drill_config.guardrails)
         item.stash[drill_spec_key] = spec
         reason = skip_reason(spec, drill_config)
         if reason is not None:

@@ -43,6 +43,7 @@ __all__ = [
     "region_outage",
     "stop_node",
     "storage_loss",
+    "throw_kill_switch",
 ]
 
 
@@ -164,6 +165,19 @@ def heal_all() -> list[str]:
     active = [f"{fault.kind} of {fault.target}" for fault in injector.active]
     injector.heal()
     return active
+
+
+def throw_kill_switch(reason: str = "chaos toolkit rollback") -> list[str]:
+    """The kill switch, as a rollback: every drill on this machine heals and stops.
+
+    The same as ``python -m pytest_drdrill heal`` (:mod:`pytest_drdrill.kill_switch`);
+    the drills it stops are recorded as aborted.
+
+    :returns: what was done, a line each.
+    """
+    from pytest_drdrill.kill_switch import throw
+
+    return throw(reason)
 
 
 def await_recovery(timeout: float | None = None) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class ExperimentDrill:
     service: str = "postgres"
     #: A stack name, or a list of the stacks the experiment runs under (see the marker).
     postgres_failover: str | list[str] | None = None
+    #: When the drill is stopped and healed, as the marker's ``guardrails=`` (new in 0.7).
+    guardrails: dict[str, Any] | None = None
 
     def marker_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``pytest.mark.drdrill``, without the unset ones."""
@@ -166,6 +168,13 @@ def drill_settings(experiment: Experiment, source: str, *, scenario: str) -> Exp
         raise InvalidExperiment(
             f"{where}.service: {entry['service']!r}; valid services: {', '.join(_SERVICES)}"
         )
+    if entry.get("guardrails") is not None:
+        from pytest_drdrill.guardrails import parse as parse_guardrails
+
+        try:  # targets are not loaded yet: function names are checked when the drill runs
+            parse_guardrails(f"{where}.guardrails", entry["guardrails"], None, None)
+        except ValueError as exc:
+            raise InvalidExperiment(str(exc)) from None
     if not entry.get("scenario"):
         entry["scenario"] = scenario
     return ExperimentDrill(**entry)
