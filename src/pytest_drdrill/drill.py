@@ -279,16 +279,15 @@ class Drill:
             raise RuntimeError(
                 "await_recovery() needs a fault: inject one with drdrill.faults first"
             )
-        limit = timeout or self.observe
+        limit = timeout or self.observe  # seconds after the fault, as wait_recovered counts
         for workload in self.workloads.values():
-            deadline = timing.monotonic() + limit
-            # In slices, so a dead fault proxy (which no recovery can outlast) ends the wait.
+            # In half-second slices, so a dead fault proxy or an abort ends the wait at once.
             while not workload.wait_recovered(
-                fault_at, timeout=max(0.0, min(0.5, deadline - timing.monotonic()))
+                fault_at, timeout=min(limit, timing.monotonic() - fault_at + 0.5)
             ):
                 dead = self.proxy_watch is not None and self.proxy_watch.dead.is_set()
                 aborted = self.guard is not None and self.guard.tripped.is_set()
-                if dead or aborted or timing.monotonic() >= deadline:
+                if dead or aborted or timing.monotonic() - fault_at >= limit:
                     return False
         return True
 

@@ -148,33 +148,27 @@ class Breach:
 
 def _outage(history: History, now: float) -> float | None:
     """Seconds since the last acknowledged write, when a write failed after it."""
-    writes = history.writes()
-    acked = [w.completed for w in writes if w.outcome is Outcome.OK]
-    last_ok = max(acked, default=None)
-    failed_after = any(
-        w.outcome is not Outcome.OK and (last_ok is None or w.completed > last_ok)
-        for w in writes[-50:]
-    )
-    if last_ok is None or not failed_after:
+    last_ok = history.last_acknowledged()
+    if last_ok is None:
+        return None
+    recent = history.recent_writes(50)
+    if not any(w.outcome is not Outcome.OK and w.completed > last_ok for w in recent):
         return None
     return now - last_ok
 
 
 def _error_rate(history: History, now: float, window: float) -> float | None:
-    recent = [w for w in history.writes()[-2000:] if w.completed >= now - window]
+    recent = [w for w in history.recent_writes(2000) if w.completed >= now - window]
     if len(recent) < _MIN_WRITES or recent[0].completed > now - window + 0.5:
         return None  # too few writes, or the window is not yet covered
     return sum(1 for w in recent if w.outcome is not Outcome.OK) / len(recent)
 
 
 def _function_down(history: History, now: float, window: float) -> bool:
-    probes = [p for p in history.probes() if p.completed >= now - window]
-    return (
-        len(probes) >= 2
-        and not any(p.ok for p in probes)
-        and bool(history.probes())
-        and (history.probes()[0].completed <= now - window)
-    )
+    probes = history.probes()
+    recent = [p for p in probes if p.completed >= now - window]
+    covered = bool(probes) and probes[0].completed <= now - window
+    return covered and len(recent) >= 2 and not any(p.ok for p in recent)
 
 
 class GuardrailWatch:

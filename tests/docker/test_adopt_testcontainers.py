@@ -5,15 +5,17 @@ team's fixtures do (testcontainers' ``DockerContainer``, published ports, a log 
 strategy) and overrides ``drdrill_backend`` with :func:`adopt_containers`. Its drill
 freezes the team's PostgreSQL container for two seconds: the RTO comes from the drill's
 client, through the fault proxy in front of the container, so it cannot be shorter than
-the pause. Afterwards none of the team's containers is left.
+the pause; the business function ``user_authentication`` is measured by the targets file's
+SQL probe against the team's database, as a stack backend measures a team's real
+functions. Afterwards none of the team's containers is left.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
+import yaml
 from docker_helpers import ROOT
 
 from pytest_drdrill.errors import TopologyError
@@ -23,6 +25,8 @@ from pytest_drdrill.topology.docker_engine import connect
 TEAM_LABEL = "com.example.team-fixture"
 
 CONFTEST = f'''
+import os
+
 import pytest
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import LogMessageWaitStrategy
@@ -60,6 +64,10 @@ def team_containers():
 @pytest.fixture(scope="session")
 def drdrill_backend(team_containers, tmp_path_factory):
     postgres, redis, objects = team_containers
+    # The team's own function probe (targets file) reaches its database directly.
+    os.environ["APP_DSN"] = (
+        f"host=127.0.0.1 port={{postgres.get_exposed_port(5432)}} user=postgres dbname=postgres"
+    )
     nodes = {{
         "pg-primary": AdoptedNode(postgres, "postgres", 5432),
         "redis-primary": AdoptedNode(redis, "redis", 6379),
@@ -99,7 +107,12 @@ def test_a_drill_faults_and_measures_the_teams_own_containers(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")  # no Ryuk image here
-    shutil.copy(ROOT / "fixtures" / "targets.yaml", pytester.path / "targets.yaml")
+    targets = yaml.safe_load((ROOT / "fixtures" / "targets.yaml").read_text())
+    login = targets["business_functions"]["user_authentication"]
+    login["probes"] = [{"name": "login-query", "sql": {"dsn_env": "APP_DSN", "query": "SELECT 1",
+                                                        "expect": 1, "timeout": "1s"}}]  # fmt: skip
+    login["probe_interval"] = "100ms"
+    (pytester.path / "targets.yaml").write_text(yaml.safe_dump(targets, sort_keys=False))
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_adopted=DRILL)
     result = pytester.runpytest_subprocess(
@@ -115,6 +128,11 @@ def test_a_drill_faults_and_measures_the_teams_own_containers(
     assert fault["kind"] == "freeze"
     postgres = next(s for s in drill["services"] if s["service"] == "postgres")
     assert 1.5 <= postgres["rto"]["seconds"] < 15, postgres
+    # The stack's function, measured from the team's own probe against its own database.
+    function = next(f for f in drill["functions"] if f["function"] == "user_authentication")
+    assert function["probes"] == ["sql on $APP_DSN: SELECT 1"]
+    assert function["rto"]["effect_seen"], function
+    assert 1.5 <= function["rto"]["seconds"] < 15, function
     assert not _team_containers(), "the team's fixtures left containers behind"
 
 

@@ -14,7 +14,7 @@ def test_the_library_daily_drills_run_in_an_empty_project(
     result = pytester.runpytest_subprocess(
         "--drill=daily", "--drill-library", "-p", "no:cacheprovider"
     )
-    result.assert_outcomes(passed=1, skipped=25)
+    result.assert_outcomes(passed=1, skipped=27)
     result.stdout.fnmatch_lines(
         ["drdrill: targets: packaged defaults*", "PASS*backup-verification-daily*"]
     )

@@ -59,4 +59,6 @@ def test_a_bad_marker_value_names_the_choices(pytester: pytest.Pytester, targets
     pytester.makepyfile(test_drill=BUILTIN_DRILL.replace('("builtin",)', '"tar"'))
     result = pytester.runpytest("--drill=monthly", targets)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*backup_tool='tar'; give one of builtin, pgbackrest or a tuple*"])
+    result.stderr.fnmatch_lines(
+        ["*backup_tool='tar'; give one of builtin, pgbackrest, barman or a tuple*"]
+    )

@@ -271,7 +271,7 @@ BAD_MARKERS = [
     pytest.param(
         "tiers='tier_1_critical'",
         "ERROR: @pytest.mark.drdrill on test_drill.py::test_x: unknown argument(s) ['tiers']; "
-        "valid: ['backup_tool', 'cadence', 'data', 'function', 'max_lost_writes', "
+        "valid: ['backup_tool', 'cadence', 'data', 'function', 'guardrails', 'max_lost_writes', "
         "'negative_control', 'observe', 'patroni', 'postgres_failover', 'scenario', 'service', "
         "'tier']",
         id="unknown-argument",

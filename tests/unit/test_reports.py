@@ -270,6 +270,7 @@ def test_json_run_and_summary(report_dir: Path) -> None:
         "warn": 1,
         "fail": 1,
         "inconclusive": 1,
+        "aborted": 0,
         "negative_controls": 1,
         "negative_controls_red": 0,
         "unexpected": 2,  # the failed drill and the negative control that did not go red

@@ -155,6 +155,22 @@ class History:
                 return len(acks) - bisect.bisect_left(acks, t)
             return sum(1 for completed in acks if completed >= t)
 
+    def last_acknowledged(self) -> float | None:
+        """The completion stamp of the newest acknowledged write; ``None`` before any.
+
+        Cheap: the guardrail watch polls it every 100 ms.
+        """
+        with self._lock:
+            acks = self._ack_completed
+            if not acks:
+                return None
+            return acks[-1] if self._acks_sorted else max(acks)
+
+    def recent_writes(self, count: int) -> tuple[WriteOp, ...]:
+        """The last ``count`` writes recorded, oldest first; cheap to poll."""
+        with self._lock:
+            return tuple(self._writes[-count:])
+
     def __len__(self) -> int:
         """Return the number of operations recorded, writes and probes together."""
         with self._lock:
