@@ -64,3 +64,37 @@ def test_the_flag_and_the_ini_key_reach_the_config(pytester: pytest.Pytester) ->
     pytester.runpytest("-s", "--drill-allow-destructive").stdout.fnmatch_lines(["ALLOW True"])
     pytester.makeini("[pytest]\ndrill_allow_destructive = true\n")
     pytester.runpytest("-s").stdout.fnmatch_lines(["ALLOW True"])
+
+
+class _Node:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.crashed = False
+
+    def crash(self) -> None:
+        self.crashed = True
+
+    def is_running(self) -> bool:
+        return not self.crashed
+
+
+class _Topology:
+    def __init__(self, *nodes: _Node) -> None:
+        self._nodes = {n.name: n for n in nodes}
+
+    def nodes(self) -> dict[str, _Node]:
+        return dict(self._nodes)
+
+
+def test_a_server_the_topology_did_not_start_is_never_touched() -> None:
+    """A fault aimed at a server outside the topology is refused before anything happens."""
+    from pytest_drdrill.errors import FaultError
+
+    own, stranger = _Node("pg-primary"), _Node("pg-primary")  # same name, another server
+    record = DrillRecord("t", scenario="s", cadence="monthly", target=None, backend="stack")
+    injector = FaultInjector(record, topology=_Topology(own))  # type: ignore[arg-type]
+    with pytest.raises(FaultError, match=r"not a node of this drill's topology \(pg-primary\)"):
+        injector.crash(stranger)  # type: ignore[arg-type]
+    assert not stranger.crashed and not record.faults
+    injector.crash(own)  # type: ignore[arg-type]
+    assert own.crashed

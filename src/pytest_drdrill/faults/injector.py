@@ -64,6 +64,7 @@ class FaultInjector:
         """
         if self.guard is not None:
             self.guard(fault)
+        self._check_target(fault)
         if self.before_inject is not None:
             self.before_inject(fault)
         at = timing.monotonic()
@@ -79,6 +80,26 @@ class FaultInjector:
                 record=self.record, fault=self.record.faults[index]
             )
         return at
+
+    def _check_target(self, fault: Fault) -> None:
+        """Refuse a fault on a server this drill's topology did not start or its stack lists.
+
+        :raises FaultError: naming the server and the topology's own.
+        """
+        node = getattr(fault, "node", None)
+        if node is None or self._topology is None:
+            return
+        own = {
+            **self._topology.nodes(),
+            **getattr(self._topology, "dcs_nodes", {}),
+        }
+        if any(node is known for known in own.values()):
+            return
+        raise FaultError(
+            f"{fault.kind} of {getattr(node, 'name', node)!r} refused before injection: it is "
+            f"not a node of this drill's topology ({', '.join(sorted(own))}); faults reach "
+            "only the servers the topology started or the stack file lists"
+        )
 
     def crash(self, node: ServiceNode) -> float:
         """Kill ``node`` and all its processes; returns the injection stamp."""
