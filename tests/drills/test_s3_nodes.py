@@ -251,7 +251,11 @@ def test_unreachable_source_makes_lag_grow_without_crashing(stores):
     bucket = new_bucket(s3_client(dr.endpoint_url))
     replicator = Replicator(dead_url(), dr.endpoint_url, bucket, interval=0.02, timeout=0.5)
     replicator.start()
-    timing.sleep(0.3)
+    # Until five failed cycles are in (about 0.3 s idle; longer on a loaded machine).
+    deadline = timing.monotonic() + 10.0
+    while len(replicator.samples) < 5 or replicator.samples[-1][1] < 0.2:
+        assert timing.monotonic() < deadline, replicator.samples
+        timing.sleep(0.05)
     assert replicator.is_running
     lags = [lag for _, lag in replicator.samples]
     assert len(lags) >= 5 and lags == sorted(lags) and lags[-1] >= 0.2
