@@ -14,7 +14,7 @@ what is left of that run:
 - listening TCP ports held by any of them;
 - Docker containers, networks and volumes labelled with the run (when a daemon answers);
 - data roots (``/tmp/drdrill-*``) owned by the run;
-- SysV shared-memory segments created during the run with nobody attached.
+- SysV shared-memory segments a process of the run created, left with nobody attached.
 
 It prints one line per run and a table of leftovers by kind and interruption; the target
 (issue 18) is 0 of every kind.
@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,13 +42,30 @@ ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("SIGINT pytest", "SIGTERM pytest", "SIGKILL pytest", "SIGKILL proxy", "SIGKILL server")
 
 
-def _shm() -> dict[int, int]:
-    """shmid -> attached processes, from /proc/sysvipc/shm."""
+def _shm() -> dict[int, tuple[int, int]]:
+    """shmid -> (creator pid, attached processes), from /proc/sysvipc/shm."""
     found = {}
     for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]:
         fields = line.split()
-        found[int(fields[1])] = int(fields[6])
+        found[int(fields[1])] = (int(fields[4]), int(fields[6]))
     return found
+
+
+class _RunPids(threading.Thread):
+    """Every pid tagged with the run's owner, sampled while it runs (to attribute shm)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.prefix = f"{pid}:"
+        self.pids: set[int] = set()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.pids.update(
+                p for p, o in processes.tagged_processes() if o.startswith(self.prefix)
+            )
+            self.done.wait(0.2)
 
 
 def _docker_objects(pid: int) -> list[str]:
@@ -73,7 +91,7 @@ def _docker_objects(pid: int) -> list[str]:
         client.close()
 
 
-def leftovers(pid: int, shm_before: set[int]) -> dict[str, list[str]]:
+def leftovers(pid: int, shm_before: set[int], run_pids: set[int]) -> dict[str, list[str]]:
     """What the pytest process ``pid`` left behind, by kind."""
     prefix = f"{pid}:"
     procs = [p for p, owner in processes.tagged_processes() if owner.startswith(prefix)]
@@ -88,7 +106,11 @@ def leftovers(pid: int, shm_before: set[int]) -> dict[str, list[str]]:
                 roots.append(str(root))
         except OSError:
             continue
-    shm = [f"shm {i}" for i, attached in _shm().items() if i not in shm_before and attached == 0]
+    shm = [
+        f"shm {i} (created by pid {cpid})"
+        for i, (cpid, attached) in _shm().items()
+        if i not in shm_before and attached == 0 and cpid in run_pids
+    ]
     return {
         "processes": [f"pid {p}: {processes.command_line(p)}" for p in procs],
         "ports": ports,
@@ -126,6 +148,8 @@ def one_run(kind: str, delay: float, work: Path) -> tuple[int, dict[str, list[st
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     pytest = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
+    sampler = _RunPids(pytest.pid)
+    sampler.start()
     time.sleep(delay)
     if kind.endswith("pytest"):
         sig = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}[
@@ -144,8 +168,10 @@ def one_run(kind: str, delay: float, work: Path) -> tuple[int, dict[str, list[st
     except subprocess.TimeoutExpired:
         pytest.kill()
         pytest.wait()
+    sampler.done.set()
+    sampler.join()
     time.sleep(10)
-    return pytest.pid, leftovers(pytest.pid, shm_before)
+    return pytest.pid, leftovers(pytest.pid, shm_before, sampler.pids)
 
 
 def main() -> None:

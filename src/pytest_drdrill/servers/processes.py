@@ -293,6 +293,25 @@ def remove_sysv_shm(shmid: int) -> None:
     subprocess.run(["ipcrm", "-m", str(shmid)], capture_output=True, check=False)
 
 
+def orphaned_shmid(datadir: Path) -> int | None:
+    """The segment ``postmaster.pid`` names, when it still exists with nobody attached.
+
+    A postmaster killed from outside (not by the drill) leaves it; key and id must both
+    match, so a reused id of another server's segment is never taken for it.
+    """
+    try:
+        lines = (datadir / "postmaster.pid").read_text().splitlines()
+        key, shmid = (int(field) for field in lines[6].split()[:2])
+        table = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except (OSError, IndexError, ValueError):
+        return None
+    for row in table:
+        fields = row.split()
+        if int(fields[0]) == key and int(fields[1]) == shmid and int(fields[6]) == 0:
+            return shmid
+    return None
+
+
 def postmaster_shmid(datadir: Path) -> int | None:
     """Read the SysV shared memory id from line 7 of ``postmaster.pid``."""
     try:

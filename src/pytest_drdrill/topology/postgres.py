@@ -265,5 +265,7 @@ class LocalPostgresNode(ServerProcess):
         """
         shmid = processes.postmaster_shmid(self.datadir) if self.is_running() else None
         super().crash()
+        if shmid is None:  # killed from outside the drill: its segment may be left over
+            shmid = processes.orphaned_shmid(self.datadir)
         if shmid is not None:
             processes.remove_sysv_shm(shmid)
