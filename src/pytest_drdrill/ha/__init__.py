@@ -34,4 +34,8 @@ def make_provider(
         from pytest_drdrill.ha.patroni import PatroniHA
 
         return PatroniHA(patroni_settings, patroni_bin)
+    if name == "repmgr":
+        from pytest_drdrill.ha.repmgr import RepmgrHA
+
+        return RepmgrHA()
     raise ValueError(f"unknown HA stack {name!r}; choose one of {', '.join(PROVIDERS)}")

@@ -253,3 +253,44 @@ def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _num(value: float) -> str:
     return f"{value:g}"
+
+
+#: repmgr's own defaults (repmgr.conf.sample, 5.3), used for any key the node leaves out.
+REPMGR_DEFAULTS: dict[str, float] = {
+    "reconnect_attempts": 6,
+    "reconnect_interval": 10,
+    "monitor_interval_secs": 2,
+}
+
+
+def repmgr_envelope(
+    fault: Fault, config: Mapping[str, Any], *, promotion_seconds: float = PROMOTION_SECONDS
+) -> FailoverEnvelope:
+    """The failover envelope of ``fault`` under repmgr.conf settings ``config``.
+
+    repmgrd on a standby notices a lost primary at its next monitoring check (within
+    ``monitor_interval_secs``), then tries ``reconnect_attempts`` times,
+    ``reconnect_interval`` apart, before the election; ``promotion`` (an estimate) covers
+    the election with its visibility consensus, ``repmgr standby promote`` and HAProxy's
+    check. Only with ``failover=automatic`` is there a bound.
+    """
+    s = {k: float(config.get(k, v)) for k, v in REPMGR_DEFAULTS.items()}
+    if str(config.get("failover", "manual")) != "automatic":
+        return FailoverEnvelope(
+            fault, None, (), "failover is not automatic: repmgrd never promotes a standby"
+        )
+    if fault not in ("node_loss", "postgres_crash"):
+        raise ValueError(f"repmgr bounds node_loss and postgres_crash, not {fault!r}")
+    terms = (
+        ("monitor_interval_secs", s["monitor_interval_secs"], "monitor_interval_secs"),
+        ("reconnect_attempts × reconnect_interval",
+         s["reconnect_attempts"] * s["reconnect_interval"], "reconnect_attempts"),
+        ("promotion", promotion_seconds, None),
+    )  # fmt: skip
+    return _make(
+        fault,
+        terms,
+        "repmgrd sees the primary gone within one monitoring interval, retries "
+        "reconnect_attempts times reconnect_interval apart, then elects and promotes",
+        s["reconnect_attempts"] * s["reconnect_interval"],
+    )

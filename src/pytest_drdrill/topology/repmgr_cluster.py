@@ -1,0 +1,368 @@
+"""A repmgr cluster over two regions, node-to-node traffic through the fault proxy.
+
+Three PostgreSQL nodes (``pg-primary`` and ``pg-sync`` in the primary region, the
+primary waiting for ``pg-sync``'s acknowledgement; ``pg-dr`` asynchronous at a lower
+priority) and a witness in the primary region, ``repmgrd`` on all four with
+``failover=automatic`` and ``primary_visibility_consensus``: a standby promotes only when
+no sibling (the witness included) still sees the primary, so the DR node cannot promote
+on its own view of a partition. Every node's repmgr ``conninfo`` is a fault-proxy link,
+so replication, repmgrd's monitoring and the consensus queries all cross the proxy.
+
+Clients reach PostgreSQL through HAProxy, not a multi-host connection string: the
+drill's clients and faults use one endpoint link, and HAProxy gives that link a single
+address while following whichever node answers ``pg_is_in_recovery() = false``
+(:class:`RepmgrHAProxy`, an external check every 500 ms). With a multi-host string each
+client would choose its own server and the "clients partitioned" fault would have no
+single path to cut.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import shutil
+import subprocess
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from pytest_drdrill import timing
+from pytest_drdrill.errors import TopologyError
+from pytest_drdrill.servers import processes
+from pytest_drdrill.topology.haproxy import LocalHAProxy
+from pytest_drdrill.topology.links import Link
+from pytest_drdrill.topology.postgres import write_auto_conf
+from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC
+from pytest_drdrill.topology.repmgr import RepmgrMember
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from pytest_drdrill.proxy import ProxyClient
+    from pytest_drdrill.servers.processes import RunAs
+    from pytest_drdrill.topology.nodes import ServiceNode
+
+logger = logging.getLogger(__name__)
+
+WITNESS = "pg-witness"
+#: ``(name, node id, region, priority)``: the DR node loses an election to pg-sync.
+MEMBERS = ((PRIMARY, 1, "primary", 100), (SYNC, 2, "primary", 100), (DR, 3, "dr", 50))
+
+_CHECK = """#!/bin/sh
+# HAProxy external check: passes only for a server that is not in recovery.
+# Arguments: proxy address, proxy port, server address, server port.
+{timeout} 1 {psql} -X -qtA "host=$3 port=$4 user=postgres dbname=postgres \
+connect_timeout=1 application_name=drdrill-haproxy" -c 'SELECT pg_is_in_recovery()' \
+2>/dev/null | {grep} -qx f
+"""
+
+
+class RepmgrHAProxy(LocalHAProxy):
+    """HAProxy sending clients to the node that is not in recovery (an external check)."""
+
+    def __init__(self, workdir: Path, backends: list[tuple[str, str]], psql: Path, **kw: Any):
+        super().__init__(workdir, [(n, a, "") for n, a in backends], **kw)
+        self.psql = psql
+
+    def prepare(self) -> None:
+        """Write the check script and the configuration before each start attempt."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        check = self.workdir / "is-primary.sh"
+        check.write_text(
+            _CHECK.format(
+                timeout=shutil.which("timeout") or "timeout",
+                psql=self.psql,
+                grep=shutil.which("grep") or "grep",
+            )
+        )
+        check.chmod(0o755)
+        self.workdir.chmod(0o755)
+        lines = [
+            "global",
+            "    maxconn 200",
+            "    external-check",
+            "    insecure-fork-wanted",
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 2s",
+            "    timeout client 30m",
+            "    timeout server 30m",
+            "    timeout check 1500ms",
+            "listen postgres",
+            f"    bind 127.0.0.1:{self.port}",
+            # Every client to the first server up: the old primary restarted beside a
+            # new one is then served, and the split-brain watcher sees it.
+            "    balance first",
+            "    option external-check",
+            f"    external-check command {check}",
+            "    default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions",
+            *(f"    server {name} {pg} check" for name, pg, _ in self.backends),
+        ]
+        self.config_file.write_text("\n".join(lines) + "\n")
+
+
+class RepmgrCluster:
+    """A running repmgr cluster (three nodes, a witness, HAProxy) for one drill.
+
+    Build it with :meth:`build`; :meth:`close` removes every process, proxy entry and
+    data directory. :attr:`endpoint` is where clients connect.
+    """
+
+    def __init__(self, workdir: Path, dataroot: Path, proxy: ProxyClient) -> None:
+        self.workdir = workdir
+        self.proxy = proxy
+        self.id = uuid.uuid4().hex[:8]
+        self.data = dataroot / f"repmgr-{self.id}"
+        self.members: dict[str, RepmgrMember] = {}
+        self.witness: RepmgrMember | None = None
+        self.haproxy: RepmgrHAProxy | None = None
+        #: Links by name: ``pg-<node>`` (peers, replication, HAProxy), ``endpoint``.
+        self.links: dict[str, Link] = {}
+        self.endpoint: Link
+        self.timings: dict[str, float] = {}
+
+    @classmethod
+    def build(
+        cls,
+        workdir: Path,
+        *,
+        dataroot: Path,
+        proxy: ProxyClient,
+        bin_dir: Path,
+        template: Path,
+        run_as: RunAs | None,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
+        haproxy: str = "haproxy",
+        timeout: float = 90.0,
+    ) -> RepmgrCluster:
+        """Start the cluster; return once both standbys stream, pg-sync synchronously.
+
+        :param settings: repmgr.conf settings per node name (``"*"`` for every node).
+        :raises TopologyError: when it does not come up; what was started is removed.
+        """
+        cluster = cls(workdir, dataroot, proxy)
+        try:
+            cluster._start(bin_dir, template, run_as, settings or {}, haproxy, timeout)
+        except BaseException:
+            cluster.close()
+            raise
+        return cluster
+
+    def _link(self, name: str, target: ServiceNode, label: str, source: str, **kw: Any) -> Link:
+        link = Link(self.proxy, f"drdrill-{self.id}-{name}", target, label, source=source, **kw)
+        self.links[name] = link
+        return link
+
+    def _start(
+        self,
+        bin_dir: Path,
+        template: Path,
+        run_as: RunAs | None,
+        settings: Mapping[str, Mapping[str, Any]],
+        haproxy: str,
+        timeout: float,
+    ) -> None:
+        t0 = timing.monotonic()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir()
+        if run_as is not None:
+            run_as.own(self.data)
+
+        def make(name: str, node_id: int, region: str, priority: int, **kw: Any) -> RepmgrMember:
+            own = {"priority": priority, **settings.get("*", {}), **settings.get(name, {})}
+            member = RepmgrMember(
+                name, node_id, region, self.data / name, bin_dir=bin_dir,
+                log=self.workdir / f"{name}.log", run_as=run_as, settings=own, **kw,
+            )  # fmt: skip
+            link = self._link(f"pg-{name}", member, f"peers -> {name}", "peers")
+            member.connect_address = link.address
+            return member
+
+        for name, node_id, region, priority in MEMBERS:
+            self.members[name] = make(name, node_id, region, priority)
+        self.witness = make(WITNESS, 4, "primary", 0, witness=True)
+        for member in [*self.members.values(), self.witness]:
+            member.workdir.mkdir()
+            if run_as is not None:
+                run_as.own(member.workdir)
+            member.write_config()
+
+        primary = self.members[PRIMARY]
+        subprocess.run(["cp", "-a", str(template), str(primary.datadir)], check=True)
+        write_auto_conf(primary.datadir, primary.server_settings())
+        # Standbys copy this line with the data directory; the one promoted clears it.
+        write_auto_conf(primary.datadir, {"synchronous_standby_names": f'FIRST 1 ("{SYNC}")'})
+        primary.start_postgres()
+        primary.tool("primary", "register")
+        self.timings["primary registered"] = timing.monotonic() - t0
+        upstream = self.links[f"pg-{PRIMARY}"]
+
+        def clone(member: RepmgrMember) -> None:
+            member.tool(
+                "-h", upstream.host, "-p", str(upstream.port), "-U", "postgres",
+                "-d", "postgres", "standby", "clone", "--fast-checkpoint", timeout=120,
+            )  # fmt: skip
+            write_auto_conf(member.datadir, {"port": str(member.port)})
+            member.start_postgres()
+            # register refuses a standby still in "catchup": try again until it streams.
+            deadline = timing.monotonic() + 30
+            while True:
+                try:
+                    member.tool("standby", "register", "--wait-sync=30")
+                    return
+                except TopologyError:
+                    if timing.monotonic() > deadline:
+                        raise
+                    timing.sleep(0.2)
+
+        def witness(member: RepmgrMember) -> None:
+            # repmgr refuses a witness sharing the primary's system identifier: a copy of
+            # the template would, so the witness gets a cluster of its own.
+            processes.run(
+                [str(bin_dir / "initdb"), "--no-sync", "-A", "trust", "-U", "postgres",
+                 "-E", "UTF8", "--locale=C", "-D", str(member.datadir)],
+                run_as=run_as, timeout=120, what="initdb for the repmgr witness",
+            )  # fmt: skip
+            write_auto_conf(member.datadir, member.server_settings())
+            member.start_postgres()
+            member.tool(
+                "-h", upstream.host, "-p", str(upstream.port), "-U", "postgres",
+                "-d", "postgres", "witness", "register",
+            )  # fmt: skip
+
+        jobs = [(clone, m) for m in self.members.values() if m is not primary]
+        self._parallel([*jobs, (witness, self.witness)])
+        self.timings["standbys registered"] = timing.monotonic() - t0
+        everyone = [*self.members.values(), self.witness]
+        self._parallel([(lambda m: m.start(timeout=timeout), m) for m in everyone])
+        self.timings["repmgrd monitoring"] = timing.monotonic() - t0
+        self.haproxy = RepmgrHAProxy(
+            self.data / "haproxy",
+            [(n, self.links[f"pg-{n}"].address) for n in self.members],
+            bin_dir / "psql",
+            log=self.workdir / "haproxy.log",
+            run_as=run_as,
+            haproxy=haproxy,
+        )
+        self.haproxy.start()
+        self.endpoint = self._link(
+            "endpoint", self.haproxy, "clients -> postgres (HAProxy)", "clients", kind="endpoint"
+        )
+        self.wait_streaming(timeout=t0 + timeout - timing.monotonic())
+        self.wait_endpoint(timeout=t0 + timeout - timing.monotonic())
+        self.timings["ready"] = timing.monotonic() - t0
+
+    @staticmethod
+    def _parallel(jobs: list[tuple[Any, RepmgrMember]]) -> None:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+            futures = [pool.submit(job, member) for job, member in jobs]
+            errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    # --- observation ------------------------------------------------------------------------
+
+    def wait_streaming(self, *, timeout: float) -> None:
+        """Wait until pg-sync streams synchronously from pg-primary and pg-dr streams."""
+        deadline = timing.monotonic() + timeout
+        seen: dict[str, tuple[str, str]] = {}
+        while timing.monotonic() < deadline:
+            try:
+                with psycopg.connect(
+                    self.members[PRIMARY].dsn(), autocommit=True, connect_timeout=2
+                ) as conn:
+                    rows = conn.execute(
+                        "SELECT application_name, state, sync_state FROM pg_stat_replication"
+                    ).fetchall()
+                seen = {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+            except psycopg.Error:
+                seen = {}
+            if seen.get(SYNC) == ("streaming", "sync") and seen.get(DR, ("",))[0] == "streaming":
+                return
+            timing.sleep(0.05)
+        raise TopologyError(
+            f"repmgr standbys did not stream within {timeout:.0f}s: pg_stat_replication "
+            f"showed {seen or 'nothing'}; logs in {self.workdir}"
+        )
+
+    def wait_endpoint(self, *, timeout: float) -> None:
+        """Wait until a write through HAProxy succeeds (its check marked the primary up)."""
+        deadline = timing.monotonic() + timeout
+        last = "no attempt"
+        since: float | None = None
+        while timing.monotonic() < deadline:
+            try:
+                with psycopg.connect(self.endpoint.dsn(), autocommit=True, connect_timeout=2) as c:
+                    row = c.execute("SELECT inet_server_port(), pg_is_in_recovery()").fetchone()
+                # HAProxy counts every server up until its checks have failed twice: only
+                # the primary answering for longer than that shows the checks at work.
+                if row is not None and not row[1]:
+                    since = timing.monotonic() if since is None else since
+                    if timing.monotonic() - since > 1.2:
+                        return
+                    continue
+                last = f"port {row[0] if row else '?'} answered, in recovery"
+            except psycopg.Error as err:
+                last = str(err)
+            since = None
+            timing.sleep(0.1)
+        raise TopologyError(f"HAProxy did not reach the repmgr primary in time: {last}")
+
+    def cluster_show(self) -> list[list[str]]:
+        """``repmgr cluster show --csv`` asked through the first node that answers.
+
+        Rows: node id, availability (0 up, -1 unreachable), recovery type (0 primary,
+        1 standby, -1 unknown) as repmgr 5.3 prints them.
+
+        :raises TopologyError: when no node answers.
+        """
+        for member in [*self.members.values(), *([self.witness] if self.witness else [])]:
+            if member.postmaster_pid() is None:
+                continue
+            try:
+                out = member.tool("cluster", "show", "--csv", timeout=5)
+            except TopologyError as err:
+                # cluster show exits non-zero when a node is down but still prints rows.
+                out = _rows_in(str(err))
+                if not out:
+                    continue
+            return [line.split(",") for line in out.splitlines() if line.strip()]
+        raise TopologyError("no repmgr node answers 'repmgr cluster show'")
+
+    def events(self) -> str:
+        """``repmgr cluster event --csv`` from the first running data node ('' if none)."""
+        for member in self.members.values():
+            if member.postmaster_pid() is None:
+                continue
+            try:
+                return member.tool("cluster", "event", "--csv", "--all", timeout=5)
+            except TopologyError:
+                continue
+        return ""
+
+    def nodes(self) -> dict[str, RepmgrMember]:
+        """The data nodes by name."""
+        return dict(self.members)
+
+    # --- teardown ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Kill every process, delete every proxy entry and the data; never raises."""
+        servers: list[Any] = [self.haproxy, *self.members.values(), self.witness]
+        for server in servers:
+            if server is not None:
+                server.cleanup()
+        for link in self.links.values():
+            link.remove()
+        self.haproxy, self.members, self.witness, self.links = None, {}, None, {}
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def _rows_in(message: str) -> str:
+    """The CSV lines inside a failed tool's error message."""
+    return "\n".join(
+        line for line in message.splitlines() if line[:1].isdigit() and line.count(",") >= 2
+    )
