@@ -75,7 +75,7 @@ _help_postgres_failover = (
     "patroni (a real Patroni + etcd + HAProxy cluster decides; the drill measures) "
     "(default: reference; a drill's marker may name its own with postgres_failover=...)"
 )
-POSTGRES_FAILOVERS = ("reference", "patroni")
+POSTGRES_FAILOVERS = ("reference", "patroni", "pg_auto_failover")
 #: The ``--drill-backup-tool`` values, the default first (see pytest_drdrill.backup.tools).
 BACKUP_TOOLS = ("builtin", "pgbackrest")
 _help_backup_tool = (

@@ -34,4 +34,8 @@ def make_provider(
         from pytest_drdrill.ha.patroni import PatroniHA
 
         return PatroniHA(patroni_settings, patroni_bin)
+    if name == "pg_auto_failover":
+        from pytest_drdrill.ha.pg_auto_failover import AutofailoverHA
+
+        return AutofailoverHA()
     raise ValueError(f"unknown HA stack {name!r}; choose one of {', '.join(PROVIDERS)}")
