@@ -55,10 +55,16 @@ class MultiHostEndpoint(Link):
         return ",".join(p.address for p in self.paths)
 
     def dsn(self, *, app: str = "drdrill") -> str:
-        """``host=a,b,c port=x,y,z ... target_session_attrs=read-write``."""
+        """``host=a,b,c port=x,y,z ... target_session_attrs=read-write connect_timeout=2``.
+
+        ``connect_timeout`` applies per host: without it a frozen first host (it accepts
+        the TCP connection and never answers) holds libpq there and the writable host
+        later in the list is never tried.
+        """
         return (
             f"host={self.host} port={','.join(str(p.port) for p in self.paths)} user=postgres "
-            f"dbname=postgres application_name={app} target_session_attrs=read-write"
+            f"dbname=postgres application_name={app} target_session_attrs=read-write "
+            "connect_timeout=2"
         )
 
     def repoint(self, node: ServiceNode) -> None:
