@@ -72,10 +72,11 @@ _help_redis_failover = (
 REDIS_FAILOVERS = ("orchestrator", "sentinel")
 _help_postgres_failover = (
     "who fails PostgreSQL over: reference (the drill's orchestrator and failover hooks) | "
-    "patroni (a real Patroni + etcd + HAProxy cluster decides; the drill measures) "
+    "patroni (a real Patroni + etcd + HAProxy cluster decides; the drill measures), repmgr "
+    "(repmgrd behind HAProxy) or pg_auto_failover (a monitor and keepers, multi-host URI) "
     "(default: reference; a drill's marker may name its own with postgres_failover=...)"
 )
-POSTGRES_FAILOVERS = ("reference", "patroni", "repmgr")
+POSTGRES_FAILOVERS = ("reference", "patroni", "repmgr", "pg_auto_failover")
 #: The ``--drill-backup-tool`` values, the default first (see pytest_drdrill.backup.tools).
 BACKUP_TOOLS = ("builtin", "pgbackrest", "barman")
 _help_backup_tool = (

@@ -59,8 +59,8 @@ def test_unknown_stack_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         [
             "ERROR: --drill-postgres-failover: invalid value 'stolon'; valid values are "
-            "reference, patroni (set with --drill-postgres-failover / ini "
-            "drill_postgres_failover)"
+            "reference, patroni, repmgr, pg_auto_failover (set with --drill-postgres-failover / "
+            "ini drill_postgres_failover)"
         ]
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -96,7 +96,8 @@ def test_the_header_names_the_stack(pytester: pytest.Pytester, targets_yaml: Pat
     [
         pytest.param(
             "postgres_failover='stolon'",
-            "*postgres_failover='stolon'; give one of reference, patroni (the drill always "
+            "*postgres_failover='stolon'; give one of reference, patroni, repmgr, pg_auto_failover "
+            "(the drill always "
             "runs under it), or a tuple of them*",
             id="unknown-stack",
         ),

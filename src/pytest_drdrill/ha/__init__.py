@@ -1,8 +1,9 @@
 """HA stacks under test: who fails PostgreSQL over in a drill (``--drill-postgres-failover``).
 
 One provider per module behind :class:`~pytest_drdrill.ha._protocol.PostgresHA`:
-:mod:`~.reference` (the drill's own orchestrator and failover hooks) and
-:mod:`~.patroni`. A new HA stack is one module and one entry in :data:`PROVIDERS`.
+:mod:`~.reference` (the drill's own orchestrator and failover hooks),
+:mod:`~.patroni`, :mod:`~.repmgr` and :mod:`~.pg_auto_failover`. A new HA stack is one
+module and one entry in :data:`PROVIDERS`.
 """
 
 from __future__ import annotations
@@ -38,4 +39,8 @@ def make_provider(
         from pytest_drdrill.ha.repmgr import RepmgrHA
 
         return RepmgrHA()
+    if name == "pg_auto_failover":
+        from pytest_drdrill.ha.pg_auto_failover import AutofailoverHA
+
+        return AutofailoverHA()
     raise ValueError(f"unknown HA stack {name!r}; choose one of {', '.join(PROVIDERS)}")

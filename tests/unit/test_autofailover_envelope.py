@@ -1,0 +1,42 @@
+"""pg_auto_failover's failover envelope from the monitor's GUCs."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_drdrill.recovery.autofailover_envelope import (
+    MONITOR_DEFAULTS,
+    monitor_lost_envelope,
+    node_loss_envelope,
+)
+
+
+def test_defaults_sum_every_term() -> None:
+    env = node_loss_envelope({})
+    # 5 + 5 x 3 + 2 x 2 + 20 + 30 + 1 (promotion estimate)
+    assert env.worst_case_seconds == pytest.approx(75.0)
+    assert env.best_case_seconds == pytest.approx(30.0)
+    named = {t[2] for t in env.terms} - {None}
+    assert named == set(MONITOR_DEFAULTS) - {"pgautofailover.health_check_max_retries"}
+
+
+def test_live_settings_override_defaults_and_unknown_keys_are_ignored() -> None:
+    env = node_loss_envelope(
+        {
+            "pgautofailover.health_check_period": 1000,
+            "pgautofailover.health_check_max_retries": 1,
+            "pgautofailover.health_check_retry_delay": 500,
+            "pgautofailover.health_check_timeout": 1000,
+            "pgautofailover.node_considered_unhealthy_timeout": 2000,
+            "pgautofailover.primary_demote_timeout": 2000,
+            "pgautofailover.startup_grace_period": 10000,
+        }
+    )
+    assert env.worst_case_seconds == pytest.approx(8.5)
+    assert "at most 8.5 s" in env.describe()
+
+
+def test_monitor_lost_has_no_bound() -> None:
+    env = monitor_lost_envelope()
+    assert env.worst_case_seconds is None
+    assert "monitor" in env.describe()
