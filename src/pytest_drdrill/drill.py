@@ -285,11 +285,15 @@ class Drill:
             while not workload.wait_recovered(
                 fault_at, timeout=min(limit, timing.monotonic() - fault_at + 0.5)
             ):
-                dead = self.proxy_watch is not None and self.proxy_watch.dead.is_set()
-                aborted = self.guard is not None and self.guard.tripped.is_set()
-                if dead or aborted or timing.monotonic() - fault_at >= limit:
+                if self._stopped() or timing.monotonic() - fault_at >= limit:
                     return False
-        return True
+        # Healed by an abort or the proxy's death is not a recovery.
+        return not self._stopped()
+
+    def _stopped(self) -> bool:
+        """Whether the fault proxy died or a guardrail or the kill switch stopped the drill."""
+        dead = self.proxy_watch is not None and self.proxy_watch.dead.is_set()
+        return dead or (self.guard is not None and self.guard.tripped.is_set())
 
     def _abort(self, reason: str) -> None:
         """A guardrail or the kill switch tripped: heal every fault now, say why."""

@@ -137,7 +137,7 @@ class Breach:
     """Why and when a drill was stopped.
 
     :param reason: what was breached, in words.
-    :param at: wall-clock time of the breach.
+    :param at: :func:`pytest_drdrill.timing.monotonic` stamp of the breach.
     :param healed_seconds: from the breach until every fault was healed.
     """
 
@@ -249,8 +249,7 @@ class GuardrailWatch:
         while not self._stop.is_set():
             reason = self.check()
             if reason is not None:
-                started = timing.monotonic()
-                at = timing.wall()
+                started = at = timing.monotonic()
                 self.tripped.set()
                 self.on_breach(reason)
                 self.breach = Breach(reason, at, timing.monotonic() - started)

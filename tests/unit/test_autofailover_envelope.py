@@ -13,8 +13,8 @@ from pytest_drdrill.recovery.autofailover_envelope import (
 
 def test_defaults_sum_every_term() -> None:
     env = node_loss_envelope({})
-    # 5 + 5 x 3 + 2 x 2 + 20 + 30 + 1 (promotion estimate)
-    assert env.worst_case_seconds == pytest.approx(75.0)
+    # 5 + 5 x 3 + 2 x 2 + 20 + 30 + 2 (promotion estimate)
+    assert env.worst_case_seconds == pytest.approx(76.0)
     assert env.best_case_seconds == pytest.approx(30.0)
     named = {t[2] for t in env.terms} - {None}
     assert named == set(MONITOR_DEFAULTS) - {"pgautofailover.health_check_max_retries"}
@@ -32,8 +32,8 @@ def test_live_settings_override_defaults_and_unknown_keys_are_ignored() -> None:
             "pgautofailover.startup_grace_period": 10000,
         }
     )
-    assert env.worst_case_seconds == pytest.approx(8.5)
-    assert "at most 8.5 s" in env.describe()
+    assert env.worst_case_seconds == pytest.approx(9.5)
+    assert "at most 9.5 s" in env.describe()
 
 
 def test_monitor_lost_has_no_bound() -> None:

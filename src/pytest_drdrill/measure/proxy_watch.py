@@ -44,7 +44,7 @@ class ProxyWatch:
         self.on_death = on_death
         self.interval = interval
         self.misses = misses
-        #: Wall-clock time of the first missed answer of the run that marked it dead.
+        #: Monotonic stamp of the first missed answer of the run that marked it dead.
         self.died_at: float | None = None
         self.error = ""
         self.dead = threading.Event()
@@ -70,7 +70,7 @@ class ProxyWatch:
                 missed = 0
             except Exception as exc:  # refused, timed out, garbled: not answering
                 if missed == 0:
-                    first = timing.wall()
+                    first = timing.monotonic()
                 missed += 1
                 self.error = f"{type(exc).__name__}: {exc}"
                 if missed >= self.misses:

@@ -16,8 +16,8 @@ primary is lost:
   37 s from the kill to the first write).
 
 ``promotion`` is an estimate, not a setting: the keeper's state loop, ``pg_promote`` and
-libpq finding the new primary among the hosts. 1 s, of which the drills here measured
-about 0.5 s.
+libpq finding the new primary among the hosts. 2 s: quiet runs here took about 0.5 s, but
+with 1 s the bound was overrun under the test suite's two workers (8.64 s against 8.5 s).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ MONITOR_DEFAULTS: dict[str, int] = {
     "pgautofailover.primary_demote_timeout": 30000,
 }
 #: Estimated seconds from the monitor's decision to the first write through libpq.
-PROMOTION_SECONDS = 1.0
+PROMOTION_SECONDS = 2.0
 
 
 def node_loss_envelope(
