@@ -16,15 +16,14 @@ proxy, and a partition cut there reaches pg_auto_failover's own traffic.
 from __future__ import annotations
 
 import os
-import signal
 from typing import TYPE_CHECKING
 
 import psycopg
 
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.servers import processes
-from pytest_drdrill.servers.lifecycle import ServerProcess
 from pytest_drdrill.topology.postgres import conninfo
+from pytest_drdrill.topology.supervised import SupervisedPostgres
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,7 +46,7 @@ def find_pg_autoctl(explicit: str | None = None) -> str:
     return processes.find_program("pg_autoctl", explicit, _REMEDY)
 
 
-class AutoctlProcess(ServerProcess):
+class AutoctlProcess(SupervisedPostgres):
     """One ``pg_autoctl`` supervisor and the PostgreSQL server it runs.
 
     :param name: the node's name (``monitor``, ``pg-primary`` ...).
@@ -144,81 +143,6 @@ class AutoctlProcess(ServerProcess):
             raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
         self.launch(timeout=timeout)
         return self
-
-    # --- the postmaster pg_autoctl starts ---------------------------------------------------
-
-    def postmaster_pid(self) -> int | None:
-        """The running postmaster's pid, checked by its working directory; ``None`` if none."""
-        try:
-            pid = int((self.datadir / "postmaster.pid").read_text().splitlines()[0])
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except (OSError, IndexError, ValueError):
-            return None
-        return pid if cwd == str(self.datadir) else None
-
-    def _supervisor_alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def is_running(self) -> bool:
-        """Whether pg_autoctl or its PostgreSQL still runs."""
-        return self._supervisor_alive() or self.postmaster_pid() is not None
-
-    def pids(self) -> list[int]:
-        """pg_autoctl's processes, then the postmaster's."""
-        found = super().pids() if self._supervisor_alive() else []
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            found += [p for p in processes.process_tree(postmaster) if p not in found]
-        return found
-
-    def crash(self) -> None:
-        """SIGKILL pg_autoctl and PostgreSQL at once (node loss); free PostgreSQL's memory."""
-        postmaster = self.postmaster_pid()
-        shmid = processes.postmaster_shmid(self.datadir) if postmaster is not None else None
-        killed: list[int] = []
-        # Frozen first: pg_autoctl must not see its postgres die and restart it.
-        if self._supervisor_alive():
-            assert self.process is not None
-            processes.signal_tree(self.process.pid, signal.SIGSTOP)
-        if postmaster is not None:
-            killed += processes.kill_tree(postmaster)
-        if self._supervisor_alive():
-            assert self.process is not None
-            killed += processes.kill_tree(self.process.pid)
-            self.process.wait()
-        processes.wait_gone(killed)
-        if shmid is not None:
-            processes.remove_sysv_shm(shmid)
-
-    def crash_postgres(self) -> None:
-        """Kill only PostgreSQL; pg_autoctl lives on and restarts it."""
-        postmaster = self.postmaster_pid()
-        if postmaster is None:
-            raise TopologyError(f"{self.name}: PostgreSQL is not running; nothing to crash")
-        processes.wait_gone(processes.kill_tree(postmaster))
-
-    def freeze(self) -> None:
-        """SIGSTOP pg_autoctl and PostgreSQL."""
-        if self._supervisor_alive():
-            super().freeze()
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            processes.signal_tree(postmaster, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """SIGCONT what :meth:`freeze` stopped."""
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            processes.signal_tree(postmaster, signal.SIGCONT)
-        if self._supervisor_alive():
-            super().thaw()
-
-    def stop(self, *, timeout: float | None = None) -> None:
-        """Stop pg_autoctl (it stops PostgreSQL); crash both if that takes too long."""
-        if self._supervisor_alive():
-            super().stop(timeout=timeout)
-        if self.postmaster_pid() is not None:
-            self.crash()
 
 
 class AutoctlMonitor(AutoctlProcess):

@@ -13,18 +13,16 @@ given, so its etcd traffic can pass through the fault proxy.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import urllib.error
 from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill.errors import PatroniSettingsError, TopologyError
 from pytest_drdrill.servers import processes
-from pytest_drdrill.servers.lifecycle import ServerProcess
 from pytest_drdrill.topology.etcd import http_json
 from pytest_drdrill.topology.postgres import conninfo
+from pytest_drdrill.topology.supervised import SupervisedPostgres
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -114,7 +112,7 @@ def patroni_version(explicit: str | None = None) -> tuple[int, ...]:
     return tuple(int(part) for part in match.groups())
 
 
-class PatroniMember(ServerProcess):
+class PatroniMember(SupervisedPostgres):
     """One Patroni member and the PostgreSQL server it runs.
 
     :param name: the member's name in the cluster (and the node's name).
@@ -299,85 +297,6 @@ class PatroniMember(ServerProcess):
         except urllib.error.URLError as err:
             raise OSError(str(err)) from err
         return reply if isinstance(reply, dict) else {}
-
-    # --- the postmaster Patroni detached ----------------------------------------------------
-
-    def postmaster_pid(self) -> int | None:
-        """The running postmaster's pid, from line 1 of ``postmaster.pid``; ``None`` if none.
-
-        A stale file's pid may belong to another process by now: only a process whose
-        working directory is this data directory counts.
-        """
-        try:
-            pid = int((self.datadir / "postmaster.pid").read_text().splitlines()[0])
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except (OSError, IndexError, ValueError):
-            return None
-        return pid if cwd == str(self.datadir) else None
-
-    def _patroni_alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def is_running(self) -> bool:
-        """Whether Patroni or the PostgreSQL it started still runs."""
-        return self._patroni_alive() or self.postmaster_pid() is not None
-
-    def pids(self) -> list[int]:
-        """Patroni's processes, then the postmaster's."""
-        found = super().pids() if self._patroni_alive() else []
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            found += [p for p in processes.process_tree(postmaster) if p not in found]
-        return found
-
-    def crash(self) -> None:
-        """Kill Patroni and PostgreSQL at once (node loss), and free PostgreSQL's memory."""
-        postmaster = self.postmaster_pid()
-        shmid = processes.postmaster_shmid(self.datadir) if postmaster is not None else None
-        killed: list[int] = []
-        # Patroni is frozen first: it must not see its postgres die and restart it.
-        if self._patroni_alive():
-            assert self.process is not None
-            processes.signal_tree(self.process.pid, signal.SIGSTOP)
-        if postmaster is not None:
-            killed += processes.kill_tree(postmaster)
-        if self._patroni_alive():
-            assert self.process is not None
-            killed += processes.kill_tree(self.process.pid)
-            self.process.wait()
-        processes.wait_gone(killed)
-        if shmid is not None:
-            processes.remove_sysv_shm(shmid)
-
-    def crash_postgres(self) -> None:
-        """Kill only PostgreSQL, as an OOM kill would; Patroni lives on and restarts it."""
-        postmaster = self.postmaster_pid()
-        if postmaster is None:
-            raise TopologyError(f"{self.name}: PostgreSQL is not running; nothing to crash")
-        processes.wait_gone(processes.kill_tree(postmaster))
-
-    def freeze(self) -> None:
-        """SIGSTOP Patroni and PostgreSQL: both keep their sockets and answer nothing."""
-        if self._patroni_alive():
-            super().freeze()
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            processes.signal_tree(postmaster, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """SIGCONT what :meth:`freeze` stopped."""
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            processes.signal_tree(postmaster, signal.SIGCONT)
-        if self._patroni_alive():
-            super().thaw()
-
-    def stop(self, *, timeout: float | None = None) -> None:
-        """Shut Patroni down (it stops PostgreSQL first); crash both if that takes too long."""
-        if self._patroni_alive():
-            super().stop(timeout=timeout)
-        if self.postmaster_pid() is not None:
-            self.crash()
 
 
 def merge_settings(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

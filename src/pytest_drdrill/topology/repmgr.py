@@ -9,9 +9,7 @@ owner tag through ``pg_ctl``'s environment.
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -20,6 +18,7 @@ from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.servers import processes
 from pytest_drdrill.servers.lifecycle import ServerProcess
 from pytest_drdrill.topology.postgres import BASE_SETTINGS, conninfo
+from pytest_drdrill.topology.supervised import SupervisedPostgres
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -74,7 +73,7 @@ def _quote(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-class RepmgrMember(ServerProcess):
+class RepmgrMember(SupervisedPostgres):
     """One PostgreSQL server under repmgr and the ``repmgrd`` watching it.
 
     :param name: the node's name in repmgr (and the drill's node name).
@@ -193,19 +192,6 @@ class RepmgrMember(ServerProcess):
             run_as=self.run_as, timeout=timeout, what=f"pg_ctl {action} for {self.name}",
         )  # fmt: skip
 
-    def postmaster_pid(self) -> int | None:
-        """The running postmaster's pid, from ``postmaster.pid``; ``None`` if none.
-
-        A stale file's pid may belong to another process by now: only a process whose
-        working directory is this data directory counts.
-        """
-        try:
-            pid = int((self.datadir / "postmaster.pid").read_text().splitlines()[0])
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except (OSError, IndexError, ValueError):
-            return None
-        return pid if cwd == str(self.datadir) else None
-
     def start_postgres(self) -> None:
         """Start PostgreSQL with ``pg_ctl`` unless it runs."""
         if self.fenced:
@@ -244,71 +230,14 @@ class RepmgrMember(ServerProcess):
 
     _log_from = 0
 
-    def _repmgrd_alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def is_running(self) -> bool:
-        """Whether repmgrd or PostgreSQL still runs."""
-        return self._repmgrd_alive() or self.postmaster_pid() is not None
-
-    def pids(self) -> list[int]:
-        """The processes of repmgrd, then the postmaster's."""
-        found = super().pids() if self._repmgrd_alive() else []
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            found += [p for p in processes.process_tree(postmaster) if p not in found]
-        return found
-
-    def crash(self) -> None:
-        """Kill repmgrd and PostgreSQL at once (node loss), and free PostgreSQL's memory."""
-        postmaster = self.postmaster_pid()
-        shmid = processes.postmaster_shmid(self.datadir) if postmaster is not None else None
-        killed: list[int] = []
-        # repmgrd is frozen first: it must not see its server die and act on it.
-        if self._repmgrd_alive():
-            assert self.process is not None
-            processes.signal_tree(self.process.pid, signal.SIGSTOP)
-        if postmaster is not None:
-            killed += processes.kill_tree(postmaster)
-        if self._repmgrd_alive():
-            assert self.process is not None
-            killed += processes.kill_tree(self.process.pid)
-            self.process.wait()
-        processes.wait_gone(killed)
-        if shmid is not None:
-            processes.remove_sysv_shm(shmid)
-
-    def crash_postgres(self) -> None:
-        """Kill only PostgreSQL, as an OOM kill would; repmgrd lives on."""
-        postmaster = self.postmaster_pid()
-        if postmaster is None:
-            raise TopologyError(f"{self.name}: PostgreSQL is not running; nothing to crash")
-        processes.wait_gone(processes.kill_tree(postmaster))
-
-    def freeze(self) -> None:
-        """SIGSTOP repmgrd and PostgreSQL: both keep their sockets and answer nothing."""
-        if self._repmgrd_alive():
-            super().freeze()
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            processes.signal_tree(postmaster, signal.SIGSTOP)
-
     def freeze_repmgrd(self) -> None:
         """SIGSTOP repmgrd alone: PostgreSQL goes on serving, nobody watches it."""
-        if self._repmgrd_alive():
-            super().freeze()
-
-    def thaw(self) -> None:
-        """SIGCONT what :meth:`freeze` stopped."""
-        postmaster = self.postmaster_pid()
-        if postmaster is not None:
-            processes.signal_tree(postmaster, signal.SIGCONT)
-        if self._repmgrd_alive():
-            super().thaw()
+        if self._supervisor_alive():
+            ServerProcess.freeze(self)
 
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop repmgrd, then PostgreSQL (fast shutdown); crash what does not stop."""
-        if self._repmgrd_alive():
+        if self._supervisor_alive():
             super().stop(timeout=timeout)
         if self.postmaster_pid() is not None:
             try:
