@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,36 @@ def test_send_answers_none_only_for_the_expected_answer() -> None:
         assert send(FunctionProbe("up", "http", up, 2.0)) is None
         down = {**up, "url": f"{base}/down"}
         assert send(FunctionProbe("down", "http", down, 2.0)) == "HTTP 503, expected 200"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_probe_that_outlives_its_timeout_fails_although_every_read_was_quick() -> None:
+    # The server answers slowly but never pauses long enough for a socket timeout: like a
+    # query on a server frozen after it accepted the connection, only a deadline on the
+    # whole round trip shows the outage (it used to wait out the stall and succeed).
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            for _ in range(10):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        slow = {"url": url, "method": "GET", "status": 200, "body": None, "headers": {}}
+        started = time.monotonic()
+        assert send(FunctionProbe("slow", "http", slow, 1.0)) == "no answer within 1s"
+        assert time.monotonic() - started < 2.0
     finally:
         server.shutdown()
         server.server_close()

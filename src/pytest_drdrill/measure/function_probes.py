@@ -36,7 +36,31 @@ def history_name(function: str) -> str:
 
 
 def send(probe: FunctionProbe) -> str | None:
-    """Send one probe; ``None`` when it answered as expected, else what went wrong."""
+    """Send one probe; ``None`` when it answered as expected, else what went wrong.
+
+    The probe's ``timeout`` is a deadline on the client's side for the whole round trip.
+    A client library's own timeouts do not cover everything: a PostgreSQL server frozen
+    after it accepted the connection leaves the query waiting with no timer at all, and
+    a round that waits out the freeze and then succeeds would hide the outage. A probe
+    past its deadline is recorded as failed; its thread is left to finish on its own.
+    """
+    answer: list[str | None] = []
+    worker = threading.Thread(
+        target=lambda: answer.append(_send(probe)), name=f"drdrill-probe-{probe.name}", daemon=True
+    )
+    worker.start()
+    worker.join(probe.timeout + DEADLINE_GRACE)
+    if not answer:
+        return f"no answer within {probe.timeout:g}s"
+    return answer[0]
+
+
+#: Seconds past a probe's timeout before the round counts as unanswered: the client
+#: library's own timeout, when it works, reports first and names the cause.
+DEADLINE_GRACE = 0.25
+
+
+def _send(probe: FunctionProbe) -> str | None:
     settings = probe.settings
     try:
         if probe.kind == "http":
