@@ -173,7 +173,9 @@ def test_a_passing_run_is_reported_as_one_drill_with_a_phase_per_schedule(tmp_pa
     assert result.notes[0] == "schedule seed 11: up to 10 schedules of up to 3 steps"
 
 
-@pytest.mark.parametrize("bad", [{"max_examples": 0}, {"steps": True}, {"settle_timeout": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"max_examples": 0}, {"steps": True}, {"settle_timeout": 0}, {"shrink_seconds": 0}]
+)
 def test_bad_settings_name_the_argument(bad):
     """A bad bound is refused naming the argument of run() and what to give."""
     (name,) = bad
@@ -326,3 +328,40 @@ def test_a_printed_step_reads_back_as_the_same_step():
                 steps += [Step("latency", settle, node, side, ms) for ms in LATENCIES_MS]
     for step in steps:
         assert parse_step(format_step(step)) == step
+
+
+def test_a_shrink_budget_stops_playing_smaller_schedules_and_says_so(tmp_path, monkeypatch):
+    """Past ``shrink_seconds`` no new schedule is played; the smallest failure found is kept.
+
+    Each simulated schedule "takes" 10 s on the drill's clock, so a 15 s budget lets the
+    shrinker play one or two smaller schedules after the first failure, then no more.
+    """
+    from pytest_drdrill import timing
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(timing, "monotonic", lambda: clock["now"])
+    original = UnfencedFailover.finish
+
+    def slow_finish(self):
+        clock["now"] += 10.0
+        original(self)
+
+    monkeypatch.setattr(UnfencedFailover, "finish", slow_finish)
+    schedules, results, log = _schedules(tmp_path, seed=20261122, broken=True)
+    with pytest.raises(ScheduleFailed) as caught:
+        schedules.run(max_examples=200, steps=5, shrink_seconds=15)
+    first_failure = next(i for i, o in enumerate(schedules.outcomes) if not o.ok)
+    assert len(log) - (first_failure + 1) <= 2, "no schedule may start once the budget is spent"
+    assert schedules.not_played > 0
+    notes = "\n".join(caught.value.__notes__)
+    assert "shrinking stopped 15s after the first failure (shrink_seconds)" in notes
+    (result,) = results
+    assert result.verdict is Verdict.FAIL
+    assert "smallest schedule found: state." in result.reason
+    assert any(n.startswith("shrinking stopped 15s") for n in result.notes)
+
+    # Without a budget the same seed shrinks all the way (see the test above).
+    unbounded, _, full_log = _schedules(tmp_path, seed=20261122, broken=True)
+    with pytest.raises(ScheduleFailed):
+        unbounded.run(max_examples=200, steps=5)
+    assert len(full_log) > len(log) and unbounded.not_played == 0

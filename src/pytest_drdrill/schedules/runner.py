@@ -13,6 +13,7 @@ import dataclasses
 import secrets
 from typing import TYPE_CHECKING
 
+from pytest_drdrill import timing
 from pytest_drdrill.results import DrillResult, Phase, Verdict
 from pytest_drdrill.schedules.example import ScheduleExample
 from pytest_drdrill.schedules.exampledata import ExampleContext, ExampleOutcome
@@ -38,13 +39,17 @@ class ScheduleSettings:
         ``max_examples``); shrinking a failure runs more.
     :param steps: steps per schedule at most (hypothesis ``stateful_step_count``).
     :param settle_timeout: seconds one ``settle`` step waits for writes to succeed.
+    :param shrink_seconds: how long shrinking a failure may play new schedules, counted
+        from the first failure; ``None``: as long as hypothesis shrinks.
 
     .. versionadded:: 0.4
+    .. versionchanged:: 0.9 ``shrink_seconds``.
     """
 
     max_examples: int = 8
     steps: int = 5
     settle_timeout: float = 8.0
+    shrink_seconds: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_examples", "steps"):
@@ -58,6 +63,11 @@ class ScheduleSettings:
             raise ValueError(
                 f"drdrill_schedules.run(settle_timeout={self.settle_timeout!r}): give seconds "
                 "above zero"
+            )
+        if self.shrink_seconds is not None and not self.shrink_seconds > 0:
+            raise ValueError(
+                f"drdrill_schedules.run(shrink_seconds={self.shrink_seconds!r}): give seconds "
+                "above zero, or None to shrink as long as hypothesis does"
             )
 
 
@@ -92,6 +102,11 @@ class FaultSchedules:
         self._on_result = on_result
         self.outcomes: list[ExampleOutcome] = []
         self.result: DrillResult | None = None
+        #: Shrinking's budget in seconds (``run(shrink_seconds=...)``), from the first failure.
+        self.shrink_seconds: float | None = None
+        self._first_failure_at: float | None = None
+        #: Smaller schedules hypothesis proposed after the budget ran out, not played.
+        self.not_played = 0
         context.on_outcome = self._finished
 
     def replay_hint(self) -> str:
@@ -121,16 +136,39 @@ class FaultSchedules:
         if not steps:
             return
         if steps not in self.played:
+            if self._out_of_shrink_time():
+                import hypothesis
+
+                # Discarded, not passed: hypothesis keeps the smallest failure it has.
+                self.not_played += 1
+                hypothesis.reject()
             try:
                 play(self.subject(self.context), steps)
                 self.played[steps] = None
             except ScheduleFailed as found:
                 self.played[steps] = found
+                if self._first_failure_at is None:
+                    self._first_failure_at = timing.monotonic()
         failure = self.played[steps]
         if failure is not None:
             # One raise site, outside any handler, so hypothesis sees the same failure
             # whether the schedule was just played or looked up.
             raise ScheduleFailed(failure.findings, failure.steps, during=failure.during)
+
+    def shrink_note(self) -> str:
+        """What the shrink budget left out."""
+        return (
+            f"shrinking stopped {self.shrink_seconds:g}s after the first failure "
+            f"(shrink_seconds): {self.not_played} smaller schedule(s) not played, so the "
+            "schedule printed may not be minimal"
+        )
+
+    def _out_of_shrink_time(self) -> bool:
+        return (
+            self.shrink_seconds is not None
+            and self._first_failure_at is not None
+            and timing.monotonic() - self._first_failure_at > self.shrink_seconds
+        )
 
     def run(
         self,
@@ -139,6 +177,7 @@ class FaultSchedules:
         steps: int | None = None,
         settle_timeout: float | None = None,
         known: Sequence[Sequence[str | Step]] = (),
+        shrink_seconds: float | None = None,
     ) -> DrillResult:
         """Run the schedules; fail the test with a minimal schedule when one breaks an invariant.
 
@@ -150,6 +189,9 @@ class FaultSchedules:
             a list of steps written as a failure printed them, e.g.
             ``[["state.freeze(node='primary', settle=True)"]]``. Keep the schedules an
             earlier run found here, so they are played on every run whatever the seed.
+        :param shrink_seconds: stop playing smaller schedules this many seconds after the
+            first failure (each starts a topology); the smallest failing schedule found by
+            then is printed, with a note that it may not be minimal. Default: no limit.
         :raises ScheduleFailed: naming each broken invariant, with the shrunk schedule
             (or the known schedule that broke it).
         :raises ValueError: a bound or a known step that cannot be played, before any
@@ -162,7 +204,9 @@ class FaultSchedules:
             max_examples=defaults.max_examples if max_examples is None else max_examples,
             steps=defaults.steps if steps is None else steps,
             settle_timeout=defaults.settle_timeout if settle_timeout is None else settle_timeout,
+            shrink_seconds=shrink_seconds,
         )
+        self.shrink_seconds = chosen.shrink_seconds
         schedules = parse_schedules(known)
         self.context.settle_timeout = chosen.settle_timeout
         try:
@@ -207,6 +251,8 @@ class FaultSchedules:
             run_state_machine_as_test(machine, settings=settings)
         except BaseException as exc:
             if isinstance(exc, Exception):
+                if self.not_played:
+                    exc.add_note(self.shrink_note())
                 exc.add_note(self.replay_hint())
                 self._report(exc)
             raise
@@ -235,7 +281,11 @@ class FaultSchedules:
         else:
             verdict = Verdict.FAIL
             if known is None:
-                reason = f"{_failure_reason(failure, 'minimal schedule')}; {self.replay_hint()}"
+                label = "minimal schedule"
+                if self.not_played:
+                    label = "smallest schedule found"
+                    record.note(self.shrink_note())
+                reason = f"{_failure_reason(failure, label)}; {self.replay_hint()}"
             else:
                 reason = _failure_reason(failure, f"known schedule {known}")
         self.result = record.result(
