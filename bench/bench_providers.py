@@ -1,14 +1,16 @@
-"""Benchmark: node loss under the reference failover and under Patroni, in one run.
+"""Benchmark: node loss under the reference failover, Patroni, repmgr and pg_auto_failover.
 
     flock /tmp/drdrill-heavy.lock python bench/bench_providers.py --runs=10
 
 Each drill builds the topology through its HA provider (``pytest_drdrill.ha``, as the
 plugin does for ``--drill-postgres-failover``), runs the plugin's measuring client
 through the service endpoint, kills the leader (PostgreSQL and, under Patroni, Patroni
-with it) and lets the provider fail over. RTO and lost acknowledged writes come from the
-client's history, as in every drill; under Patroni the failover envelope is the one the
-drill computes from the live settings (REST ``/config``) before the fault. Drills of the
-configurations take turns, so drift on the shared machine falls on all of them alike.
+with it, under repmgr and pg_auto_failover repmgrd or pg_autoctl) and lets the provider
+fail over. RTO and lost acknowledged writes come from the client's history, as in every
+drill; the failover envelope is the one the drill computes from each stack's live settings
+before the fault (Patroni's REST ``/config``, repmgr.conf, the monitor's ``pg_settings``).
+Drills of the configurations take turns, so drift on the shared machine falls on all of
+them alike.
 
 Configurations (``--configs`` picks some):
 
@@ -22,6 +24,11 @@ Configurations (``--configs`` picks some):
 - ``patroni-min``: ``ttl`` 3, ``loop_wait`` 1, ``retry_timeout`` 1, the smallest whole
   values the rule allows; Debian's Patroni 3.0.2 sets no minimums (3.2+ would raise
   them to 20 / 1 / 3).
+- ``repmgr-drill``: repmgrd with the drill's defaults (``FAST_REPMGRD``: 3 reconnect
+  attempts 1 s apart, monitoring every 1 s), clients through HAProxy.
+- ``pgaf-drill``: pg_auto_failover with the drill's monitor settings (``FAST_MONITOR``:
+  health checks every 1 s, unhealthy after 2 s, ``primary_demote_timeout`` 2 s), clients
+  through the multi-host URI.
 """
 
 from __future__ import annotations
@@ -45,17 +52,22 @@ from pytest_drdrill.results import Target
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.patroni_settings import check_settings
 
-#: name -> Patroni timings merged over the drill's defaults (``None``: the reference).
-CONFIGS: dict[str, dict[str, int] | None] = {
+#: name -> Patroni timings merged over the drill's defaults (``None``: the reference; a
+#: string: that provider with the drill's own defaults).
+CONFIGS: dict[str, dict[str, int] | str | None] = {
     "reference": None,
     "patroni-own": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
     "patroni-drill": {},
     "patroni-fast": {"ttl": 5, "loop_wait": 1, "retry_timeout": 2},
     "patroni-min": {"ttl": 3, "loop_wait": 1, "retry_timeout": 1},
+    "repmgr-drill": "repmgr",
+    "pgaf-drill": "pg_auto_failover",
 }
 
 #: What runs without ``--configs``: ``patroni-min`` recovered in none of 3 drills (see README).
-DEFAULT_CONFIGS = ("reference", "patroni-own", "patroni-drill", "patroni-fast")
+DEFAULT_CONFIGS = (
+    "reference", "patroni-own", "patroni-drill", "patroni-fast", "repmgr-drill", "pgaf-drill",
+)  # fmt: skip
 
 #: A tier loose enough that the envelope pre-check never refuses a configuration.
 TARGET = Target("tier", "tier_1_critical", 900.0, 1800.0, 300.0, 900.0, 0)
@@ -104,6 +116,8 @@ def provider_for(name: str) -> Any:
     over = CONFIGS[name]
     if over is None:
         return make_provider("reference")
+    if isinstance(over, str):
+        return make_provider(over)
     settings = check_settings(over, source=f"bench_providers {name}") if over else None
     return make_provider("patroni", patroni_settings=settings)
 
@@ -185,8 +199,7 @@ def run(args: argparse.Namespace, names: list[str], base: Path) -> None:
         provider = provider_for(name)
         if provider.decides_failover:
             versions = provider.versions()
-            print(f"HA stack: {', '.join(f'{k} {v}' for k, v in versions.items())}")
-            break
+            print(f"HA stack {name}: {', '.join(f'{k} {v}' for k, v in versions.items())}")
     figures = {name: Figures() for name in names}
     try:
         for i in range(args.runs):
@@ -202,7 +215,7 @@ def report(names: list[str], figures: dict[str, Figures], runs: int) -> None:
     print()
     print(f"node loss, {runs} drills per configuration; RTO and lost writes from the client")
     header = (
-        f"{'configuration':<14} {'ttl/loop/retry':>14} {'RTO min':>8} {'p50':>7} {'p95':>7} "
+        f"{'configuration':<14} {'settings':>14} {'RTO min':>8} {'p50':>7} {'p95':>7} "
         f"{'max':>7} {'lost':>5} {'envelope best..worst':>21} {'inside':>7} "
         f"{'cold p50':>9} {'p95':>6} {'vs ref':>7}"
     )
@@ -244,12 +257,30 @@ def report(names: list[str], figures: dict[str, Figures], runs: int) -> None:
     print(
         "cold start: the whole topology (the PostgreSQL cluster, Redis, two object stores) "
         "built through the provider. lost: acknowledged writes missing afterwards, total over "
-        "the drills. inside: measured RTO within the envelope computed before the fault."
+        "the drills. inside: measured RTO within the envelope computed before the fault. "
+        "settings: Patroni ttl/loop_wait/retry_timeout; repmgr reconnect_attempts x "
+        "reconnect_interval / monitor_interval_secs; pg_auto_failover health_check_period / "
+        "node_considered_unhealthy_timeout."
     )
 
 
-def _timings(over: dict[str, int]) -> str:
+def _timings(over: dict[str, int] | str) -> str:
+    """The settings behind a row: Patroni's ttl/loop_wait/retry_timeout, or the others' own."""
     from pytest_drdrill.topology.patroni import BOOTSTRAP_DCS
+
+    if over == "repmgr":
+        from pytest_drdrill.topology.repmgr import FAST_REPMGRD as R
+
+        return f"{R['reconnect_attempts']}x{R['reconnect_interval']}s/{R['monitor_interval_secs']}s"
+    if over == "pg_auto_failover":
+        from pytest_drdrill.topology.autofailover_cluster import FAST_MONITOR as G
+
+        period, unhealthy = (
+            G["pgautofailover.health_check_period"],
+            G["pgautofailover.node_considered_unhealthy_timeout"],
+        )
+        return f"{period / 1000:g}s/{unhealthy / 1000:g}s"
+    assert isinstance(over, dict)
 
     dcs = {**BOOTSTRAP_DCS, **over}
     return f"{dcs['ttl']}/{dcs['loop_wait']}/{dcs['retry_timeout']}"
