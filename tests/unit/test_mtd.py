@@ -130,3 +130,26 @@ def test_html_is_self_contained_and_escapes_reasons(document, targets, tmp_path)
     assert "<table>" in page
     assert md_path.read_text().startswith("# MTD justification (US 7.4.2)")
     assert render_html("x").startswith("<!DOCTYPE html>")
+
+
+def test_automated_failover_names_the_ha_stack_and_quotes_its_envelope(document, targets):
+    """Under an HA stack the row names it, its version and each envelope the drills computed."""
+    reference = render_markdown(document, targets)
+    assert "| Automated failover | reference orchestrator" in reference
+
+    document["run"]["postgres_failover"] = "patroni"
+    document["run"]["versions"]["patroni"] = "3.0.2"
+    crash = document["drills"][0]
+    crash["phases"] = [p for p in crash["phases"] if p["name"] == "detection"]  # no own promotion
+    envelope = "node loss: at most 12.0 s = ttl 10 s + loop_wait 1 s + promotion 1 s"
+    crash["notes"] = [f"patroni failover envelope (live settings): {envelope}"]
+    text = render_markdown(document, targets)
+    (row,) = [line for line in text.splitlines() if line.startswith("| Automated failover |")]
+    stack = "patroni 3.0.2 decides PostgreSQL failovers"
+    assert f"{stack}; its envelope from the live settings: {envelope}" in row
+    assert "primary-crash" in row, "the stack's drill is its evidence, without a promotion phase"
+
+    for drill in document["drills"]:
+        drill["notes"] = []
+    text = render_markdown(document, targets)
+    assert "no drill of this run computed its envelope" in text

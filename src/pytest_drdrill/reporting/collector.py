@@ -292,6 +292,7 @@ class DrillReporter:
         packages["redis-py"] = packages.pop("redis")
         document["run"]["versions"].update(packages)
         document["run"]["repeat"] = self.drill_config.repeat
+        document["run"]["postgres_failover"] = self.drill_config.postgres_failover
         return document
 
     def config_hash(self) -> str:

@@ -234,9 +234,8 @@ class JustificationBuilder:
              if restores else "no backup drill ran",
              _evidence(restores)),
             ("24/7 monitoring and alerting", monitoring, monitoring_ev),
-            ("Automated failover",
-             "reference orchestrator (or the team's own through the pytest_drdrill_failover hooks)",
-             _evidence(passing(self.drills, lambda d: "promotion" in d.phase_seconds()))),
+            ("Automated failover", self._failover_text(),
+             _evidence(passing(self.drills, self._failed_over))),
             ("Regular DR drills", f"this run: --drill={self.doc.get('run', {}).get('cadence')}",
              self._history_line()),
         ]  # fmt: skip
@@ -251,6 +250,45 @@ class JustificationBuilder:
         ]
         if facts.get("problems"):
             self.lines += ["Facts that could not be read: " + "; ".join(facts["problems"]), ""]
+
+    def _failed_over(self, drill: DrillView) -> bool:
+        """Whether the drill saw a failover.
+
+        The reference records a promotion phase; an HA stack promotes on its own, so its
+        drill counts when the PostgreSQL outage it caused ended.
+        """
+        if "promotion" in drill.phase_seconds():
+            return True
+        stack = self.doc.get("run", {}).get("postgres_failover") or "reference"
+        return stack != "reference" and "postgres" in drill.services_hit and drill.rto is not None
+
+    def _failover_text(self) -> str:
+        """Who fails PostgreSQL over in this run, its version and its envelopes as measured."""
+        run = self.doc.get("run", {})
+        stack = run.get("postgres_failover") or "reference"
+        if stack == "reference":
+            return (
+                "reference orchestrator (or the team's own through the pytest_drdrill_failover "
+                "hooks)"
+            )
+        version = (run.get("versions") or {}).get(stack.replace("_", "-")) or (
+            run.get("versions") or {}
+        ).get(stack)
+        marker = f"{stack} failover envelope (live settings): "
+        envelopes = sorted(
+            {
+                note.split(marker, 1)[1]
+                for d in self.drills
+                for note in d.raw.get("notes") or []
+                if marker in note
+            }
+        )
+        text = f"{stack}{f' {version}' if version else ''} decides PostgreSQL failovers"
+        if envelopes:
+            text += "; its envelope from the live settings: " + "; ".join(envelopes)
+        else:
+            text += "; no drill of this run computed its envelope"
+        return text
 
     def _history_line(self) -> str:
         runs = len(self.history)
