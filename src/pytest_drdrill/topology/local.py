@@ -22,6 +22,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import SELECT_IDS
 from pytest_drdrill.servers import processes
+from pytest_drdrill.topology import template_cache
 from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
 from pytest_drdrill.topology.postgres import (
     LocalPostgresNode,
@@ -337,6 +338,16 @@ class LocalBackend:
             return identity.of_program(program)
         return identity.builtin()
 
+    def _build_template(self) -> Path:
+        assert self.dataroot is not None
+        pgdir = self.dataroot / "template"
+        pgdir.mkdir()
+        if self.run_as is not None:
+            self.run_as.own(pgdir)
+        return postgres_template(
+            self.install, pgdir, self.run_as, log=self.basedir / "template.log"
+        )
+
     def start(self) -> LocalBackend:
         """Remove leftovers of killed runs, find PostgreSQL, build the template, start the proxy."""
         from pytest_drdrill.proxy import ProxyClient, ProxyServer, find_toxiproxy_server
@@ -351,13 +362,9 @@ class LocalBackend:
         self.redis_install = RedisInstall.discover(self._redis_bin)
         self.run_as = processes.RunAs.resolve(self._run_as_name)
         self.dataroot = make_dataroot()
-        pgdir = self.dataroot / "template"
-        pgdir.mkdir()
-        if self.run_as is not None:
-            self.run_as.own(pgdir)
         t0 = timing.monotonic()
-        self.template = postgres_template(
-            self.install, pgdir, self.run_as, log=self.basedir / "template.log"
+        self.template, self.template_cached = template_cache.template_for(
+            self.install, self.run_as, self._build_template
         )
         self.template_seconds = timing.monotonic() - t0
         external = os.environ.get(TOXIPROXY_URL_ENV)
