@@ -9,11 +9,14 @@ its ``xlog.db``); what the restored server holds is judged by the drill, not by 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import getpass
 import json
+import os
 import shutil
+import signal
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -164,10 +167,9 @@ class BarmanBackups:
         )  # fmt: skip
         self._wait_streaming(site)
         # Barman refuses a first backup until its archive holds a segment ("WAL archive").
-        self.run_barman(
-            site, "switch-wal", "--force", "--archive", "--archive-timeout", "60", SERVER,
-            timeout=120,
-        )  # fmt: skip
+        # Our own switch rather than `barman switch-wal --archive`, which waited 12 s on an
+        # idle server for pg_receivewal to close the segment (see archive_now).
+        self.archive_now()
         return self
 
     def _wait_streaming(self, site: BarmanSite, timeout: float = 30.0) -> None:
@@ -201,7 +203,11 @@ class BarmanBackups:
     def close(self) -> None:
         """Stop ``receive-wal`` and its pg_receivewal, and drop the slot (idempotent)."""
         if self.receiver is not None and self.receiver.poll() is None:
-            self.run_barman(self.sites["primary"], "receive-wal", "--stop", SERVER, check=False)
+            # SIGINT to the whole process group: Barman and its pg_receivewal stop together.
+            # `receive-wal --stop` signals Barman alone, which then waited 10 s for its child
+            # and reported it could not terminate it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.receiver.pid, signal.SIGINT)
             try:
                 self.receiver.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -244,6 +250,10 @@ class BarmanBackups:
             # A commit stamped now: a time-targeted recovery stops only past a commit.
             conn.execute("SELECT txid_current()")
             row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+            # pg_receivewal closes a segment only when WAL past its end arrives; on an idle
+            # server that waited for the next background record (10-12 s here). A commit
+            # after the switch is that WAL.
+            conn.execute("SELECT txid_current()")
         assert row is not None
         segment = str(row[0])
         site = self.sites["primary"]
