@@ -42,14 +42,36 @@ def hard_close(conn: psycopg.AsyncConnection[Any]) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+#: libpq's ``connect_timeout`` for every attempt, per host (its minimum).
+CONNECT_TIMEOUT = 2
+
+
 async def connect(dsn: str, timeout: float) -> psycopg.AsyncConnection[Any]:
     """Open an autocommit connection, giving up after ``timeout`` seconds.
 
+    A connection string naming several hosts (``host=a,b,c``, as pg_auto_failover's
+    ``show uri`` gives) gets libpq's own time to try them in turn: ``connect_timeout`` per
+    host. Cut at ``timeout``, a client would spend every attempt on a first host that
+    accepts connections and never answers (a frozen server), and never reach the next.
+
     :raises TimeoutError: when the server does not complete the handshake in time.
     """
+    hosts = host_count(dsn)
+    if hosts > 1:
+        timeout = max(timeout, CONNECT_TIMEOUT * hosts + 0.5)
     return await asyncio.wait_for(
-        psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=2), timeout
+        psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT),
+        timeout,
     )
+
+
+def host_count(dsn: str) -> int:
+    """How many hosts a connection string names (1 when it cannot be read)."""
+    try:
+        host = psycopg.conninfo.conninfo_to_dict(dsn).get("host") or ""
+    except psycopg.ProgrammingError:
+        return 1
+    return max(1, len([h for h in str(host).split(",") if h.strip()]))
 
 
 async def execute(
