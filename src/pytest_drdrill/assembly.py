@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.topology._protocol import Topology
     from pytest_drdrill.topology.backend import Backend
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
+    from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
 
 #: Pause between one measuring client's acknowledged writes, per service. moto lists a
 #: bucket in time proportional to its size, and the object replicator lists it every
@@ -75,12 +76,14 @@ def postgres_ha(
     forced: str | None = None,
     settings: PatroniSettings | None = None,
     over: Mapping[str, object] | None = None,
+    repmgr_settings: RepmgrSettings | None = None,
 ) -> PostgresHA:
     """The HA stack that runs one drill's PostgreSQL failover.
 
     :param forced: the drill's own ``postgres_failover=``; default the run's option.
     :param settings: the run's ``--drill-patroni-config``, already checked.
     :param over: the drill's own ``patroni=`` settings, over ``settings``.
+    :param repmgr_settings: the run's ``--drill-repmgr-config``, already checked.
     """
     from pytest_drdrill.ha import make_provider
 
@@ -89,7 +92,12 @@ def postgres_ha(
         from pytest_drdrill.topology.patroni_settings import combine
 
         settings = combine(settings, over, source="the drill's patroni= marker key")
-    return make_provider(name, patroni_settings=settings, patroni_bin=drill_config.patroni_bin)
+    return make_provider(
+        name,
+        patroni_settings=settings,
+        patroni_bin=drill_config.patroni_bin,
+        repmgr_settings=repmgr_settings,
+    )
 
 
 # --- measuring clients and monitor -----------------------------------------------------------

@@ -89,6 +89,12 @@ _help_patroni_config = (
     "loop_wait, retry_timeout, maximum_lag_on_failover, failsafe_mode, and tags per "
     "member) merged over the drill's defaults, checked against Patroni's rules"
 )
+_help_repmgr_config = (
+    "YAML or repmgr.conf file with the team's repmgr settings (reconnect_attempts, "
+    "reconnect_interval, monitor_interval_secs, failover, primary_visibility_consensus, "
+    "priority, event_notification_command, ...; per node under nodes:) merged over the "
+    "drill's defaults into every node's repmgr.conf"
+)
 _help_patroni_bin = "the patroni executable to drill (default: patroni on PATH)"
 _help_repeat = "run every selected drill this many times, for RTO p50/p95 per scenario (default: 1)"
 _help_enforce_cadence = (
@@ -187,6 +193,7 @@ OPTIONS = (
     _Option("drill_patroni_config", "--drill-patroni-config", _help_patroni_config, None),
     _Option("drill_backup_tool", "--drill-backup-tool", _help_backup_tool, "builtin"),
     _Option("drill_patroni_bin", "--drill-patroni-bin", _help_patroni_bin, None),
+    _Option("drill_repmgr_config", "--drill-repmgr-config", _help_repmgr_config, None),
     _Option("drill_repeat", "--drill-repeat", _help_repeat, "1"),
     _Option(
         "drill_enforce_cadence",
@@ -267,6 +274,8 @@ class DrillConfig:
     backup_tool: str = "builtin"
     patroni_config: Path | None = None
     patroni_bin: str | None = None
+    #: The team's repmgr settings file (``--drill-repmgr-config``), not yet read.
+    repmgr_config: Path | None = None
     repeat: int = 1
     enforce_cadence: bool = False
     notify: tuple[str, ...] = ()
@@ -382,6 +391,9 @@ def get_config(config: pytest.Config) -> DrillConfig:
     if _raw(config, opts["drill_patroni_config"])[0]:
         patroni_config, _ = _path(config, opts["drill_patroni_config"], Path)
     patroni_bin, _ = _raw(config, opts["drill_patroni_bin"])
+    repmgr_config = None
+    if _raw(config, opts["drill_repmgr_config"])[0]:
+        repmgr_config, _ = _path(config, opts["drill_repmgr_config"], Path)
     stack_file = None
     if _raw(config, opts["drill_stack"])[0]:
         stack_file, _ = _path(config, opts["drill_stack"], Path)
@@ -409,6 +421,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
         backup_tool=backup_tool or "builtin",
         patroni_config=patroni_config,
         patroni_bin=str(patroni_bin) if patroni_bin else None,
+        repmgr_config=repmgr_config,
         repeat=repeat,
         enforce_cadence=_flag(config, "drill_enforce_cadence"),
         allow_destructive=_flag(config, "drill_allow_destructive"),

@@ -30,6 +30,13 @@ class PatroniSettingsError(TopologyError, ValueError):
     """
 
 
+class RepmgrSettingsError(TopologyError, ValueError):
+    """A team's repmgr settings (``--drill-repmgr-config``) hold a value that breaks a drill.
+
+    The message names the file, the key and the fix.
+    """
+
+
 class FaultError(DrillError, RuntimeError):
     """A fault could not be injected or healed."""
 

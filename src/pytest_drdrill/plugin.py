@@ -21,6 +21,7 @@ from pytest_drdrill.stash import (
     ha_key,
     notify_key,
     patroni_settings_key,
+    repmgr_settings_key,
     reporter_key,
     targets_key,
 )
@@ -100,6 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
     drill_config = config.stash[config_key] = session.with_targets_file(drill_config)
     config.stash[targets_key] = session.load_targets(drill_config)
     config.stash[patroni_settings_key] = session.load_patroni_settings(drill_config)
+    config.stash[repmgr_settings_key] = session.load_repmgr_settings(drill_config)
     session.check_backup_keys(config)
 
     from pytest_drdrill.recovery.patroni_region import PatroniRegionFailover
@@ -370,6 +372,7 @@ def _postgres_ha(request: pytest.FixtureRequest) -> PostgresHA:
             forced=spec.postgres_failover,
             settings=request.config.stash.get(patroni_settings_key, None),
             over=spec.patroni,
+            repmgr_settings=request.config.stash.get(repmgr_settings_key, None),
         )
         request.node.stash[ha_key] = ha
         reporter = request.config.stash.get(reporter_key, None)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.proxy.identity import FaultProxyIdentity
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
+    from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
 
 
 def with_auto_backend(drill_config: DrillConfig) -> DrillConfig:
@@ -167,3 +168,20 @@ def load_patroni_settings(drill_config: DrillConfig) -> PatroniSettings | None:
         raise pytest.UsageError(
             f"--drill-patroni-config / ini drill_patroni_config: {exc}"
         ) from None
+
+
+def load_repmgr_settings(drill_config: DrillConfig) -> RepmgrSettings | None:
+    """The team's repmgr settings file, checked before any cluster starts.
+
+    :raises pytest.UsageError: naming the file, the key and the fix.
+    """
+    path = drill_config.repmgr_config
+    if path is None:
+        return None
+    from pytest_drdrill.errors import DrillError
+    from pytest_drdrill.topology.repmgr_settings import load_settings
+
+    try:
+        return load_settings(path)
+    except DrillError as exc:
+        raise pytest.UsageError(f"--drill-repmgr-config / ini drill_repmgr_config: {exc}") from None

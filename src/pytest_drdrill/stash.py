@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.reporting.collector import DrillReporter
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
+    from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
 
 #: ``config.stash``: the validated settings of the run (every run, drills or not).
 config_key: pytest.StashKey[DrillConfig] = pytest.StashKey()
@@ -35,5 +36,7 @@ notify_key: pytest.StashKey[NotifySetup] = pytest.StashKey()
 backup_keys_key: pytest.StashKey[tuple[KeyRing, bool]] = pytest.StashKey()
 #: ``config.stash``: the team's Patroni settings (``--drill-patroni-config``), checked.
 patroni_settings_key: pytest.StashKey[PatroniSettings | None] = pytest.StashKey()
+#: ``config.stash``: the team's repmgr settings (``--drill-repmgr-config``), checked.
+repmgr_settings_key: pytest.StashKey[RepmgrSettings | None] = pytest.StashKey()
 #: ``item.stash``: the HA stack running this drill's PostgreSQL failover.
 ha_key: pytest.StashKey[PostgresHA] = pytest.StashKey()

@@ -169,3 +169,53 @@ def test_close_leaves_nothing_running(backend: LocalBackend, tmp_path: Path) -> 
     ]
     assert left == []
     assert not Path(data).exists()
+
+
+@pytest.mark.parametrize("fenced", [True, False], ids=["fenced", "unfenced-negative"])
+def test_thawed_old_primary_gets_no_clients_only_when_fenced(
+    backend: LocalBackend, tmp_path: Path, fenced: bool, record_property: pytest.RecordProperty
+) -> None:
+    """The freeze drill's cause: a thawed old primary is writable and passes HAProxy's check.
+
+    Fenced (the drill's default event_notification_command), HAProxy puts every server
+    but the promoted one in maintenance and the endpoint stays on pg-sync with every
+    acknowledged row. Unfenced (a team hook that does nothing), the endpoint leads to the
+    thawed old primary within a few checks: the rows acknowledged after the failover are
+    not there, and a write hangs on a synchronous standby that is gone.
+    """
+    settings = {} if fenced else {"event_notification_command": "/bin/true %n"}
+    cluster = _build(backend, tmp_path / "repmgr", **settings)
+    try:
+        writer = _Writer(cluster.endpoint.dsn()).start()
+        assert writer.wait_acked_after(30, timeout=10) is not None
+        old = cluster.members["pg-primary"]
+        old.freeze()
+        acked = len(writer.acked)
+        rto = writer.wait_acked_after(acked, timeout=40)
+        assert rto is not None, "no failover within 40 s of the freeze"
+        record_property("freeze_rto_s", round(rto, 2))
+        assert writer.wait_acked_after(len(writer.acked) + 20, timeout=10) is not None
+        writer.stop()
+        old.thaw()
+        time.sleep(2.0)  # four HAProxy checks: long enough for it to mark the thawed node up
+        with psycopg.connect(cluster.endpoint.dsn(), autocommit=True, connect_timeout=3) as c:
+            c.execute("SET statement_timeout = 2000")
+            port, in_recovery = c.execute(
+                "SELECT inet_server_port(), pg_is_in_recovery()"
+            ).fetchone()  # type: ignore[misc]
+            present = {r[0] for r in c.execute("SELECT id FROM repmgr_probe").fetchall()}
+        missing = set(writer.acked) - present
+        served_by = {m.port: n for n, m in cluster.members.items()}.get(port, str(port))
+        print(f"fenced={fenced}: endpoint -> {served_by}, {len(missing)} acknowledged rows missing")
+        states = cluster.haproxy.server_states() if cluster.haproxy else {}
+        if fenced:
+            assert served_by == "pg-sync" and not in_recovery
+            assert missing == set()
+            assert states["pg-primary"] == "maint" and states["pg-dr"] == "maint"
+            assert "repmgrd_failover_promote of node 2" in cluster.fence_log.read_text()
+        else:
+            assert served_by == "pg-primary", "the unfenced old primary must be served again"
+            assert len(missing) >= 20
+            assert states["pg-primary"] == "up"
+    finally:
+        cluster.close()

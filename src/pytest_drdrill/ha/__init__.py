@@ -15,13 +15,18 @@ from pytest_drdrill.config import POSTGRES_FAILOVERS
 if TYPE_CHECKING:
     from pytest_drdrill.ha._protocol import PostgresHA
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
+    from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
 
 #: The ``--drill-postgres-failover`` values, the default first.
 PROVIDERS = POSTGRES_FAILOVERS
 
 
 def make_provider(
-    name: str, *, patroni_settings: PatroniSettings | None = None, patroni_bin: str | None = None
+    name: str,
+    *,
+    patroni_settings: PatroniSettings | None = None,
+    patroni_bin: str | None = None,
+    repmgr_settings: RepmgrSettings | None = None,
 ) -> PostgresHA:
     """The provider ``name`` names.
 
@@ -38,7 +43,7 @@ def make_provider(
     if name == "repmgr":
         from pytest_drdrill.ha.repmgr import RepmgrHA
 
-        return RepmgrHA()
+        return RepmgrHA(repmgr_settings.nodes if repmgr_settings is not None else None)
     if name == "pg_auto_failover":
         from pytest_drdrill.ha.pg_auto_failover import AutofailoverHA
 

@@ -26,6 +26,7 @@ from pytest_drdrill.recovery.envelope import repmgr_envelope
 from pytest_drdrill.results import RoleSample, TimelineSwitch
 from pytest_drdrill.topology.haproxy import find_haproxy
 from pytest_drdrill.topology.local import LocalBackend
+from pytest_drdrill.topology.repmgr_settings import parse_repmgr_conf
 from pytest_drdrill.topology.repmgr_topology import RepmgrTopology, in_recovery
 
 if TYPE_CHECKING:
@@ -109,10 +110,13 @@ class RepmgrHA:
     # --- the failover envelope ----------------------------------------------------------------
 
     def live_config(self, topology: Topology) -> dict[str, Any]:
-        """The repmgr.conf settings of the node that would take over (pg-sync)."""
+        """The repmgr.conf the node that would take over runs with, read from its disk.
+
+        Read back rather than recomputed, so the envelope shows what repmgrd was given.
+        """
         cluster = _cluster(topology)
         standby = next(n for n in cluster.members.values() if n is not topology.primary)
-        return standby.config()
+        return parse_repmgr_conf(standby.config_file.read_text())
 
     def envelope(self, topology: Topology, fault: Fault) -> FailoverEnvelope | None:
         """The envelope of a crash of the primary (node or PostgreSQL alone)."""

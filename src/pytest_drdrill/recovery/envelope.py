@@ -83,6 +83,13 @@ class FailoverEnvelope:
     terms: tuple[tuple[str, float, str | None], ...]
     reason: str
     best_case_seconds: float | None = None
+    #: The HA stack whose settings these are, as the pre-check and comparison name it.
+    stack: str = "Patroni"
+    #: Where the settings are changed and the rule to keep, for the pre-check's advice.
+    advice: str = (
+        "in the Patroni settings (--drill-patroni-config), keeping loop_wait + "
+        "2 * retry_timeout <= ttl"
+    )
 
     def describe(self) -> str:
         """E.g. ``node loss: at most 12.0 s = ttl 10 s + loop_wait 1 s + promotion 1 s``."""
@@ -207,8 +214,7 @@ def precheck(env: FailoverEnvelope, max_rto_seconds: float) -> str | None:
     change = " or ".join(f"{name} (now {_num(seconds)} s)" for name, seconds in settings)
     return (
         f"{env.describe()}, over the tier's maximum acceptable RTO of {max_rto_seconds:.1f} s "
-        f"by {worst - max_rto_seconds:.1f} s: lower {change} in the Patroni settings "
-        f"(--drill-patroni-config), keeping loop_wait + 2 * retry_timeout <= ttl"
+        f"by {worst - max_rto_seconds:.1f} s: lower {change} {env.advice}"
     )
 
 
@@ -217,13 +223,14 @@ def compare(env: FailoverEnvelope, measured_seconds: float) -> str | None:
     worst, best = env.worst_case_seconds, env.best_case_seconds
     if worst is not None and measured_seconds > worst:
         return (
-            f"Patroni took {measured_seconds:.1f} s; its settings allow at most {worst:.1f} s "
+            f"{env.stack} took {measured_seconds:.1f} s; its settings allow at most {worst:.1f} s "
             f"({env.describe()})"
         )
     if best is not None and measured_seconds < best:
         return (
-            f"Patroni took {measured_seconds:.1f} s; its settings need at least {best:.1f} s "
-            f"(ttl - loop_wait): the failover was not the one they describe"
+            f"{env.stack} took {measured_seconds:.1f} s; its settings need at least {best:.1f} s "
+            f"({'ttl - loop_wait' if env.stack == 'Patroni' else 'the reconnect window'}): "
+            "the failover was not the one they describe"
         )
     return None
 
@@ -277,20 +284,33 @@ def repmgr_envelope(
     s = {k: float(config.get(k, v)) for k, v in REPMGR_DEFAULTS.items()}
     if str(config.get("failover", "manual")) != "automatic":
         return FailoverEnvelope(
-            fault, None, (), "failover is not automatic: repmgrd never promotes a standby"
+            fault,
+            None,
+            (),
+            "failover is not automatic: repmgrd never promotes a standby",
+            stack="repmgr",
+            advice=_REPMGR_ADVICE,
         )
     if fault not in ("node_loss", "postgres_crash"):
         raise ValueError(f"repmgr bounds node_loss and postgres_crash, not {fault!r}")
     terms = (
         ("monitor_interval_secs", s["monitor_interval_secs"], "monitor_interval_secs"),
         ("reconnect_attempts × reconnect_interval",
-         s["reconnect_attempts"] * s["reconnect_interval"], "reconnect_attempts"),
+         s["reconnect_attempts"] * s["reconnect_interval"],
+         "reconnect_attempts × reconnect_interval"),
         ("promotion", promotion_seconds, None),
     )  # fmt: skip
-    return _make(
+    made = _make(
         fault,
         terms,
         "repmgrd sees the primary gone within one monitoring interval, retries "
         "reconnect_attempts times reconnect_interval apart, then elects and promotes",
         s["reconnect_attempts"] * s["reconnect_interval"],
     )
+    return dataclasses.replace(made, stack="repmgr", advice=_REPMGR_ADVICE)
+
+
+_REPMGR_ADVICE = (
+    "in the repmgr settings (--drill-repmgr-config), keeping reconnect_attempts × "
+    "reconnect_interval above 2 × monitor_interval_secs"
+)

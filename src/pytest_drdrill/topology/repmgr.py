@@ -116,6 +116,8 @@ class RepmgrMember(SupervisedPostgres):
         self.settings: dict[str, Any] = {**FAST_REPMGRD, **(settings or {})}
         self.witness = witness
         self.connect_address = self.address
+        #: The other data nodes, asked at boot who leads (set by the cluster once built).
+        self.peers: list[RepmgrMember] = []
 
     @property
     def datadir(self) -> Path:
@@ -193,11 +195,64 @@ class RepmgrMember(SupervisedPostgres):
         )  # fmt: skip
 
     def start_postgres(self) -> None:
-        """Start PostgreSQL with ``pg_ctl`` unless it runs."""
+        """Start PostgreSQL with ``pg_ctl`` unless it runs: as a standby if it was deposed.
+
+        repmgr itself starts a failed primary as it was, writable beside the new one
+        (repmgr#766, #439). The guard a team puts before its service's start does what
+        repmgr's documentation prescribes instead: a node that a peer's ``repmgr.nodes``
+        no longer records as primary rejoins that primary (:meth:`rejoin`).
+        """
         if self.fenced:
             raise TopologyError(f"{self.name} is fenced: a fenced node is never started again")
-        if self.postmaster_pid() is None:
+        if self.postmaster_pid() is not None:
+            return
+        leader = self.deposed_by()
+        if leader is None:
             self.pg_ctl("start")
+        else:
+            self.rejoin(leader)
+
+    def deposed_by(self) -> RepmgrMember | None:
+        """The peer that leads now, if this node was the primary before it; else ``None``."""
+        if not self.peers or self._own_role() != "primary":
+            return None
+        for peer in self.peers:
+            try:
+                with psycopg.connect(peer.dsn(app="drdrill-boot"), connect_timeout=2) as conn:
+                    row = conn.execute(
+                        "SELECT NOT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM repmgr.nodes "
+                        "WHERE node_id = %s AND type = 'primary' AND active)",
+                        (peer.node_id,),
+                    ).fetchone()
+            except psycopg.Error:
+                continue
+            if row is not None and row[0]:
+                return peer
+        return None
+
+    def _own_role(self) -> str:
+        """Whether the data directory was last a primary or a standby (standby.signal)."""
+        return "standby" if (self.datadir / "standby.signal").exists() else "primary"
+
+    def rejoin(self, leader: RepmgrMember) -> None:
+        """``repmgr node rejoin --force-rewind`` to ``leader``: back as its standby.
+
+        A crashed server first finishes crash recovery in single-user mode, which ends
+        in a clean shutdown: pg_rewind works only on a cleanly stopped data directory.
+        """
+        processes.run(
+            [str(self.bin_dir / "postgres"), "--single", "-D", str(self.datadir), "postgres"],
+            run_as=self.run_as, timeout=120, what=f"crash recovery of {self.name}",
+        )  # fmt: skip
+        archive = self.workdir / "config-archive"
+        archive.mkdir(exist_ok=True)  # repmgr makes its own directory inside, not this one
+        if self.run_as is not None:
+            self.run_as.own(archive)
+        self.tool(
+            "node", "rejoin", "-d", leader.peer_conninfo(), "--force-rewind",
+            "--config-files=postgresql.auto.conf", "--config-archive-dir",
+            str(archive), "--verbose", timeout=180,
+        )  # fmt: skip
 
     # --- repmgrd, the process the drill owns ------------------------------------------------
 
@@ -234,6 +289,11 @@ class RepmgrMember(SupervisedPostgres):
         """SIGSTOP repmgrd alone: PostgreSQL goes on serving, nobody watches it."""
         if self._supervisor_alive():
             ServerProcess.freeze(self)
+
+    def thaw_repmgrd(self) -> None:
+        """SIGCONT what :meth:`freeze_repmgrd` stopped."""
+        if self._supervisor_alive():
+            ServerProcess.thaw(self)
 
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop repmgrd, then PostgreSQL (fast shutdown); crash what does not stop."""

@@ -14,6 +14,14 @@ address while following whichever node answers ``pg_is_in_recovery() = false``
 (:class:`RepmgrHAProxy`, an external check every 500 ms). With a multi-host string each
 client would choose its own server and the "clients partitioned" fault would have no
 single path to cut.
+
+repmgr does not fence: an old primary that comes back (thawed after a freeze, restarted
+after a crash) is writable again and answers the check, and HAProxy would send clients to
+it beside the new primary. So each node's ``event_notification_command`` is
+:data:`FENCE` on ``repmgrd_failover_promote`` and ``standby_promote``: run on the node
+repmgr just promoted, it puts every other server in maintenance through HAProxy's admin
+socket, and clients follow repmgr's decision rather than each server's own view. A team's
+own ``event_notification_command`` (``--drill-repmgr-config``) replaces it.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import shutil
+import socket
 import subprocess
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -59,12 +68,63 @@ connect_timeout=1 application_name=drdrill-haproxy" -c 'SELECT pg_is_in_recovery
 """
 
 
-class RepmgrHAProxy(LocalHAProxy):
-    """HAProxy sending clients to the node that is not in recovery (an external check)."""
+#: The fence, repmgr's ``event_notification_command`` (``%n`` node id, ``%e`` event, ``%s``
+#: success). bash, for ``/dev/tcp``: HAProxy's admin socket without socat or nc.
+FENCE = """#!/bin/bash
+# Called on the node repmgr just promoted: from now on HAProxy sends clients to it alone.
+node_id=$1 event=$2 success=$3
+[ "$success" = 1 ] || exit 0
+case "$event" in repmgrd_failover_promote|standby_promote) ;; *) exit 0 ;; esac
+declare -A names=({names})
+new=${{names[$node_id]}}
+[ -n "$new" ] || exit 0
+cmd="set server postgres/$new state ready"
+for name in "${{names[@]}}"; do
+    [ "$name" = "$new" ] && continue
+    cmd="$cmd; set server postgres/$name state maint; shutdown sessions server postgres/$name"
+done
+exec 3<>/dev/tcp/127.0.0.1/{port} || exit 1
+printf '%s\\n' "$cmd" >&3
+reply=$({timeout} 2 cat <&3)
+echo "$(date -u +%FT%T.%3NZ) $event of node $node_id: $cmd -> ${{reply:-ok}}" >> {log}
+"""
 
-    def __init__(self, workdir: Path, backends: list[tuple[str, str]], psql: Path, **kw: Any):
+
+class RepmgrHAProxy(LocalHAProxy):
+    """HAProxy sending clients to the node that is not in recovery (an external check).
+
+    :param admin_port: loopback port of its admin socket, where :data:`FENCE` puts the
+        servers repmgr did not promote in maintenance.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        backends: list[tuple[str, str]],
+        psql: Path,
+        *,
+        admin_port: int,
+        **kw: Any,
+    ) -> None:
         super().__init__(workdir, [(n, a, "") for n, a in backends], **kw)
         self.psql = psql
+        self.admin_port = admin_port
+
+    def server_states(self) -> dict[str, str]:
+        """Each server's administrative and operational state (``show servers state``)."""
+        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=2) as sock:
+            sock.sendall(b"show servers state postgres\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        states: dict[str, str] = {}
+        for line in data.decode(errors="replace").splitlines():
+            cols = line.split()
+            # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+            if len(cols) > 6 and cols[1] == "postgres":
+                maint = int(cols[6]) & 0x01 or int(cols[6]) & 0x02
+                states[cols[3]] = "maint" if maint else ("up" if cols[5] == "2" else "down")
+        return states
 
     def prepare(self) -> None:
         """Write the check script and the configuration before each start attempt."""
@@ -84,6 +144,7 @@ class RepmgrHAProxy(LocalHAProxy):
             "    maxconn 200",
             "    external-check",
             "    insecure-fork-wanted",
+            f"    stats socket ipv4@127.0.0.1:{self.admin_port} level admin",
             "defaults",
             "    mode tcp",
             "    timeout connect 2s",
@@ -122,6 +183,8 @@ class RepmgrCluster:
         self.links: dict[str, Link] = {}
         self.endpoint: Link
         self.timings: dict[str, float] = {}
+        #: HAProxy's admin socket, known before any repmgr.conf is written.
+        self.admin_port = processes.free_port()
 
     @classmethod
     def build(
@@ -170,8 +233,16 @@ class RepmgrCluster:
         if run_as is not None:
             run_as.own(self.data)
 
+        fence = self.write_fence(run_as)
+
         def make(name: str, node_id: int, region: str, priority: int, **kw: Any) -> RepmgrMember:
-            own = {"priority": priority, **settings.get("*", {}), **settings.get(name, {})}
+            own = {
+                "priority": priority,
+                "event_notification_command": f"{fence} %n %e %s",
+                "event_notifications": "repmgrd_failover_promote,standby_promote",
+                **settings.get("*", {}),
+                **settings.get(name, {}),
+            }
             member = RepmgrMember(
                 name, node_id, region, self.data / name, bin_dir=bin_dir,
                 log=self.workdir / f"{name}.log", run_as=run_as, settings=own, **kw,
@@ -238,10 +309,13 @@ class RepmgrCluster:
         everyone = [*self.members.values(), self.witness]
         self._parallel([(lambda m: m.start(timeout=timeout), m) for m in everyone])
         self.timings["repmgrd monitoring"] = timing.monotonic() - t0
+        for member in self.members.values():
+            member.peers = [m for m in self.members.values() if m is not member]
         self.haproxy = RepmgrHAProxy(
             self.data / "haproxy",
             [(n, self.links[f"pg-{n}"].address) for n in self.members],
             bin_dir / "psql",
+            admin_port=self.admin_port,
             log=self.workdir / "haproxy.log",
             run_as=run_as,
             haproxy=haproxy,
@@ -253,6 +327,28 @@ class RepmgrCluster:
         self.wait_streaming(timeout=t0 + timeout - timing.monotonic())
         self.wait_endpoint(timeout=t0 + timeout - timing.monotonic())
         self.timings["ready"] = timing.monotonic() - t0
+
+    @property
+    def fence_log(self) -> Path:
+        """What :data:`FENCE` did, one line per call (absent until a promotion)."""
+        return self.data / "fence.log"
+
+    def write_fence(self, run_as: RunAs | None) -> Path:
+        """Write :data:`FENCE` for this cluster's nodes and admin port; its path."""
+        script = self.data / "fence.sh"
+        names = " ".join(f"[{node_id}]={name}" for name, node_id, _, _ in MEMBERS)
+        script.write_text(
+            FENCE.format(
+                names=names,
+                port=self.admin_port,
+                timeout=shutil.which("timeout") or "timeout",
+                log=self.fence_log,
+            )
+        )
+        script.chmod(0o755)
+        if run_as is not None:
+            run_as.own(script)
+        return script
 
     @staticmethod
     def _parallel(jobs: list[tuple[Any, RepmgrMember]]) -> None:
