@@ -40,3 +40,16 @@ def test_monitor_lost_has_no_bound() -> None:
     env = monitor_lost_envelope()
     assert env.worst_case_seconds is None
     assert "monitor" in env.describe()
+
+
+def test_the_comparison_and_precheck_name_pg_auto_failover_and_its_settings() -> None:
+    from pytest_drdrill.recovery.envelope import compare, precheck
+
+    env = node_loss_envelope({})
+    over = compare(env, 80.0)
+    assert over is not None and over.startswith("pg_auto_failover took 80.0 s")
+    under = compare(env, 3.0)
+    assert under is not None and "(primary_demote_timeout)" in under
+    refused = precheck(env, 60.0)
+    assert refused is not None and "pgautofailover.* settings" in refused
+    assert "Patroni" not in over + under + refused

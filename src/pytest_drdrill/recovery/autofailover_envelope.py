@@ -42,6 +42,13 @@ MONITOR_DEFAULTS: dict[str, int] = {
 PROMOTION_SECONDS = 2.0
 
 
+#: Where a team lowers these, for the pre-check's message.
+_ADVICE = (
+    "in the monitor's pgautofailover.* settings (ALTER SYSTEM on the monitor, then "
+    "SELECT pg_reload_conf())"
+)
+
+
 def node_loss_envelope(
     settings: Mapping[str, int], *, promotion_seconds: float = PROMOTION_SECONDS
 ) -> FailoverEnvelope:
@@ -84,6 +91,8 @@ def node_loss_envelope(
         "after its retries and the unhealthy timeout, the standby waits out the demote "
         "timeout, then promotes",
         sec("primary_demote_timeout"),
+        stack="pg_auto_failover",
+        advice=_ADVICE,
     )
 
 
@@ -94,4 +103,6 @@ def monitor_lost_envelope() -> FailoverEnvelope:
         None,
         (),
         "the monitor is down: keepers keep their roles and nobody promotes a standby",
+        stack="pg_auto_failover",
+        advice=_ADVICE,
     )

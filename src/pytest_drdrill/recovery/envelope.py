@@ -218,6 +218,14 @@ def precheck(env: FailoverEnvelope, max_rto_seconds: float) -> str | None:
     )
 
 
+#: What each stack's shortest possible failover waits out, for the comparison's message.
+_LOWER_BOUND = {
+    "Patroni": "ttl - loop_wait",
+    "repmgr": "the reconnect window",
+    "pg_auto_failover": "primary_demote_timeout",
+}
+
+
 def compare(env: FailoverEnvelope, measured_seconds: float) -> str | None:
     """The flag text when the measured RTO is outside the envelope, else ``None``."""
     worst, best = env.worst_case_seconds, env.best_case_seconds
@@ -229,7 +237,7 @@ def compare(env: FailoverEnvelope, measured_seconds: float) -> str | None:
     if best is not None and measured_seconds < best:
         return (
             f"{env.stack} took {measured_seconds:.1f} s; its settings need at least {best:.1f} s "
-            f"({'ttl - loop_wait' if env.stack == 'Patroni' else 'the reconnect window'}): "
+            f"({_LOWER_BOUND.get(env.stack, 'the settings')}): "
             "the failover was not the one they describe"
         )
     return None

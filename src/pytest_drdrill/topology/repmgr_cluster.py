@@ -1,8 +1,8 @@
 """A repmgr cluster over two regions, node-to-node traffic through the fault proxy.
 
 Three PostgreSQL nodes (``pg-primary`` and ``pg-sync`` in the primary region, the
-primary waiting for ``pg-sync``'s acknowledgement; ``pg-dr`` asynchronous at a lower
-priority) and a witness in the primary region, ``repmgrd`` on all four with
+primary waiting for ``pg-sync``'s acknowledgement; ``pg-dr`` asynchronous with priority
+0, never promoted by repmgrd) and a witness in the primary region, ``repmgrd`` on all four with
 ``failover=automatic`` and ``primary_visibility_consensus``: a standby promotes only when
 no sibling (the witness included) still sees the primary, so the DR node cannot promote
 on its own view of a partition. Every node's repmgr ``conninfo`` is a fault-proxy link,
@@ -56,8 +56,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WITNESS = "pg-witness"
-#: ``(name, node id, region, priority)``: the DR node loses an election to pg-sync.
-MEMBERS = ((PRIMARY, 1, "primary", 100), (SYNC, 2, "primary", 100), (DR, 3, "dr", 50))
+#: ``(name, node id, region, priority)``. The DR node has priority 0, so repmgrd never
+#: promotes it: repmgr elects by received LSN first and priority only on a tie, and with
+#: priority 50 a loaded run promoted pg-dr across regions on a node loss. Moving the
+#: primary to the DR region is the region failover's decision, not repmgrd's.
+MEMBERS = ((PRIMARY, 1, "primary", 100), (SYNC, 2, "primary", 100), (DR, 3, "dr", 0))
 
 _CHECK = """#!/bin/sh
 # HAProxy external check: passes only for a server that is not in recovery.
