@@ -14,7 +14,12 @@ def test_the_library_daily_drills_run_in_an_empty_project(
     result = pytester.runpytest_subprocess(
         "--drill=daily", "--drill-library", "-p", "no:cacheprovider"
     )
-    result.assert_outcomes(passed=1, skipped=27)
+    (line,) = [x for x in result.stdout.lines if x.startswith("collected ")]
+    collected = int(line.split()[1])
+    # Every library drill is collected and only the daily one runs; the count grows with
+    # the library, so it is read from the run rather than written here.
+    assert collected > 20, line
+    result.assert_outcomes(passed=1, skipped=collected - 1)
     result.stdout.fnmatch_lines(
         ["drdrill: targets: packaged defaults*", "PASS*backup-verification-daily*"]
     )
