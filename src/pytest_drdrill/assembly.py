@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.results import DrillResult, Target
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.topology._protocol import Topology
+    from pytest_drdrill.topology.autofailover_settings import AutofailoverSettings
     from pytest_drdrill.topology.backend import Backend
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
     from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
@@ -77,6 +78,7 @@ def postgres_ha(
     settings: PatroniSettings | None = None,
     over: Mapping[str, object] | None = None,
     repmgr_settings: RepmgrSettings | None = None,
+    autofailover_settings: AutofailoverSettings | None = None,
 ) -> PostgresHA:
     """The HA stack that runs one drill's PostgreSQL failover.
 
@@ -84,6 +86,7 @@ def postgres_ha(
     :param settings: the run's ``--drill-patroni-config``, already checked.
     :param over: the drill's own ``patroni=`` settings, over ``settings``.
     :param repmgr_settings: the run's ``--drill-repmgr-config``, already checked.
+    :param autofailover_settings: the run's ``--drill-pg-auto-failover-config``, checked.
     """
     from pytest_drdrill.ha import make_provider
 
@@ -97,6 +100,7 @@ def postgres_ha(
         patroni_settings=settings,
         patroni_bin=drill_config.patroni_bin,
         repmgr_settings=repmgr_settings,
+        autofailover_settings=autofailover_settings,
     )
 
 

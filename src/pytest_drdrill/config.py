@@ -95,6 +95,12 @@ _help_repmgr_config = (
     "priority, event_notification_command, ...; per node under nodes:) merged over the "
     "drill's defaults into every node's repmgr.conf"
 )
+_help_autofailover_config = (
+    "YAML file with the team's pg_auto_failover settings (the monitor's health_check_period, "
+    "health_check_max_retries, health_check_retry_delay, health_check_timeout, "
+    "node_considered_unhealthy_timeout, primary_demote_timeout in ms; number_sync_standbys; "
+    "candidate_priority and replication_quorum per node under nodes:) over the drill's defaults"
+)
 _help_patroni_bin = "the patroni executable to drill (default: patroni on PATH)"
 _help_repeat = "run every selected drill this many times, for RTO p50/p95 per scenario (default: 1)"
 _help_enforce_cadence = (
@@ -194,6 +200,12 @@ OPTIONS = (
     _Option("drill_backup_tool", "--drill-backup-tool", _help_backup_tool, "builtin"),
     _Option("drill_patroni_bin", "--drill-patroni-bin", _help_patroni_bin, None),
     _Option("drill_repmgr_config", "--drill-repmgr-config", _help_repmgr_config, None),
+    _Option(
+        "drill_pg_auto_failover_config",
+        "--drill-pg-auto-failover-config",
+        _help_autofailover_config,
+        None,
+    ),
     _Option("drill_repeat", "--drill-repeat", _help_repeat, "1"),
     _Option(
         "drill_enforce_cadence",
@@ -276,6 +288,8 @@ class DrillConfig:
     patroni_bin: str | None = None
     #: The team's repmgr settings file (``--drill-repmgr-config``), not yet read.
     repmgr_config: Path | None = None
+    #: The team's pg_auto_failover settings file (``--drill-pg-auto-failover-config``).
+    pg_auto_failover_config: Path | None = None
     repeat: int = 1
     enforce_cadence: bool = False
     notify: tuple[str, ...] = ()
@@ -394,6 +408,9 @@ def get_config(config: pytest.Config) -> DrillConfig:
     repmgr_config = None
     if _raw(config, opts["drill_repmgr_config"])[0]:
         repmgr_config, _ = _path(config, opts["drill_repmgr_config"], Path)
+    pg_auto_failover_config = None
+    if _raw(config, opts["drill_pg_auto_failover_config"])[0]:
+        pg_auto_failover_config, _ = _path(config, opts["drill_pg_auto_failover_config"], Path)
     stack_file = None
     if _raw(config, opts["drill_stack"])[0]:
         stack_file, _ = _path(config, opts["drill_stack"], Path)
@@ -422,6 +439,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
         patroni_config=patroni_config,
         patroni_bin=str(patroni_bin) if patroni_bin else None,
         repmgr_config=repmgr_config,
+        pg_auto_failover_config=pg_auto_failover_config,
         repeat=repeat,
         enforce_cadence=_flag(config, "drill_enforce_cadence"),
         allow_destructive=_flag(config, "drill_allow_destructive"),

@@ -54,6 +54,10 @@ if TYPE_CHECKING:
     from pytest_drdrill.timing import Anchor
     from pytest_drdrill.topology._protocol import Topology
 
+#: Seconds the drill's end waits for the HA stack to take back a member that came back
+#: stale (:meth:`~pytest_drdrill.ha._protocol.PostgresHA.settle`) before its final read.
+SETTLE_SECONDS = 30.0
+
 
 class Drill:
     """One drill in progress; the ``drdrill`` fixture.
@@ -353,7 +357,12 @@ class Drill:
         # The drill ends here: heal what is still active so the report carries every
         # fault's healing time (teardown heals again, harmlessly, whatever is left).
         self.faults.heal()
-        return timing.monotonic()
+        ended = timing.monotonic()
+        if self.ha is not None:
+            settled = self.ha.settle(self.topology, timeout=SETTLE_SECONDS)
+            if settled:
+                self.record.note(settled)
+        return ended
 
     def _result(
         self, judged: Verdict, reason: str, ended_at: float, **measured: Any

@@ -37,6 +37,13 @@ class RepmgrSettingsError(TopologyError, ValueError):
     """
 
 
+class AutofailoverSettingsError(TopologyError, ValueError):
+    """A team's pg_auto_failover settings (``--drill-pg-auto-failover-config``) break a drill.
+
+    The message names the file, the key and the fix.
+    """
+
+
 class FaultError(DrillError, RuntimeError):
     """A fault could not be injected or healed."""
 

@@ -16,6 +16,7 @@ from pytest_drdrill import hookspecs, session
 from pytest_drdrill.config import DrillConfig, add_options, backend_name, get_config
 from pytest_drdrill.marker import MARKER, MARKER_HELP, skip_reason, spec_for
 from pytest_drdrill.stash import (
+    autofailover_settings_key,
     config_key,
     drill_spec_key,
     ha_key,
@@ -102,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[targets_key] = session.load_targets(drill_config)
     config.stash[patroni_settings_key] = session.load_patroni_settings(drill_config)
     config.stash[repmgr_settings_key] = session.load_repmgr_settings(drill_config)
+    config.stash[autofailover_settings_key] = session.load_autofailover_settings(drill_config)
     session.check_backup_keys(config)
 
     from pytest_drdrill.recovery.patroni_region import PatroniRegionFailover
@@ -373,6 +375,7 @@ def _postgres_ha(request: pytest.FixtureRequest) -> PostgresHA:
             settings=request.config.stash.get(patroni_settings_key, None),
             over=spec.patroni,
             repmgr_settings=request.config.stash.get(repmgr_settings_key, None),
+            autofailover_settings=request.config.stash.get(autofailover_settings_key, None),
         )
         request.node.stash[ha_key] = ha
         reporter = request.config.stash.get(reporter_key, None)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.proxy.identity import FaultProxyIdentity
     from pytest_drdrill.targets import Targets
+    from pytest_drdrill.topology.autofailover_settings import AutofailoverSettings
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
     from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
 
@@ -167,6 +168,25 @@ def load_patroni_settings(drill_config: DrillConfig) -> PatroniSettings | None:
     except DrillError as exc:
         raise pytest.UsageError(
             f"--drill-patroni-config / ini drill_patroni_config: {exc}"
+        ) from None
+
+
+def load_autofailover_settings(drill_config: DrillConfig) -> AutofailoverSettings | None:
+    """The team's pg_auto_failover settings file, checked before any cluster starts.
+
+    :raises pytest.UsageError: naming the file, the key and the fix.
+    """
+    path = drill_config.pg_auto_failover_config
+    if path is None:
+        return None
+    from pytest_drdrill.errors import DrillError
+    from pytest_drdrill.topology.autofailover_settings import load_settings
+
+    try:
+        return load_settings(path)
+    except DrillError as exc:
+        raise pytest.UsageError(
+            f"--drill-pg-auto-failover-config / ini drill_pg_auto_failover_config: {exc}"
         ) from None
 
 

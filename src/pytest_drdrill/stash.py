@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.marker import DrillSpec
     from pytest_drdrill.reporting.collector import DrillReporter
     from pytest_drdrill.targets import Targets
+    from pytest_drdrill.topology.autofailover_settings import AutofailoverSettings
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
     from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
 
@@ -38,5 +39,7 @@ backup_keys_key: pytest.StashKey[tuple[KeyRing, bool]] = pytest.StashKey()
 patroni_settings_key: pytest.StashKey[PatroniSettings | None] = pytest.StashKey()
 #: ``config.stash``: the team's repmgr settings (``--drill-repmgr-config``), checked.
 repmgr_settings_key: pytest.StashKey[RepmgrSettings | None] = pytest.StashKey()
+#: ``config.stash``: the team's pg_auto_failover settings (``--drill-pg-auto-failover-config``).
+autofailover_settings_key: pytest.StashKey[AutofailoverSettings | None] = pytest.StashKey()
 #: ``item.stash``: the HA stack running this drill's PostgreSQL failover.
 ha_key: pytest.StashKey[PostgresHA] = pytest.StashKey()

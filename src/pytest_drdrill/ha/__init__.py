@@ -14,6 +14,7 @@ from pytest_drdrill.config import POSTGRES_FAILOVERS
 
 if TYPE_CHECKING:
     from pytest_drdrill.ha._protocol import PostgresHA
+    from pytest_drdrill.topology.autofailover_settings import AutofailoverSettings
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
     from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
 
@@ -27,6 +28,7 @@ def make_provider(
     patroni_settings: PatroniSettings | None = None,
     patroni_bin: str | None = None,
     repmgr_settings: RepmgrSettings | None = None,
+    autofailover_settings: AutofailoverSettings | None = None,
 ) -> PostgresHA:
     """The provider ``name`` names.
 
@@ -47,5 +49,7 @@ def make_provider(
     if name == "pg_auto_failover":
         from pytest_drdrill.ha.pg_auto_failover import AutofailoverHA
 
-        return AutofailoverHA()
+        return AutofailoverHA(
+            autofailover_settings.cluster_kwargs() if autofailover_settings is not None else None
+        )
     raise ValueError(f"unknown HA stack {name!r}; choose one of {', '.join(PROVIDERS)}")

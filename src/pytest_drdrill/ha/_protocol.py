@@ -61,3 +61,14 @@ class PostgresHA(Protocol):
     def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
         """The timeline switches the stack recorded; read once, at the drill's end."""
         ...
+
+    def settle(self, topology: Topology, *, timeout: float) -> str | None:
+        """After the faults are healed, wait until the stack took back what it replaced.
+
+        At most ``timeout`` s, so the drill's final read sees the cluster as its clients
+        will from now on; returns what was waited for, in words.
+
+        ``None`` when the stack has nothing to wait for (its endpoint already hides a
+        member that came back stale).
+        """
+        ...

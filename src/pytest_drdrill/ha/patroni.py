@@ -192,6 +192,10 @@ class PatroniHA:
         """Patroni's ``/history``: ``[timeline, lsn, reason, timestamp, new leader]`` per switch."""
         return _rest(topology).history(first=topology.primary.name)
 
+    def settle(self, topology: Topology, *, timeout: float) -> str | None:
+        """Nothing to wait for: the endpoint only leads to the member the stack chose."""
+        return None
+
     def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
         """The timeline switches in ``/history``, each naming the timeline that began.
 

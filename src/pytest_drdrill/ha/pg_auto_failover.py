@@ -97,7 +97,8 @@ class AutofailoverHA:
         if fault.target == "monitor":
             return monitor_lost_envelope()
         if fault.target == topology.primary.name and fault.kind in ("crash", "freeze"):
-            if cluster.monitor is None or cluster.monitor.fenced:
+            monitor = cluster.monitor
+            if monitor is None or monitor.fenced or not monitor.is_running():
                 return monitor_lost_envelope()
             return node_loss_envelope(cluster.monitor_settings())
         return None
@@ -136,6 +137,43 @@ class AutofailoverHA:
                 )
             )
         return samples
+
+    def settle(self, topology: Topology, *, timeout: float) -> str | None:
+        """Wait until no keeper but the monitor's primary answers writable; ``None`` if none did.
+
+        A primary frozen with its keeper comes back read-write: its keeper learns from
+        the monitor that it must demote only on its next round. Until then a client of
+        the multi-host URI that tries it first gets a stale primary (its own writes
+        there wait for a synchronous standby that follows someone else). The drill's
+        final read waits this out, and the note says how long it lasted.
+        """
+        if not isinstance(topology, AutofailoverTopology):
+            return None
+        start = timing.monotonic()
+        first: list[str] | None = None
+        while True:
+            primary = topology.primary.name
+            others = {n: k for n, k in topology.pg_nodes.items() if n != primary}
+            answers = [_in_recovery(k.dsn(app="drdrill-settle")) for k in others.values()]
+            writable = [n for n, a in zip(others, answers, strict=True) if a is False]
+            first = writable if first is None else first
+            took = timing.monotonic() - start
+            if not writable:
+                if not first:
+                    return None
+                return (
+                    f"pg_auto_failover settled: only {primary} writable; {', '.join(first)} "
+                    f"answered writable beside it for up to {took:.1f} s after the faults were "
+                    "healed (polled every 0.2 s), until its keeper demoted it; the final read "
+                    "waited for that"
+                )
+            if took >= timeout:
+                return (
+                    f"pg_auto_failover did not settle within {timeout:.0f} s of the faults' "
+                    f"healing: {', '.join(writable)} still writable beside {primary}; the "
+                    "final read takes whichever host the URI gives first"
+                )
+            timing.sleep(0.2)
 
     def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
         """Each timeline a keeper first reported in the monitor's events (``show events``)."""

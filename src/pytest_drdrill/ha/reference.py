@@ -43,6 +43,10 @@ class ReferenceHA:
         """The reference has no view of roles of its own beyond the topology."""
         return ()
 
+    def settle(self, topology: Topology, *, timeout: float) -> str | None:
+        """Nothing to wait for: the endpoint only leads to the member the stack chose."""
+        return None
+
     def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
         """Nothing: the drill's record holds the reference's own phases."""
         return ()

@@ -158,6 +158,10 @@ class RepmgrHA:
             )
         return samples
 
+    def settle(self, topology: Topology, *, timeout: float) -> str | None:
+        """Nothing to wait for: the endpoint only leads to the member the stack chose."""
+        return None
+
     def history(self, topology: Topology) -> Sequence[TimelineSwitch]:
         """Each ``standby_promote`` event of ``repmgr cluster event`` as a timeline switch.
 

@@ -16,6 +16,7 @@ proxy, and a partition cut there reaches pg_auto_failover's own traffic.
 from __future__ import annotations
 
 import os
+import signal
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -136,6 +137,21 @@ class AutoctlProcess(SupervisedPostgres):
         if row is None or row[0] != str(self.datadir):
             return f"another server answers on {self.address}"
         return None
+
+    def autoctl_pids(self) -> list[int]:
+        """The pg_autoctl processes of the node (supervisor and services), not PostgreSQL's."""
+        return [p for p in self.pids() if "pg_autoctl" in (processes.command_line(p) or "")]
+
+    def signal_autoctl(self, sig: signal.Signals) -> list[int]:
+        """Send ``sig`` to :meth:`autoctl_pids` alone: PostgreSQL is left as it is."""
+        sent = []
+        for pid in self.autoctl_pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                continue
+            sent.append(pid)
+        return sent
 
     def start(self, *, timeout: float = 60.0) -> AutoctlProcess:
         """Start the supervisor; return once its PostgreSQL answers."""

@@ -99,6 +99,7 @@ class AutofailoverCluster:
         template: Path | None,
         monitor_settings: Mapping[str, int] | None = None,
         priorities: Mapping[str, int] | None = None,
+        quorums: Mapping[str, bool] | None = None,
         number_sync_standbys: int = 0,
         pg_autoctl: str = "pg_autoctl",
         timeout: float = 90.0,
@@ -107,13 +108,15 @@ class AutofailoverCluster:
 
         :param monitor_settings: the monitor GUCs over :data:`FAST_MONITOR`.
         :param priorities: candidate priorities by node name over :data:`KEEPERS`'.
+        :param quorums: replication quorum by node name over :data:`KEEPERS`'.
         :raises TopologyError: when it does not come up; what was started is removed.
         """
         cluster = cls(workdir, dataroot, proxy)
         try:
             cluster._start(
                 bin_dir, run_as, template, {**FAST_MONITOR, **(monitor_settings or {})},
-                dict(priorities or {}), number_sync_standbys, pg_autoctl, timeout,
+                dict(priorities or {}), dict(quorums or {}), number_sync_standbys, pg_autoctl,
+                timeout,
             )  # fmt: skip
         except BaseException:
             cluster.close()
@@ -132,6 +135,7 @@ class AutofailoverCluster:
         template: Path | None,
         monitor_settings: dict[str, int],
         priorities: dict[str, int],
+        quorums: dict[str, bool],
         number_sync_standbys: int,
         pg_autoctl: str,
         timeout: float,
@@ -157,7 +161,8 @@ class AutofailoverCluster:
                 monitor_uri=(
                     f"postgres://autoctl_node@{monitor_path.address}/{MONITOR_DB}?sslmode=disable"
                 ),
-                candidate_priority=priorities.get(name, priority), replication_quorum=quorum,
+                candidate_priority=priorities.get(name, priority),
+                replication_quorum=quorums.get(name, quorum),
                 template=template if name == PRIMARY else None,
                 log=self.workdir / f"{name}.log", **common,
             )  # fmt: skip

@@ -26,6 +26,7 @@ import yaml
 from pytest_drdrill.errors import RepmgrSettingsError
 from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC
 from pytest_drdrill.topology.repmgr import FAST_REPMGRD
+from pytest_drdrill.topology.setting_checks import Where, boolean, kind, one_of, text, whole
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -118,20 +119,20 @@ def parse_repmgr_conf(text: str) -> dict[str, Any]:
 
 def check_settings(raw: object, *, source: str) -> RepmgrSettings:
     """Check already-parsed settings (see :func:`load_settings`)."""
-    where = _Where(source)
+    where = Where(source, RepmgrSettingsError)
     if not isinstance(raw, dict):
-        raise where.error("", f"the file must be a mapping of settings, not {_kind(raw)}")
+        raise where.error("", f"the file must be a mapping of settings, not {kind(raw)}")
     top = dict(raw)
     per_node = top.pop("nodes", {})
     _check_keys(top, "", where)
     if not isinstance(per_node, dict):
-        raise where.error("nodes", f"{_kind(per_node)} is not allowed: use a mapping per node")
+        raise where.error("nodes", f"{kind(per_node)} is not allowed: use a mapping per node")
     nodes: dict[str, dict[str, Any]] = {"*": top} if top else {}
     for name, keys in per_node.items():
         if name not in NODES:
             raise where.error(f"nodes.{name}", f"no such node; use one of {', '.join(NODES)}")
         if not isinstance(keys, dict):
-            raise where.error(f"nodes.{name}", f"{_kind(keys)} is not allowed: use a mapping")
+            raise where.error(f"nodes.{name}", f"{kind(keys)} is not allowed: use a mapping")
         _check_keys(keys, f"nodes.{name}.", where)
         nodes[str(name)] = dict(keys)
     for name in (*NODES, "*"):
@@ -139,7 +140,7 @@ def check_settings(raw: object, *, source: str) -> RepmgrSettings:
     return RepmgrSettings(nodes=nodes, source=source)
 
 
-def _check_keys(keys: Mapping[str, Any], prefix: str, where: _Where) -> None:
+def _check_keys(keys: Mapping[str, Any], prefix: str, where: Where) -> None:
     for key, value in keys.items():
         path = f"{prefix}{key}"
         if key in DRILL_OWNED:
@@ -152,7 +153,7 @@ def _check_keys(keys: Mapping[str, Any], prefix: str, where: _Where) -> None:
         check(value, path, where)
 
 
-def _check_rules(conf: Mapping[str, Any], where: _Where) -> None:
+def _check_rules(conf: Mapping[str, Any], where: Where) -> None:
     """Rules between keys, on one node's effective settings (file over the drill's)."""
     eff = {**FAST_REPMGRD, "primary_visibility_consensus": True, **conf}
     if eff["failover"] == "manual":
@@ -177,72 +178,25 @@ def _check_rules(conf: Mapping[str, Any], where: _Where) -> None:
         )
 
 
-class _Where:
-    """The file being checked, to build errors that name it and the key."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def error(self, key: str, fix: str) -> RepmgrSettingsError:
-        at = f" {key}:" if key else ""
-        return RepmgrSettingsError(f"{self.source}:{at} {fix}")
-
-
-def _kind(value: object) -> str:
-    return f"{type(value).__name__} {value!r}"
-
-
-def _is_int(value: object) -> bool:
-    # YAML's true/false are bools, and bool is an int to Python: refuse them as numbers.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int(least: int, unit: str = "") -> Callable[[object, str, _Where], None]:
-    def check(value: object, key: str, where: _Where) -> None:
-        if not _is_int(value) or value < least:  # type: ignore[operator]
-            what = f"whole number{unit} >= {least}"
-            raise where.error(key, f"{_kind(value)} is not allowed: use a {what}")
-
-    return check
-
-
-def _bool(value: object, key: str, where: _Where) -> None:
-    if not isinstance(value, bool):
-        raise where.error(key, f"{_kind(value)} is not allowed: use true or false")
-
-
-def _one_of(*choices: str) -> Callable[[object, str, _Where], None]:
-    def check(value: object, key: str, where: _Where) -> None:
-        if value not in choices:
-            raise where.error(key, f"{_kind(value)} is not allowed: use {' or '.join(choices)}")
-
-    return check
-
-
-def _text(value: object, key: str, where: _Where) -> None:
-    if not isinstance(value, str):
-        raise where.error(key, f"{_kind(value)} is not allowed: use a string")
-
-
 _SECONDS = " of seconds"
-_KEYS: dict[str, Callable[[object, str, _Where], None]] = {
-    "failover": _one_of("automatic", "manual"),
-    "priority": _int(0),
-    "reconnect_attempts": _int(1),
-    "reconnect_interval": _int(1, _SECONDS),
-    "monitor_interval_secs": _int(1, _SECONDS),
-    "primary_visibility_consensus": _bool,
-    "standby_disconnect_on_failover": _bool,
-    "sibling_nodes_disconnect_timeout": _int(1, _SECONDS),
-    "promote_check_timeout": _int(1, _SECONDS),
-    "promote_check_interval": _int(1, _SECONDS),
-    "election_rerun_interval": _int(1, _SECONDS),
-    "async_query_timeout": _int(1, _SECONDS),
-    "repmgrd_standby_startup_timeout": _int(1, _SECONDS),
-    "connection_check_type": _one_of("ping", "connection", "query"),
-    "failover_validation_command": _text,
-    "event_notification_command": _text,
-    "event_notifications": _text,
-    "log_level": _one_of("DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "ALERT", "CRIT", "EMERG"),
-    "log_status_interval": _int(0, _SECONDS),
+_KEYS: dict[str, Callable[[object, str, Where], None]] = {
+    "failover": one_of("automatic", "manual"),
+    "priority": whole(0),
+    "reconnect_attempts": whole(1),
+    "reconnect_interval": whole(1, _SECONDS),
+    "monitor_interval_secs": whole(1, _SECONDS),
+    "primary_visibility_consensus": boolean,
+    "standby_disconnect_on_failover": boolean,
+    "sibling_nodes_disconnect_timeout": whole(1, _SECONDS),
+    "promote_check_timeout": whole(1, _SECONDS),
+    "promote_check_interval": whole(1, _SECONDS),
+    "election_rerun_interval": whole(1, _SECONDS),
+    "async_query_timeout": whole(1, _SECONDS),
+    "repmgrd_standby_startup_timeout": whole(1, _SECONDS),
+    "connection_check_type": one_of("ping", "connection", "query"),
+    "failover_validation_command": text,
+    "event_notification_command": text,
+    "event_notifications": text,
+    "log_level": one_of("DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "ALERT", "CRIT", "EMERG"),
+    "log_status_interval": whole(0, _SECONDS),
 }
