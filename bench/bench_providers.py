@@ -24,11 +24,19 @@ Configurations (``--configs`` picks some):
 - ``patroni-min``: ``ttl`` 3, ``loop_wait`` 1, ``retry_timeout`` 1, the smallest whole
   values the rule allows; Debian's Patroni 3.0.2 sets no minimums (3.2+ would raise
   them to 20 / 1 / 3).
+- ``repmgr-own``: repmgr's own defaults, 6 reconnect attempts 10 s apart, monitoring
+  every 2 s.
 - ``repmgr-drill``: repmgrd with the drill's defaults (``FAST_REPMGRD``: 3 reconnect
-  attempts 1 s apart, monitoring every 1 s), clients through HAProxy.
+  attempts 1 s apart, monitoring every 1 s), clients through HAProxy. It is also the most
+  aggressive setting allowed: whole seconds only, and the reconnect window must outlast
+  the visibility veto (2 monitor intervals), so 3 x 1 s over 2 x 1 s is the least.
+- ``pgaf-own``: pg_auto_failover's own monitor defaults (health checks every 5 s, 2
+  retries, unhealthy after 20 s, ``primary_demote_timeout`` 30 s).
 - ``pgaf-drill``: pg_auto_failover with the drill's monitor settings (``FAST_MONITOR``:
   health checks every 1 s, unhealthy after 2 s, ``primary_demote_timeout`` 2 s), clients
   through the multi-host URI.
+- ``pgaf-min``: the most aggressive monitor settings tried: checks every 500 ms with a
+  500 ms timeout and no retry, unhealthy after 1 s, ``primary_demote_timeout`` 1 s.
 """
 
 from __future__ import annotations
@@ -46,23 +54,34 @@ from pytest_drdrill.drill import Drill
 from pytest_drdrill.faults import FaultInjector
 from pytest_drdrill.ha import make_provider
 from pytest_drdrill.record import DrillRecord
+from pytest_drdrill.recovery.autofailover_envelope import MONITOR_DEFAULTS
 from pytest_drdrill.recovery.orchestrator import MonitorSettings
 from pytest_drdrill.recovery.reference import ReferenceFailover
 from pytest_drdrill.results import Target
+from pytest_drdrill.topology import autofailover_settings, repmgr_settings
 from pytest_drdrill.topology.local import LocalBackend
 from pytest_drdrill.topology.patroni_settings import check_settings
 
 #: name -> Patroni timings merged over the drill's defaults (``None``: the reference; a
-#: string: that provider with the drill's own defaults).
-CONFIGS: dict[str, dict[str, int] | str | None] = {
+#: string: that provider with the drill's own defaults; a pair: that provider with these
+#: settings, checked as its settings file would be).
+CONFIGS: dict[str, dict[str, int] | str | tuple[str, dict[str, int]] | None] = {
     "reference": None,
     "patroni-own": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
     "patroni-drill": {},
     "patroni-fast": {"ttl": 5, "loop_wait": 1, "retry_timeout": 2},
     "patroni-min": {"ttl": 3, "loop_wait": 1, "retry_timeout": 1},
+    "repmgr-own": ("repmgr", {"reconnect_attempts": 6, "reconnect_interval": 10,
+                              "monitor_interval_secs": 2}),
     "repmgr-drill": "repmgr",
+    "pgaf-own": ("pg_auto_failover", dict(MONITOR_DEFAULTS)),
     "pgaf-drill": "pg_auto_failover",
-}
+    "pgaf-min": ("pg_auto_failover", {
+        "health_check_period": 500, "health_check_max_retries": 0,
+        "health_check_retry_delay": 100, "health_check_timeout": 500,
+        "node_considered_unhealthy_timeout": 1000, "primary_demote_timeout": 1000,
+    }),
+}  # fmt: skip
 
 #: What runs without ``--configs``: ``patroni-min`` recovered in none of 3 drills (see README).
 DEFAULT_CONFIGS = (
@@ -118,6 +137,15 @@ def provider_for(name: str) -> Any:
         return make_provider("reference")
     if isinstance(over, str):
         return make_provider(over)
+    if isinstance(over, tuple):
+        stack, values = over
+        source = f"bench_providers {name}"
+        if stack == "repmgr":
+            return make_provider(
+                stack, repmgr_settings=repmgr_settings.check_settings(values, source=source)
+            )
+        checked = autofailover_settings.check_settings(values, source=source)
+        return make_provider(stack, autofailover_settings=checked)
     settings = check_settings(over, source=f"bench_providers {name}") if over else None
     return make_provider("patroni", patroni_settings=settings)
 
@@ -264,17 +292,21 @@ def report(names: list[str], figures: dict[str, Figures], runs: int) -> None:
     )
 
 
-def _timings(over: dict[str, int] | str) -> str:
+def _timings(over: dict[str, int] | str | tuple[str, dict[str, int]]) -> str:
     """The settings behind a row: Patroni's ttl/loop_wait/retry_timeout, or the others' own."""
     from pytest_drdrill.topology.patroni import BOOTSTRAP_DCS
 
-    if over == "repmgr":
-        from pytest_drdrill.topology.repmgr import FAST_REPMGRD as R
+    stack, values = over if isinstance(over, tuple) else (over, {})
+    if stack == "repmgr":
+        from pytest_drdrill.topology.repmgr import FAST_REPMGRD
 
+        R = {**FAST_REPMGRD, **values}
         return f"{R['reconnect_attempts']}x{R['reconnect_interval']}s/{R['monitor_interval_secs']}s"
-    if over == "pg_auto_failover":
-        from pytest_drdrill.topology.autofailover_cluster import FAST_MONITOR as G
+    if stack == "pg_auto_failover":
+        from pytest_drdrill.topology.autofailover_cluster import FAST_MONITOR
 
+        G = {**FAST_MONITOR, **{f"pgautofailover.{k.removeprefix('pgautofailover.')}": v
+                                for k, v in values.items()}}  # fmt: skip
         period, unhealthy = (
             G["pgautofailover.health_check_period"],
             G["pgautofailover.node_considered_unhealthy_timeout"],
