@@ -13,19 +13,20 @@ BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def test_node_loss_envelope_sums_monitor_interval_reconnects_and_promotion() -> None:
+    """repmgrd sleeps between its reconnect attempts, not after the last: 5 sleeps for 6."""
     env = repmgr_envelope(
         "node_loss",
         {"failover": "automatic", "reconnect_attempts": 6, "reconnect_interval": 10,
          "monitor_interval_secs": 2},
     )  # fmt: skip
-    assert env.worst_case_seconds == 2 + 6 * 10 + 1.0
-    assert env.best_case_seconds == 60
+    assert env.worst_case_seconds == 2 + (6 - 1) * 10 + 2.0
+    assert env.best_case_seconds == 50
     assert "reconnect_attempts" in env.describe()
     assert precheck(env, 30.0) is not None  # repmgr's defaults cannot meet a 30 s tier
 
 
 def test_defaults_fill_missing_keys_and_manual_failover_has_no_bound() -> None:
-    assert repmgr_envelope("node_loss", {"failover": "automatic"}).worst_case_seconds == 63.0
+    assert repmgr_envelope("node_loss", {"failover": "automatic"}).worst_case_seconds == 54.0
     manual = repmgr_envelope("node_loss", {**FAST_REPMGRD, "failover": "manual"})
     assert manual.worst_case_seconds is None
     assert "not automatic" in manual.reason

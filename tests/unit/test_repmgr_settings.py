@@ -52,5 +52,5 @@ def test_the_precheck_names_the_repmgr_settings() -> None:
     )  # fmt: skip
     message = precheck(env, 1800.0)
     assert message is not None
-    assert "lower reconnect_attempts × reconnect_interval (now 1860 s)" in message
+    assert "lower reconnect_attempts × reconnect_interval (now 1829 s)" in message
     assert "--drill-repmgr-config" in message and "Patroni" not in message
