@@ -36,7 +36,7 @@ Configurations (``--configs`` picks some):
   health checks every 1 s, unhealthy after 2 s, ``primary_demote_timeout`` 2 s), clients
   through the multi-host URI.
 - ``pgaf-min``: the most aggressive monitor settings tried: checks every 500 ms with a
-  500 ms timeout and no retry, unhealthy after 1 s, ``primary_demote_timeout`` 1 s.
+  500 ms timeout and one retry (the least the monitor takes), unhealthy after 1 s, ``primary_demote_timeout`` 1 s.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ CONFIGS: dict[str, dict[str, int] | str | tuple[str, dict[str, int]] | None] = {
     "pgaf-own": ("pg_auto_failover", dict(MONITOR_DEFAULTS)),
     "pgaf-drill": "pg_auto_failover",
     "pgaf-min": ("pg_auto_failover", {
-        "health_check_period": 500, "health_check_max_retries": 0,
+        "health_check_period": 500, "health_check_max_retries": 1,
         "health_check_retry_delay": 100, "health_check_timeout": 500,
         "node_considered_unhealthy_timeout": 1000, "primary_demote_timeout": 1000,
     }),

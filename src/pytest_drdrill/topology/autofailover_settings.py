@@ -45,12 +45,12 @@ _MS = " of milliseconds"
 #: The monitor's GUCs a team may set, without their prefix.
 MONITOR_KEYS: dict[str, Callable[[object, str, Where], None]] = {
     "health_check_period": whole(1, _MS),
-    "health_check_max_retries": whole(0),
+    "health_check_max_retries": whole(1, most=100),
     "health_check_retry_delay": whole(1, _MS),
     "health_check_timeout": whole(1, _MS),
     "node_considered_unhealthy_timeout": whole(1, _MS),
     "primary_demote_timeout": whole(1, _MS),
-    "startup_grace_period": whole(0, _MS),
+    "startup_grace_period": whole(1, _MS),
 }
 _NODE_KEYS: dict[str, Callable[[object, str, Where], None]] = {
     "candidate_priority": whole(0, most=100),
