@@ -36,7 +36,8 @@ Configurations (``--configs`` picks some):
   health checks every 1 s, unhealthy after 2 s, ``primary_demote_timeout`` 2 s), clients
   through the multi-host URI.
 - ``pgaf-min``: the most aggressive monitor settings tried: checks every 500 ms with a
-  500 ms timeout and one retry (the least the monitor takes), unhealthy after 1 s, ``primary_demote_timeout`` 1 s.
+  500 ms timeout and one retry (the least the monitor takes), unhealthy after 1 s,
+  ``primary_demote_timeout`` 1 s.
 """
 
 from __future__ import annotations
