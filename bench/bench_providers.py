@@ -86,7 +86,8 @@ CONFIGS: dict[str, dict[str, int] | str | tuple[str, dict[str, int]] | None] = {
 
 #: What runs without ``--configs``: ``patroni-min`` recovered in none of 3 drills (see README).
 DEFAULT_CONFIGS = (
-    "reference", "patroni-own", "patroni-drill", "patroni-fast", "repmgr-drill", "pgaf-drill",
+    "reference", "patroni-own", "patroni-drill", "patroni-fast", "repmgr-own", "repmgr-drill",
+    "pgaf-own", "pgaf-drill", "pgaf-min",
 )  # fmt: skip
 
 #: A tier loose enough that the envelope pre-check never refuses a configuration.
