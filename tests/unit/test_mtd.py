@@ -145,9 +145,15 @@ def test_automated_failover_names_the_ha_stack_and_quotes_its_envelope(document,
     crash["notes"] = [f"patroni failover envelope (live settings): {envelope}"]
     text = render_markdown(document, targets)
     (row,) = [line for line in text.splitlines() if line.startswith("| Automated failover |")]
-    stack = "patroni 3.0.2 decides PostgreSQL failovers"
+    stack = "patroni 3.0.2 decides PostgreSQL failovers, with the drill's default settings"
     assert f"{stack}; its envelope from the live settings: {envelope}" in row
     assert "primary-crash" in row, "the stack's drill is its evidence, without a promotion phase"
+
+    document["run"]["postgres_failover_settings"] = "/srv/team/patroni.yml"
+    text = render_markdown(document, targets)
+    assert (
+        "decides PostgreSQL failovers, with the team's settings from /srv/team/patroni.yml;" in text
+    )
 
     for drill in document["drills"]:
         drill["notes"] = []

@@ -13,7 +13,7 @@ BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def test_node_loss_envelope_sums_monitor_interval_reconnects_and_promotion() -> None:
-    """repmgrd sleeps between its reconnect attempts, not after the last: 5 sleeps for 6."""
+    """The reconnect window: repmgrd sleeps between attempts, not after the last (5 for 6)."""
     env = repmgr_envelope(
         "node_loss",
         {"failover": "automatic", "reconnect_attempts": 6, "reconnect_interval": 10,

@@ -292,7 +292,14 @@ class DrillReporter:
         packages["redis-py"] = packages.pop("redis")
         document["run"]["versions"].update(packages)
         document["run"]["repeat"] = self.drill_config.repeat
-        document["run"]["postgres_failover"] = self.drill_config.postgres_failover
+        dc = self.drill_config
+        document["run"]["postgres_failover"] = dc.postgres_failover
+        settings = {
+            "patroni": dc.patroni_config,
+            "repmgr": dc.repmgr_config,
+            "pg_auto_failover": dc.pg_auto_failover_config,
+        }.get(dc.postgres_failover)
+        document["run"]["postgres_failover_settings"] = str(settings) if settings else None
         return document
 
     def config_hash(self) -> str:

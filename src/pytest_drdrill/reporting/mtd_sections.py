@@ -284,6 +284,12 @@ class JustificationBuilder:
             }
         )
         text = f"{stack}{f' {version}' if version else ''} decides PostgreSQL failovers"
+        settings = run.get("postgres_failover_settings")
+        text += (
+            f", with the team's settings from {settings}"
+            if settings
+            else ", with the drill's default settings"
+        )
         if envelopes:
             text += "; its envelope from the live settings: " + "; ".join(envelopes)
         else:
