@@ -139,7 +139,7 @@ class AutofailoverHA:
         return samples
 
     def settle(self, topology: Topology, *, timeout: float) -> str | None:
-        """Wait until no keeper but the monitor's primary answers writable; ``None`` if none did.
+        """Wait while more than one keeper answers writable; ``None`` if none did.
 
         A primary frozen with its keeper comes back read-write: its keeper learns from
         the monitor that it must demote only on its next round. Until then a client of
@@ -152,26 +152,25 @@ class AutofailoverHA:
         start = timing.monotonic()
         first: list[str] | None = None
         while True:
-            primary = topology.primary.name
-            others = {n: k for n, k in topology.pg_nodes.items() if n != primary}
-            answers = [_in_recovery(k.dsn(app="drdrill-settle")) for k in others.values()]
-            writable = [n for n, a in zip(others, answers, strict=True) if a is False]
+            nodes = topology.pg_nodes
+            answers = [_in_recovery(k.dsn(app="drdrill-settle")) for k in nodes.values()]
+            writable = [n for n, a in zip(nodes, answers, strict=True) if a is False]
             first = writable if first is None else first
             took = timing.monotonic() - start
-            if not writable:
-                if not first:
+            if len(writable) <= 1:
+                if len(first) <= 1:
                     return None
                 return (
-                    f"pg_auto_failover settled: only {primary} writable; {', '.join(first)} "
-                    f"answered writable beside it for up to {took:.1f} s after the faults were "
-                    "healed (polled every 0.2 s), until its keeper demoted it; the final read "
+                    f"pg_auto_failover settled: {', '.join(first)} answered writable at once "
+                    f"after the faults were healed, for up to {took:.1f} s (polled every 0.2 "
+                    f"s), until only {', '.join(writable) or 'none'} was; the final read "
                     "waited for that"
                 )
             if took >= timeout:
                 return (
                     f"pg_auto_failover did not settle within {timeout:.0f} s of the faults' "
-                    f"healing: {', '.join(writable)} still writable beside {primary}; the "
-                    "final read takes whichever host the URI gives first"
+                    f"healing: {', '.join(writable)} all still writable; the final read "
+                    "takes whichever host the URI gives first"
                 )
             timing.sleep(0.2)
 

@@ -112,8 +112,14 @@ class PostgresFailover:
                 replay = parse_lsn(str(_fetch_one(conn, "SELECT pg_last_wal_replay_lsn()::text")))
         return "; caught up"
 
-    def promote(self, node: PostgresNode) -> None:
-        """``pg_promote(false)``, then poll until the node leaves recovery.
+    def promote(self, node: PostgresNode) -> str:
+        """``pg_promote(false)``, poll until the node leaves recovery, then let it commit.
+
+        A standby may carry its primary's ``synchronous_standby_names`` (pg_auto_failover
+        sets it on every node, so the one it promotes is ready): promoted by anyone else,
+        it would make every commit wait for standbys that follow nobody yet. No standby
+        follows a node just promoted, so its setting is cleared, as an operator promoting
+        by hand does; the failover's repointing decides who follows it from there.
 
         :raises FailoverFailed: when it is still in recovery after ``promote_timeout``.
         """
@@ -129,6 +135,12 @@ class PostgresFailover:
                         f"{self.settings.promote_timeout}s after pg_promote"
                     )
                 timing.sleep(0.002)
+            names = _fetch_one(conn, "SHOW synchronous_standby_names")
+            if not names:
+                return ""
+            conn.execute("ALTER SYSTEM SET synchronous_standby_names = ''")
+            conn.execute("SELECT pg_reload_conf()")
+        return f" (its synchronous_standby_names {names!r} cleared: no standby follows it yet)"
 
     def validate(self, topology: Topology) -> str:
         """Write a token through the service endpoint and read it back.

@@ -65,8 +65,8 @@ class PromotionSteps(Protocol):
         """Wait, bounded, for ``chosen`` to replay what it received; say how that went."""
         ...
 
-    def promote(self, node: PostgresNode) -> None:
-        """Make ``node`` a primary."""
+    def promote(self, node: PostgresNode) -> str:
+        """Make ``node`` a primary; what else it changed on it, in words ("" for nothing)."""
         ...
 
 
@@ -94,8 +94,8 @@ class Promotion(abc.ABC):
             note.detail = self.selected(chosen)
             note.detail += self.steps.catch_up(chosen)
         with record.phase("promotion") as note:
-            self.steps.promote(chosen.node)
-            note.detail = self.promoted(chosen)
+            changed = self.steps.promote(chosen.node)
+            note.detail = self.promoted(chosen) + changed
         self.before_repoint()
         with record.phase("repoint") as note:
             note.detail = self.repoint(chosen)
