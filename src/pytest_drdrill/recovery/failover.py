@@ -140,7 +140,10 @@ class PostgresFailover:
                 return ""
             conn.execute("ALTER SYSTEM SET synchronous_standby_names = ''")
             conn.execute("SELECT pg_reload_conf()")
-        return f" (its synchronous_standby_names {names!r} cleared: no standby follows it yet)"
+        return (
+            f" ({node.name}'s synchronous_standby_names {names!r} cleared: no standby follows "
+            "it yet)"
+        )
 
     def validate(self, topology: Topology) -> str:
         """Write a token through the service endpoint and read it back.
