@@ -115,6 +115,23 @@ def test_primary_lost_while_the_witness_is_down(drdrill):
     assert topology.primary.name == "pg-sync"
 
 
+@_repmgr("repmgr-daemons-frozen-then-primary-lost", negative_control=True, observe=20)
+def test_primary_lost_while_the_standbys_repmgrd_are_frozen_is_not_recovered(drdrill):
+    """Negative control: nobody watches the primary, so its loss is an outage. Must go red.
+
+    The repmgrd of both standbys are SIGSTOPped (PostgreSQL keeps streaming), then the
+    primary is killed: no repmgrd is left to notice and promote within the window.
+    """
+    topology = drdrill.topology
+    with drdrill.running():
+        for name in ("pg-sync", "pg-dr"):
+            drdrill.faults.inject(RepmgrdFreeze(topology.pg_nodes[name]))
+        assert drdrill.workload.wait_for_acks(30)
+        drdrill.faults.crash(topology.primary)
+        drdrill.await_recovery()
+    drdrill.conclude()
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
