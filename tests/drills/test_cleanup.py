@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from drill_helpers import own_dataroots, tagged_processes
 from pytest_drdrill.servers import processes
 
@@ -88,19 +90,30 @@ def test_ctrl_c_in_a_drill_stops_every_server_it_started(pytester, drill_args):
 
 
 def test_leftovers_of_a_killed_run_are_removed_at_the_next_start(pytester, drill_args):
-    """SIGKILL the pytest process mid-drill; the next drill run finds and removes its servers."""
-    killed, tag = _start_sleeping_drill(pytester, drill_args)
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.communicate()
-    left = [p for p in tagged_processes(tag) if "postgres" in p]
-    assert len(left) >= 3, f"expected the killed run's servers to survive it, found {left}"
-    data = [r for r in Path(tempfile.gettempdir()).glob("drdrill-*") if _owner(r) == tag]
-    assert len(data) == 1, "the killed run's data directory should still exist"
+    """SIGKILL the pytest process mid-drill; the next drill run finds and removes its servers.
 
-    pytester.makepyfile(test_drill=FAILING.format(action="pass"))
-    result = pytester.runpytest(*drill_args, "test_drill.py")
-    result.stdout.fnmatch_lines(
-        [f"*removed leftover of a killed run: pid * left by dead run {tag}*"]
-    )
-    assert tagged_processes(tag) == []
-    assert not data[0].exists()
+    Every drill session's start reaps dead runs' servers machine-wide, so the suite's other
+    worker may start first and take them away before this test's own next run; then the
+    kill is tried again (the property held, but this run could not show it reported).
+    """
+    for _attempt in range(3):
+        (pytester.path / "UP").unlink(missing_ok=True)
+        killed, tag = _start_sleeping_drill(pytester, drill_args)
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.communicate()
+        data = [r for r in Path(tempfile.gettempdir()).glob("drdrill-*") if _owner(r) == tag]
+        left = [p for p in tagged_processes(tag) if "postgres" in p]
+        if len(left) < 3:
+            assert not left and not data, f"half reaped by another start: {left}, {data}"
+            continue
+        assert len(data) == 1, "the killed run's data directory should still exist"
+        pytester.makepyfile(test_drill=FAILING.format(action="pass"))
+        result = pytester.runpytest(*drill_args, "test_drill.py")
+        assert tagged_processes(tag) == [], "a dead run's servers survived the next start"
+        assert not data[0].exists()
+        if f"left by dead run {tag}" in result.stdout.str():
+            result.stdout.fnmatch_lines(
+                [f"*removed leftover of a killed run: * left by dead run {tag}*"]
+            )
+            return
+    pytest.fail("another drill session reaped the killed run first, three times in a row")

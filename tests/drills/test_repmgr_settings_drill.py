@@ -51,7 +51,7 @@ def _require_repmgr() -> None:
 def test_settings_that_cannot_meet_the_tier_stop_the_drill_before_the_fault(
     pytester: pytest.Pytester, drill_args: list[str]
 ) -> None:
-    """1860 s of reconnects cannot fit tier 1's 30 minutes: refused, naming the setting."""
+    """1829 s of reconnects cannot fit tier 1's 30 minutes: refused, naming the setting."""
     _require_repmgr()
     pytester.makepyfile(test_envelope=SLOW_RECONNECT)
     settings = pytester.path / "repmgr.yml"
@@ -71,10 +71,10 @@ def test_settings_that_cannot_meet_the_tier_stop_the_drill_before_the_fault(
     result.stdout.fnmatch_lines(
         [
             "*EnvelopeExceeded: repmgr settings cannot meet the tier: node loss: at most "
-            "1863.0 s = monitor_interval_secs 2 s + reconnect_attempts × reconnect_interval "
-            "1860 s + promotion 1 s, over the tier's maximum acceptable RTO of 1800.0 s by "
-            "63.0 s: lower reconnect_attempts × reconnect_interval (now 1860 s) or "
-            "monitor_interval_secs (now 2 s) in the repmgr settings (--drill-repmgr-config)*",
+            "1833.0 s = monitor_interval_secs 2 s + (reconnect_attempts - 1) × "
+            "reconnect_interval 1829 s + promotion 2 s, over the tier's maximum acceptable RTO "
+            "of 1800.0 s by 33.0 s: lower reconnect_attempts × reconnect_interval (now 1829 s) "
+            "or monitor_interval_secs (now 2 s) in the repmgr settings (--drill-repmgr-config)*",
         ]
     )
     (report,) = (pytester.path / "reports").glob("*/drill.json")
