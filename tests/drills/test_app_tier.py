@@ -64,7 +64,7 @@ def test_function_clients_measure_the_app_tier_failover(tier: AppTier):
     """Each function's RTO comes from its own requests through DNS and the balancer."""
     door = FrontDoor(*tier.front_door)
     histories: dict[str, History] = {}
-    clients = app_functions.start_clients(door, histories)
+    clients = app_functions.start_clients(door, lambda name: histories.setdefault(name, History()))
     try:
         for client in clients:
             _wait(lambda c=client: _oks_since(c.history, 0.0) >= 5, 20, f"{client.function} ok")

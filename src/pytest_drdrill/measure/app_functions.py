@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from pytest_drdrill import timing
 from pytest_drdrill.measure.analysis import measure_rpo, measure_rto
 from pytest_drdrill.measure.function_probes import history_name
-from pytest_drdrill.measure.history import Outcome, WriteOp
+from pytest_drdrill.measure.history import Outcome, ProbeOp, WriteOp
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from pytest_drdrill.measure.history import History
     from pytest_drdrill.results import RpoResult, RtoResult
@@ -192,7 +192,11 @@ class AppFunctionClient:
             op_id = self.next_id
             self.next_id += 1
             outcome, error = self.once(op_id)
-            self.history.record_write(WriteOp(op_id, invoked, timing.monotonic(), outcome, error))
+            completed = timing.monotonic()
+            self.history.record_write(WriteOp(op_id, invoked, completed, outcome, error))
+            # The same request as a probe, so that what judges a team's probed functions
+            # (measure_probe_rto, the guardrails) judges this one the same way.
+            self.history.record_probe(ProbeOp(invoked, completed, outcome is Outcome.OK, error))
             self._stop.wait(max(0.0, invoked + self.interval - timing.monotonic()))
 
     def once(self, op_id: int) -> tuple[Outcome, str]:
@@ -244,18 +248,17 @@ def add_user(door: FrontDoor, user: str = "drill", password: str = "drill-passwo
 
 
 def start_clients(
-    door: FrontDoor, histories: dict[str, History], *, interval: float = 0.1
+    door: FrontDoor, history_of: Callable[[str], History], *, interval: float = 0.1
 ) -> list[AppFunctionClient]:
     """One running client per business function, each recording into its history.
 
-    :param histories: history per function name; missing ones are created.
+    :param history_of: the history of a name (``DrillRecord.history_of``); each client
+        records into ``function:<its function>``.
     """
-    from pytest_drdrill.measure.history import History
-
     add_user(door)
     clients = []
     for function in FUNCTIONS:
-        history = histories.setdefault(history_name(function), History())
+        history = history_of(history_name(function))
         clients.append(AppFunctionClient(function, door, history, interval=interval).start())
     return clients
 
