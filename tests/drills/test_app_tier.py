@@ -51,6 +51,19 @@ def test_front_door_resolves_through_dnsmasq_to_the_serving_balancer(tier: AppTi
     assert "dr" not in tier.balancers, "DR replicas start only in the region failover"
 
 
+def test_clients_keep_the_old_answer_until_its_ttl_runs_out(tier: AppTier):
+    """A repointed name reaches a caching client only after the TTL, as with real DNS."""
+    session = FrontDoorSession(FrontDoor(*tier.front_door))
+    old = session.address()
+    asked = timing.monotonic()
+    tier.dns.repoint("127.0.10.2")
+    assert tier.dns.query() == "127.0.10.2", "the server answers the new address at once"
+    if timing.monotonic() - asked < tier.dns.ttl - 0.2:
+        assert session.address() == old, "the cached answer lives for its TTL"
+    timing.sleep(tier.dns.ttl + 0.1)
+    assert session.address() == "127.0.10.2"
+
+
 def test_balancer_health_check_takes_a_dead_replica_out(tier: AppTier):
     """One crashed replica of two: after the checks notice, every request still succeeds."""
     session = FrontDoorSession(FrontDoor(*tier.front_door))
