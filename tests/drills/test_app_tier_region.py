@@ -55,6 +55,9 @@ def test_region_outage_measures_every_function_through_dns_and_the_balancer(
     (report,) = (pytester.path / "reports").glob("*/drill.json")
     (drill,) = json.loads(report.read_text())["drills"]
     assert "dr-application" in measured["phases"]
+    (dr_app,) = [p for p in drill["phases"] if p["name"] == "dr-application"]
+    assert dr_app["ok"], dr_app
+    print(f"dr-application phase: {dr_app['seconds']:.3f}s ({dr_app.get('detail')})")
     functions = {f["function"]: f for f in drill["functions"]}
     for name, figures in measured["functions"].items():
         assert figures["effect"], f"{name}: the outage must show in its own requests"

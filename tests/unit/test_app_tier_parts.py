@@ -102,3 +102,11 @@ def test_a_lost_session_makes_the_client_log_in_again():
     client.session = session  # type: ignore[assignment]
     assert client.once(1) == (Outcome.FAIL, "HTTP 401: session no longer known")
     assert session.token is None
+
+
+def test_a_region_without_replicas_is_refused_with_the_counts(tmp_path: Path):
+    from pytest_drdrill.errors import TopologyError
+    from pytest_drdrill.topology.app_tier import AppTier
+
+    with pytest.raises(TopologyError, match=r"\{'primary': 2, 'dr': 0\}.*at least 1"):
+        AppTier(tmp_path, SETTINGS, replicas={"primary": 2, "dr": 0})
