@@ -22,7 +22,9 @@ from pytest_drdrill.topology.local import LocalBackend, LocalTopology
 
 @pytest.fixture
 def tier(topology: tuple[LocalBackend, LocalTopology], tmp_path: Path) -> Iterator[AppTier]:
+    t0 = timing.monotonic()
     started = AppTier(tmp_path / "app", settings_for(topology[1])).start()
+    print(f"application tier started in {timing.monotonic() - t0:.3f}s")
     try:
         yield started
     finally:

@@ -15,6 +15,7 @@ failover (:meth:`AppTier.fail_over`), the requirements' "start DR application se
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import socket
 import sys
@@ -273,9 +274,12 @@ class AppTier:
                     log=self.workdir / f"app-{region}-{i + 1}.log",
                 )
             )
-        for replica in replicas:
-            if not replica.is_running():
-                replica.start()
+        # Each replica's start is mostly its worker importing the application: start them
+        # side by side, and let the first failure raise.
+        stopped = [r for r in replicas if not r.is_running()]
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(stopped))) as pool:
+            for started in [pool.submit(r.start) for r in stopped]:
+                started.result()
         balancer = self.balancers.get(region) or HttpLoadBalancer(
             self.workdir / f"lb-{region}",
             region,
