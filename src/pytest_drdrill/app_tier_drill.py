@@ -76,7 +76,12 @@ class AppTierInDrill:
         return FrontDoor(*self.tier.front_door)
 
     def __enter__(self) -> AppTierInDrill:
-        self.tier.start()
+        try:
+            self.tier.start()
+        except BaseException:
+            # __exit__ does not run when __enter__ raises: what did start must not linger.
+            self.tier.close()
+            raise
         self.config.pluginmanager.register(self, f"drdrill-app-tier-{id(self)}")
         return self
 
