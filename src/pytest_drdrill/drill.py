@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.faults import FaultInjector
     from pytest_drdrill.faults._protocol import Fault
     from pytest_drdrill.ha._protocol import PostgresHA
+    from pytest_drdrill.measure.history import History
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.recovery.envelope import FailoverEnvelope
     from pytest_drdrill.recovery.orchestrator import Detection
@@ -144,6 +145,9 @@ class Drill:
         #: Asks every PostgreSQL server directly what it is, from steady state to the end.
         self.watcher: ServerWatcher | None = None
         self.function_clients: list[function_probes.FunctionClient] = []
+        #: Business functions measured end to end by clients outside the targets file's
+        #: probes (the application tier's function clients): name -> their history.
+        self.probed_functions: dict[str, History] = {}
         #: Samples the HA stack's view of its members into the record while the drill runs.
         self.roles: RoleSampler | None = None
         if notifier is not None:
@@ -403,7 +407,10 @@ class Drill:
                 services,
                 observation_seconds=self.observe,
                 fault=described,
-                probed={c.function.name: c.history for c in self.function_clients},
+                probed={
+                    **self.probed_functions,
+                    **{c.function.name: c.history for c in self.function_clients},
+                },
                 fault_at=fault_at,
             )  # fmt: skip
             if self.targets is not None and fault_at is not None
