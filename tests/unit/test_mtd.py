@@ -119,6 +119,32 @@ def test_checklist_marks_evidence_and_its_absence(document, targets):
     assert not {i.text: i for i in checklist(document)}[storage.text].evidenced
 
 
+def test_dns_and_load_balancer_items_need_the_front_door_drill(document, targets):
+    """A repointed proxy endpoint is not DNS failover: only the front-door drill evidences it."""
+    dns = "Network routing and DNS failover mechanisms"
+    balancer = "Load balancer health checks and failover rules"
+    items = {item.text: item for item in checklist(document)}
+    assert not items[dns].evidenced and "front-door region drill" in items[dns].why_not
+    assert not items[balancer].evidenced
+    assert "| Load balancers, DNS failover and the application tier | no front-door drill ran" in (
+        render_markdown(document, targets)
+    )
+    region = next(d for d in document["drills"] if d["scenario"] == "primary-region-outage")
+    region["phases"].append(
+        {"name": "dr-application", "started_offset_seconds": 1.0, "seconds": 1.2, "ok": True,
+         "detail": "dr: 1 replica and HAProxy started; app.drdrill.test -> 127.0.10.2"}
+    )  # fmt: skip
+    items = {item.text: item for item in checklist(document)}
+    assert any("primary-region-outage" in e for e in items[dns].evidence)
+    assert any("primary-region-outage" in e for e in items[balancer].evidence)
+    (row,) = [
+        line
+        for line in render_markdown(document, targets).splitlines()
+        if line.startswith("| Load balancers, DNS failover")
+    ]
+    assert "HAProxy per region" in row and "primary-region-outage" in row
+
+
 def test_html_is_self_contained_and_escapes_reasons(document, targets, tmp_path):
     """The HTML version has no external resource and shows markup in reasons as text."""
     document["drills"][-1]["reason"] = "<script>alert(1)</script>"

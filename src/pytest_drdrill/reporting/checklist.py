@@ -64,12 +64,22 @@ def _storage(drills: list[DrillView], _d: Any, _h: Any) -> list[str]:
     return _labels(passing(drills, lambda d: "s3" in d.services_hit))
 
 
+#: The phase in which a region failover starts the DR application tier and repoints the
+#: front door's DNS name (``app_tier_drill``): clients then reach the DR region through
+#: DNS and its load balancer, and their own requests measured it.
+FRONT_DOOR_PHASE = "dr-application"
+
+
+def _front_door(drill: DrillView) -> bool:
+    return FRONT_DOOR_PHASE in drill.phase_seconds()
+
+
 def _routing(drills: list[DrillView], _d: Any, _h: Any) -> list[str]:
-    return _labels(passing(drills, lambda d: "repoint" in d.phase_seconds()))
+    return _labels(passing(drills, _front_door))
 
 
 def _health_checks(drills: list[DrillView], _d: Any, _h: Any) -> list[str]:
-    return _labels(passing(drills, lambda d: "detection" in d.phase_seconds()))
+    return _labels(passing(drills, _front_door))
 
 
 def _negative_and_positive(drills: list[DrillView], _d: Any, _h: Any) -> list[str]:
@@ -167,9 +177,11 @@ _ITEMS: tuple[tuple[str, str, Any, str], ...] = (
     ("Disaster Recovery Readiness", "File storage replication and backup verification",
      _storage, "run the storage-loss drill (quarterly)"),
     ("Disaster Recovery Readiness", "Network routing and DNS failover mechanisms",
-     _routing, "run a drill whose recovery repoints the service endpoint"),
+     _routing, "run the quarterly front-door region drill (scenarios/test_application_tier.py): "
+     "its failover repoints the DNS name clients resolve"),
     ("Disaster Recovery Readiness", "Load balancer health checks and failover rules",
-     _health_checks, "run a drill where health checks detect the failure"),
+     _health_checks, "run the quarterly front-door region drill: clients reach the "
+     "application through each region's HAProxy and its health checks"),
     ("Disaster Recovery Readiness", "Security controls replicated in DR environment",
      _nothing, "no drill checks security controls"),
     ("Disaster Recovery Readiness", "Monitoring and alerting active in DR site",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pytest_drdrill.durations import format_duration
-from pytest_drdrill.reporting.checklist import checklist
+from pytest_drdrill.reporting.checklist import FRONT_DOOR_PHASE, checklist
 from pytest_drdrill.reporting.evidence_index import (
     BUDGET_PHASES,
     DrillView,
@@ -209,6 +209,7 @@ class JustificationBuilder:
         versioning = facts.get("object_versioning", {})
         async_paths = (rep("postgres", "asynchronous"), rep("redis", "asynchronous"))
         restores = passing(self.drills, lambda d: d.restored)
+        front_door = passing(self.drills, lambda d: FRONT_DOOR_PHASE in d.phase_seconds())
         rows: list[tuple[object, ...]] = [
             ("Redundant database servers",
              f"PostgreSQL: {len(pg)} servers in {len(regions)} region(s) "
@@ -233,6 +234,11 @@ class JustificationBuilder:
              "AES-256-GCM stream; restores authenticate every byte before use"
              if restores else "no backup drill ran",
              _evidence(restores)),
+            ("Load balancers, DNS failover and the application tier",
+             "an HAProxy per region with HTTP health checks in front of the sample "
+             "application's replicas; a DNS name (dnsmasq) clients resolve, repointed to the DR "
+             "region by the region failover" if front_door else "no front-door drill ran",
+             _evidence(front_door)),
             ("24/7 monitoring and alerting", monitoring, monitoring_ev),
             ("Automated failover", self._failover_text(),
              _evidence(passing(self.drills, self._failed_over))),
