@@ -34,12 +34,15 @@ from pytest_drdrill.topology.postgres import make_template as postgres_template
 from pytest_drdrill.topology.proxied import (
     DR,
     PRIMARY,
+    READ,
     REDIS_DR,
     REDIS_PRIMARY,
     S3_DR,
     S3_PRIMARY,
     SYNC,
+    SYNC2,
     ProxiedTopology,
+    sync_setting,
 )
 
 if TYPE_CHECKING:
@@ -147,7 +150,9 @@ class LocalTopology(ProxiedTopology):
                 name, region, data / name, install, run_as, log=self.workdir / f"{name}.log"
             )
 
-        primary, sync, dr = make(PRIMARY, "primary"), make(SYNC, "primary"), make(DR, "dr")
+        primary, dr = make(PRIMARY, "primary"), make(DR, "dr")
+        sync, sync2, read = make(SYNC, "primary"), make(SYNC2, "primary"), make(READ, "primary")
+        standbys = (sync, sync2, read, dr)
         # Every node archives finished WAL segments into one spool, the cluster's WAL
         # repository: after a failover the new primary goes on archiving into it. Backup
         # drills ship the spool, encrypted, to object storage (backup/postgres.py).
@@ -156,17 +161,17 @@ class LocalTopology(ProxiedTopology):
         if run_as is not None:
             run_as.own(self.wal_spool)
         archiving = archive_settings(self.wal_spool)
-        for node in (primary, sync, dr):
+        for node in (primary, *standbys):
             self.pg_nodes[node.name] = node
             node.settings["archive_mode"] = archiving["archive_mode"]
-        self._sync_names = (SYNC,)
+        self._sync_names = (SYNC, SYNC2)
         primary.init_from_template(template)
         # In the data directory, not on the command line: a backup tool (pgBackRest)
         # replaces it with ALTER SYSTEM while the servers run; standbys copy it.
         write_auto_conf(primary.datadir, {"archive_command": archiving["archive_command"]})
-        primary.start(extra={"synchronous_standby_names": f'FIRST 1 ("{SYNC}")'})
+        primary.start(extra={"synchronous_standby_names": sync_setting(self._sync_names)})
         self.timings["postgres primary"] = timing.monotonic() - t0
-        for standby in (sync, dr):
+        for standby in standbys:
             self.replication_links[standby.name] = self._link(
                 f"repl-{standby.name}",
                 primary,
@@ -181,9 +186,9 @@ class LocalTopology(ProxiedTopology):
             standby.start()
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            for future in [pool.submit(clone_and_start, s) for s in (sync, dr)]:
+            for future in [pool.submit(clone_and_start, s) for s in standbys]:
                 future.result()
-        for node in (primary, sync, dr):
+        for node in (primary, *standbys):
             self._client_path(node)
         self.pg_endpoint = self._endpoint("postgres", primary)
         self._wait_streaming(primary, timeout=30)

@@ -43,6 +43,21 @@ logger = logging.getLogger(__name__)
 
 #: Node names of the two-region topology, the same on every backend.
 PRIMARY, SYNC, DR = "pg-primary", "pg-sync", "pg-dr"
+#: The second synchronous standby and the read-only replica of the primary region (the
+#: requirements' 'sync1,sync2' and async read replica).
+SYNC2, READ = "pg-sync2", "pg-read"
+
+
+def sync_setting(names: tuple[str, ...]) -> str:
+    """``synchronous_standby_names`` for ``names``: the first connected one is synchronous.
+
+    ``FIRST 1`` is what PostgreSQL makes of the requirements' bare list 'sync1,sync2'; with
+    it the standby holding every acknowledged commit is known at any moment, and losing it
+    hands the role to the next at once (docs/architecture.md).
+    """
+    return f"FIRST 1 ({', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)})" if names else ""
+
+
 REDIS_PRIMARY, REDIS_DR = "redis-primary", "redis-dr"
 S3_PRIMARY, S3_DR = "s3-primary", "s3-dr"
 #: The bucket the object workload writes to, replicated across regions.
@@ -139,7 +154,11 @@ class ProxiedTopology:
                 ).fetchall()
             seen = {r[0]: (r[1], r[2]) for r in rows}
             streaming = {n for n, (state, _) in seen.items() if state == "streaming"}
-            sync_ok = all(seen.get(n, ("", ""))[1] == "sync" for n in self._sync_names)
+            # FIRST 1: the first connected name is "sync", the others "potential".
+            states = [seen.get(n, ("", ""))[1] for n in self._sync_names]
+            sync_ok = not states or (
+                "sync" in states and all(s in ("sync", "potential") for s in states)
+            )
             if expected <= streaming and sync_ok:
                 return
             timing.sleep(0.01)
@@ -209,6 +228,13 @@ class ProxiedTopology:
     def sync_standby_names(self) -> tuple[str, ...]:
         """Names configured in the primary's ``synchronous_standby_names``."""
         return self._sync_names
+
+    def require_sync(self, primary: PostgresNode, names: tuple[str, ...]) -> None:
+        """Make ``names`` the synchronous standbys of ``primary`` (``ALTER SYSTEM``, reload)."""
+        with psycopg.connect(primary.dsn(app="drdrill-failover"), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET synchronous_standby_names = %s", (sync_setting(names),))
+            conn.execute("SELECT pg_reload_conf()")
+        self._sync_names = names
 
     def endpoint(self, service: str) -> Link:
         """The clients' endpoint of ``service``: ``postgres``, ``redis`` or ``s3``."""
