@@ -37,10 +37,6 @@ BASE_SETTINGS: dict[str, str] = {
     "dynamic_shared_memory_type": "mmap",
     # The 5 s default stalls about one promotion in four by ~5.05 s.
     "wal_retrieve_retry_interval": "100ms",
-    # A new synchronous standby releases the commits waiting on the one lost only with its
-    # next reply; with nothing new to flush that is this interval later (default 10 s: a
-    # lone writer's commit then waited 10.0 s after the first sync standby died).
-    "wal_receiver_status_interval": "1s",
     "wal_level": "replica",
     "max_wal_senders": "10",
     "wal_keep_size": "128MB",
