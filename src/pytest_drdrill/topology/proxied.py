@@ -20,6 +20,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg import sql
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
@@ -235,7 +236,12 @@ class ProxiedTopology:
     def require_sync(self, primary: PostgresNode, names: tuple[str, ...]) -> None:
         """Make ``names`` the synchronous standbys of ``primary`` (``ALTER SYSTEM``, reload)."""
         with psycopg.connect(primary.dsn(app="drdrill-failover"), autocommit=True) as conn:
-            conn.execute("ALTER SYSTEM SET synchronous_standby_names = %s", (sync_setting(names),))
+            # A utility statement takes no bind parameters: quote the value client-side.
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
+                    sql.Literal(sync_setting(names))
+                )
+            )
             conn.execute("SELECT pg_reload_conf()")
         self._sync_names = names
 
