@@ -17,6 +17,7 @@ The drill's business-function table then measures each function from its own req
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pytest
@@ -102,6 +103,10 @@ class AppTierInDrill:
         )
         for client in self.clients:
             self.drill.probed_functions[client.function] = client.history
+            if client.action in app_functions.WRITES:
+                self.drill.function_losses[client.function] = functools.partial(
+                    app_functions.function_loss, client
+                )
 
     def stop_clients(self) -> None:
         """Stop the clients (idempotent)."""
