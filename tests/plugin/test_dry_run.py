@@ -27,20 +27,20 @@ def test_the_plan_names_faults_in_order_and_targets_and_nothing_runs(
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "drdrill dry run: 5 drill(s) would run; nothing is started or injected",
+            "drdrill dry run: 7 drill(s) would run; nothing is started or injected",
             "primary-crash (monthly) *[[]crash[]]",
             "  judged against: tier tier_1_critical: RTO target 15m00s, maximum 30m00s; *"
             "at most 0 lost acknowledged writes",
             "    2. fault: drdrill.faults.crash(drdrill.topology.primary)",
             "replication-lag-async-promotion (monthly) *",
             "    2. fault: drdrill.faults.cut(topology.replication_links['pg-dr'])",
-            "    3. fault: drdrill.faults.crash(topology.pg_nodes['pg-sync'])",
+            "    3. fault: drdrill.faults.crash(node)",
             "    4. fault: drdrill.faults.crash(topology.primary)",
             "negative-control-no-promotion (monthly) *",
             "*negative control: recovery is broken on purpose, it must go red",
         ]
     )
-    assert result.parseoutcomes() == {"deselected": 5}
+    assert result.parseoutcomes() == {"deselected": 7}
     assert not (project.path / "reports").exists(), "a dry run wrote a report"
 
 
