@@ -170,7 +170,8 @@ class LocalTopology(ProxiedTopology):
         primary.init_from_template(template)
         # In the data directory, not on the command line: a backup tool (pgBackRest)
         # replaces it with ALTER SYSTEM while the servers run; standbys copy it.
-        write_auto_conf(primary.datadir, {"archive_command": archiving["archive_command"]})
+        auto_conf = {"archive_command": archiving["archive_command"]}
+        write_auto_conf(primary.datadir, auto_conf)
         primary.start(extra={"synchronous_standby_names": sync_setting(self._sync_names)})
         self.timings["postgres primary"] = timing.monotonic() - t0
         for standby in standbys:
@@ -184,10 +185,10 @@ class LocalTopology(ProxiedTopology):
 
         def clone_and_start(standby: LocalPostgresNode) -> None:
             link = self.replication_links[standby.name]
-            standby.init_from_basebackup(link.host, link.port)
+            standby.init_standby_from_template(template, link.host, link.port, auto_conf)
             standby.start()
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(standbys)) as pool:
             for future in [pool.submit(clone_and_start, s) for s in standbys]:
                 future.result()
         for node in (primary, *standbys):

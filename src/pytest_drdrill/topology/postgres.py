@@ -209,6 +209,30 @@ class LocalPostgresNode(ServerProcess):
         subprocess.run(["cp", "-a", str(template), str(self.datadir)], check=True)
         return self
 
+    def init_standby_from_template(
+        self, template: Path, source_host: str, source_port: int, auto_conf: Mapping[str, str]
+    ) -> LocalPostgresNode:
+        """Copy the template the primary was made from, as a standby streaming from it.
+
+        Primary and standby then share the template's system identifier and last
+        checkpoint, so the standby replays from there with WAL streamed from the primary
+        (kept by ``wal_keep_size``): no ``pg_basebackup`` round trip, and every standby can
+        be made at once.
+
+        :param auto_conf: the primary's own ``postgresql.auto.conf`` settings, which a
+            ``pg_basebackup`` would have copied.
+        """
+        self.init_from_template(template)
+        conninfo = (
+            f"host={source_host} port={source_port} user=postgres application_name={self.name}"
+        )
+        write_auto_conf(self.datadir, {**auto_conf, "primary_conninfo": conninfo})
+        signal = self.datadir / "standby.signal"
+        signal.touch()
+        if self.run_as is not None:
+            self.run_as.own(signal)
+        return self
+
     def init_from_basebackup(self, source_host: str, source_port: int) -> LocalPostgresNode:
         """Clone a running primary with ``pg_basebackup -R`` (a streaming standby).
 
