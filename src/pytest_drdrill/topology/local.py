@@ -36,6 +36,7 @@ from pytest_drdrill.topology.proxied import (
     PRIMARY,
     REDIS_DR,
     REDIS_PRIMARY,
+    REDIS_REPLICAS,
     S3_DR,
     S3_PRIMARY,
     SYNC,
@@ -199,22 +200,28 @@ class LocalTopology(ProxiedTopology):
             workdir.mkdir()
             return LocalRedisNode(name, region, workdir, install, log=self.workdir / f"{name}.log")
 
-        primary, replica = make(REDIS_PRIMARY, "primary"), make(REDIS_DR, "dr")
-        self.redis_nodes = {primary.name: primary, replica.name: replica}
+        primary = make(REDIS_PRIMARY, "primary")
+        # The DR replica stays first after the primary: the reference failover
+        # (recovery.services.redis_candidate) still promotes it, as before the primary
+        # region gained its own replicas.
+        replicas = [make(REDIS_DR, "dr")] + [make(name, "primary") for name in REDIS_REPLICAS]
+        self.redis_nodes = {node.name: node for node in (primary, *replicas)}
         primary.start()
-        link = self._link(
-            f"repl-{replica.name}",
-            primary,
-            f"{replica.name} -> {primary.name} (replication)",
-            source=replica.name,
-            kind="replication",
-        )
-        self.redis_links[replica.name] = link
-        replica.start(replicaof=link.address)
-        for node in (primary, replica):
+        for replica in replicas:
+            link = self._link(
+                f"repl-{replica.name}",
+                primary,
+                f"{replica.name} -> {primary.name} (replication)",
+                source=replica.name,
+                kind="replication",
+            )
+            self.redis_links[replica.name] = link
+            replica.start(replicaof=link.address)
+        for node in (primary, *replicas):
             self._client_path(node)
         self.redis_endpoint = self._endpoint("redis", primary)
-        replica.wait_replicating(timeout=15)
+        for replica in replicas:
+            replica.wait_replicating(timeout=15)
         if sentinel:
             from pytest_drdrill.topology.sentinel import LocalSentinel
 

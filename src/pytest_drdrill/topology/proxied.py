@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 #: Node names of the two-region topology, the same on every backend.
 PRIMARY, SYNC, DR = "pg-primary", "pg-sync", "pg-dr"
 REDIS_PRIMARY, REDIS_DR = "redis-primary", "redis-dr"
+#: The primary region's Redis replicas (issue 17: three nodes in the primary region).
+REDIS_REPLICAS = ("redis-replica-1", "redis-replica-2")
 S3_PRIMARY, S3_DR = "s3-primary", "s3-dr"
 #: The bucket the object workload writes to, replicated across regions.
 BUCKET = "drdrill-objects"
