@@ -12,7 +12,7 @@ import dataclasses
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -25,6 +25,8 @@ from pytest_drdrill.stash import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pytest_drdrill.backup.keys import KeyRing
     from pytest_drdrill.config import DrillConfig
     from pytest_drdrill.proxy.identity import FaultProxyIdentity
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from pytest_drdrill.topology.autofailover_settings import AutofailoverSettings
     from pytest_drdrill.topology.patroni_settings import PatroniSettings
     from pytest_drdrill.topology.repmgr_settings import RepmgrSettings
+
+_T = TypeVar("_T")
 
 
 def with_auto_backend(drill_config: DrillConfig) -> DrillConfig:
@@ -179,15 +183,9 @@ def load_autofailover_settings(drill_config: DrillConfig) -> AutofailoverSetting
     path = drill_config.pg_auto_failover_config
     if path is None:
         return None
-    from pytest_drdrill.errors import DrillError
     from pytest_drdrill.topology.autofailover_settings import load_settings
 
-    try:
-        return load_settings(path)
-    except DrillError as exc:
-        raise pytest.UsageError(
-            f"--drill-pg-auto-failover-config / ini drill_pg_auto_failover_config: {exc}"
-        ) from None
+    return _as_usage_error("drill_pg_auto_failover_config", lambda: load_settings(path))
 
 
 def load_repmgr_settings(drill_config: DrillConfig) -> RepmgrSettings | None:
@@ -198,10 +196,17 @@ def load_repmgr_settings(drill_config: DrillConfig) -> RepmgrSettings | None:
     path = drill_config.repmgr_config
     if path is None:
         return None
-    from pytest_drdrill.errors import DrillError
     from pytest_drdrill.topology.repmgr_settings import load_settings
 
+    return _as_usage_error("drill_repmgr_config", lambda: load_settings(path))
+
+
+def _as_usage_error(ini: str, load: Callable[[], _T]) -> _T:
+    """``load()``, its :class:`DrillError` turned into a usage error naming flag and ini key."""
+    from pytest_drdrill.errors import DrillError
+
     try:
-        return load_settings(path)
+        return load()
     except DrillError as exc:
-        raise pytest.UsageError(f"--drill-repmgr-config / ini drill_repmgr_config: {exc}") from None
+        flag = "--" + ini.replace("_", "-")
+        raise pytest.UsageError(f"{flag} / ini {ini}: {exc}") from None

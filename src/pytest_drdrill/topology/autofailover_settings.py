@@ -32,7 +32,7 @@ import yaml
 from pytest_drdrill.errors import AutofailoverSettingsError
 from pytest_drdrill.topology.autofailover_cluster import KEEPERS
 from pytest_drdrill.topology.proxied import PRIMARY
-from pytest_drdrill.topology.setting_checks import Where, boolean, kind, whole
+from pytest_drdrill.topology.setting_checks import Where, boolean, kind, read_file, whole
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -98,15 +98,10 @@ def load_settings(path: str | Path) -> AutofailoverSettings:
     :raises AutofailoverSettingsError: naming the file, the key and the fix.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise AutofailoverSettingsError(
-            f"{source}: cannot read the pg_auto_failover settings file ({err.strerror}). "
-            "Check the path given to --drill-pg-auto-failover-config."
-        ) from err
-    except UnicodeDecodeError as err:
-        raise AutofailoverSettingsError(f"{source}: not UTF-8 text: {err}") from err
+    text = read_file(
+        path, AutofailoverSettingsError, stack="pg_auto_failover",
+        option="--drill-pg-auto-failover-config",
+    )  # fmt: skip
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:

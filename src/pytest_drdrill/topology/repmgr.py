@@ -187,12 +187,20 @@ class RepmgrMember(SupervisedPostgres):
     # --- PostgreSQL, started the way repmgr starts it ---------------------------------------
 
     def pg_ctl(self, action: str, *extra: str, timeout: float = 60.0) -> None:
-        """``pg_ctl ACTION`` on this node's data directory, as the server account."""
-        processes.run(
-            [str(self.bin_dir / "pg_ctl"), action, "-w", "-D", str(self.datadir),
-             "-l", str(self.workdir / "postgres.log"), *extra],
-            run_as=self.run_as, timeout=timeout, what=f"pg_ctl {action} for {self.name}",
-        )  # fmt: skip
+        """``pg_ctl ACTION`` on this node's data directory, as the server account.
+
+        :raises TopologyError: with the server log's last lines (pg_ctl only says to
+            examine it, and the data directory is gone by the time anyone could).
+        """
+        log = self.workdir / "postgres.log"
+        try:
+            processes.run(
+                [str(self.bin_dir / "pg_ctl"), action, "-w", "-D", str(self.datadir),
+                 "-l", str(log), *extra],
+                run_as=self.run_as, timeout=timeout, what=f"pg_ctl {action} for {self.name}",
+            )  # fmt: skip
+        except TopologyError as err:
+            raise TopologyError(f"{err}\nlast lines of {log}:\n{processes.tail(log, 15)}") from err
 
     def start_postgres(self) -> None:
         """Start PostgreSQL with ``pg_ctl`` unless it runs: as a standby if it was deposed.

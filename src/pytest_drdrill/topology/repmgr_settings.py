@@ -26,7 +26,15 @@ import yaml
 from pytest_drdrill.errors import RepmgrSettingsError
 from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC
 from pytest_drdrill.topology.repmgr import FAST_REPMGRD
-from pytest_drdrill.topology.setting_checks import Where, boolean, kind, one_of, text, whole
+from pytest_drdrill.topology.setting_checks import (
+    Where,
+    boolean,
+    kind,
+    one_of,
+    read_file,
+    text,
+    whole,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -64,15 +72,7 @@ def load_settings(path: str | Path) -> RepmgrSettings:
     :raises RepmgrSettingsError: naming the file, the key and the fix.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise RepmgrSettingsError(
-            f"{source}: cannot read the repmgr settings file ({err.strerror}). "
-            f"Check the path given to --drill-repmgr-config."
-        ) from err
-    except UnicodeDecodeError as err:
-        raise RepmgrSettingsError(f"{source}: not UTF-8 text: {err}") from err
+    text = read_file(path, RepmgrSettingsError, stack="repmgr", option="--drill-repmgr-config")
     if _is_repmgr_conf(text):
         raw: object = parse_repmgr_conf(text)
     else:

@@ -7,6 +7,7 @@ team reading one stack's message can read the other's.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,6 +31,22 @@ class Where:
         """``FILE: KEY: fix`` as the stack's error."""
         at = f" {key}:" if key else ""
         return self._error(f"{self.source}:{at} {fix}")
+
+
+def read_file(path: str | Path, error: type[TopologyError], *, stack: str, option: str) -> str:
+    """The settings file's text.
+
+    :raises error: when it cannot be read or is not UTF-8, naming the file and ``option``.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise error(
+            f"{path}: cannot read the {stack} settings file ({err.strerror}). "
+            f"Check the path given to {option}."
+        ) from err
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not UTF-8 text: {err}") from err
 
 
 def kind(value: object) -> str:
