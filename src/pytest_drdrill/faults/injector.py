@@ -92,6 +92,7 @@ class FaultInjector:
         own = {
             **self._topology.nodes(),
             **getattr(self._topology, "dcs_nodes", {}),
+            **{s.name: s for s in getattr(self._topology, "sentinels", ())},
         }
         if any(node is known for known in own.values()):
             return
