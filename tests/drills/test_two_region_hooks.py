@@ -157,7 +157,7 @@ def test_redis_failover_by_real_sentinel_is_measured(pytester, drill_args):
     pytester.makepyfile(test_drill=SENTINEL_DRILL)
     result = pytester.runpytest("-s", "--drill-redis-failover=sentinel", *drill_args)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["SERVING redis-replica-* primary"])
+    result.stdout.fnmatch_lines(["*SERVING redis-replica-* primary"])
     (drill,) = _drills(pytester)
     (repoint,) = [p for p in drill["phases"] if p["name"] == "repoint"]
     assert "Sentinel moved the master" in repoint["detail"]

@@ -1,8 +1,10 @@
-"""Redis Sentinel, the server that decides a Redis failover on its own.
+"""Redis Sentinel, the server that decides a Redis failover on its own, and its group.
 
 Sentinel learns replicas from the master's ``INFO replication``, so replicas announce
 their own address (see :class:`~pytest_drdrill.topology.redis.LocalRedisNode`) even when
-they replicate through a proxy. Following its decisions is
+they replicate through a proxy. The primary region runs three of them with quorum 2
+(:func:`start_group`): one Sentinel alone can neither declare the master down nor fail it
+over, as in production. Following their decisions is
 :class:`~pytest_drdrill.recovery.sentinel.SentinelFollower`.
 """
 
