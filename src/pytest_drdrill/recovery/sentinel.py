@@ -105,6 +105,12 @@ class SentinelFollower:
     def _observe(self, address: str | None) -> None:
         if address is None or address == self.current:
             return
+        if any(address == old for _, old, _ in self.switches):
+            # A Sentinel that was frozen or cut off still names the master it last knew
+            # until its peers' newer epoch reaches it; a lost master is never re-elected
+            # in a drill (it is crashed, and fenced once failed over).
+            logger.debug("%s still names the old master %s", self.sentinel.name, address)
+            return
         old, self.current = self.current or "", address
         self.switches.append((timing.monotonic(), old, address))
         try:
