@@ -56,6 +56,8 @@ def test_200ms_latency_on_the_primary_does_not_fail_over(drdrill):
     data="critical_user_data",
     scenario="redis-primary-crash",
     service="redis",
+    # The reference orchestrator's own Redis failover; Sentinel's is in test_redis_sentinel.py.
+    redis_failover="orchestrator",
 )
 def test_redis_primary_crash_promotes_the_dr_replica(drdrill):
     """Losing the Redis primary promotes its DR replica; lost session writes are counted."""

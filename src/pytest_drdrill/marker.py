@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_drdrill.config import BACKUP_TOOLS, CADENCES, POSTGRES_FAILOVERS, includes
+from pytest_drdrill.config import (
+    BACKUP_TOOLS,
+    CADENCES,
+    POSTGRES_FAILOVERS,
+    REDIS_FAILOVERS,
+    includes,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,7 +34,8 @@ MARKER = "drdrill"
 MARKER_HELP = (
     f"{MARKER}(cadence='monthly', tier=None, function=None, data=None, scenario=None, "
     "max_lost_writes=None, negative_control=False, observe=None, service='postgres', "
-    "postgres_failover=None, patroni=None, backup_tool=None, guardrails=None): "
+    "postgres_failover=None, patroni=None, backup_tool=None, guardrails=None, "
+    "redis_failover=None): "
     "a disaster-recovery "
     "drill, run by --drill=CADENCE and judged against a tier or business function of "
     "the targets file"
@@ -49,6 +56,7 @@ MARKER_KEYS = frozenset(
         "postgres_failover",
         "patroni",
         "backup_tool",
+        "redis_failover",
     }
 )
 
@@ -82,6 +90,9 @@ class DrillSpec:
     backup_tools: tuple[str, ...] = BACKUP_TOOLS
     #: When the drill is stopped and healed (marker key ``guardrails=``; new in 0.7).
     guardrails: Guardrails | None = None
+    #: Who decides this drill's Redis failovers whatever ``--drill-redis-failover`` says
+    #: (marker key ``redis_failover=``; new in 0.8).
+    redis_failover: str | None = None
 
 
 def _failover(where: str, value: object) -> tuple[str | None, tuple[str, ...]]:
@@ -178,6 +189,13 @@ def spec_for(
     if kw.get("postgres_failover") is not None:
         forced, allowed = _failover(where, kw["postgres_failover"])
     tools = BACKUP_TOOLS if kw.get("backup_tool") is None else _tools(where, kw["backup_tool"])
+    redis_failover = kw.get("redis_failover")
+    if redis_failover is not None and redis_failover not in REDIS_FAILOVERS:
+        raise pytest.UsageError(
+            f"{where}: redis_failover={redis_failover!r}; give one of "
+            f"{', '.join(REDIS_FAILOVERS)} (the drill always runs with it), or leave it out "
+            f"(--drill-redis-failover decides)"
+        )
     patroni = kw.get("patroni")
     if patroni is not None:
         from pytest_drdrill.errors import PatroniSettingsError
@@ -228,6 +246,7 @@ def spec_for(
         patroni=dict(patroni) if patroni is not None else None,
         backup_tools=tools,
         guardrails=guardrails,
+        redis_failover=redis_failover,
     )
 
 
@@ -262,9 +281,19 @@ def skip_reason(spec: DrillSpec, drill_config: DrillConfig) -> str | None:
             f"drill of {', '.join(spec.backup_tools)} backups, not run under "
             f"--drill-backup-tool={drill_config.backup_tool}: run with {names}"
         )
+    if spec.redis_failover == "sentinel" and drill_config.backend != "local":
+        return (
+            f"drill of Redis Sentinel's failover, which only the local backend runs "
+            f"(not --drill-backend={drill_config.backend}): run with --drill-backend=local"
+        )
     if spec.negative_control and not drill_config.negative_controls:
         return (
             "negative control (recovery deliberately broken; it must go red) skipped by "
             "--drill-skip-negative-controls / ini drill_skip_negative_controls"
         )
     return None
+
+
+def redis_failover(spec: DrillSpec, drill_config: DrillConfig) -> str:
+    """Who decides the drill's Redis failovers: its marker's choice, else the run's."""
+    return spec.redis_failover or drill_config.redis_failover

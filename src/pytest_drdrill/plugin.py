@@ -14,7 +14,7 @@ import pytest
 
 from pytest_drdrill import hookspecs, session
 from pytest_drdrill.config import DrillConfig, add_options, backend_name, get_config
-from pytest_drdrill.marker import MARKER, MARKER_HELP, skip_reason, spec_for
+from pytest_drdrill.marker import MARKER, MARKER_HELP, redis_failover, skip_reason, spec_for
 from pytest_drdrill.stash import (
     autofailover_settings_key,
     config_key,
@@ -341,7 +341,7 @@ def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     """
     from pytest_drdrill.errors import TopologyError
 
-    _spec(request)  # an unmarked test must not start servers: it would never be skipped
+    spec = _spec(request)  # an unmarked test must not start servers: it would never be skipped
     drdrill_backend: Backend = request.getfixturevalue("drdrill_backend")
     failure: str | None = None
     try:
@@ -350,7 +350,7 @@ def drdrill_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         topology = ha.topology(
             drdrill_backend,
             tmp_path / "topology",
-            sentinel=drdrill_config.redis_failover == "sentinel",
+            sentinel=redis_failover(spec, drdrill_config) == "sentinel",
         )
     except TopologyError as exc:
         failure = _with_notes(f"drill topology could not start: {exc}", exc)
@@ -554,7 +554,7 @@ def drdrill(
         on_result=_on_result(request),
         targets=request.config.stash.get(targets_key, None),
         service=spec.service,
-        sentinel=drdrill_config.redis_failover == "sentinel",
+        sentinel=redis_failover(spec, drdrill_config) == "sentinel",
         notifier=notifier,
         restore_hook=hook.pytest_drdrill_restore,
         ha=_postgres_ha(request),

@@ -27,7 +27,7 @@ from pytest_drdrill.recovery.sentinel import SentinelFollower
 from pytest_drdrill.servers import processes
 from pytest_drdrill.topology._protocol import RedisNode
 from pytest_drdrill.topology.redis import LocalRedisNode, RedisInstall
-from pytest_drdrill.topology.sentinel import LocalSentinel
+from pytest_drdrill.topology.sentinel import LocalSentinel, start_group
 
 
 class Relay:
@@ -387,6 +387,46 @@ def test_sentinel_fails_over_and_the_follower_reports_it(lab: Lab):
     assert sentinel.master_address() == replica.address
     health = asyncio.run(check_redis(replica.url(), 1.0))
     assert health.ok, health
+
+
+def test_sentinel_group_fails_over_in_region_and_follows_a_live_sentinel(lab: Lab):
+    """Three Sentinels (quorum 2) form at once, skip the priority-0 replica, survive one dead.
+
+    The follower is given the group with a dead Sentinel first: it must ask the others.
+    """
+    primary = lab.primary()
+    dr = lab.node("redis-dr", "dr")
+    dr.replica_priority = 0
+    dr.start(replicaof=primary.address)
+    local = lab.node("redis-replica-1")
+    local.start(replicaof=primary.address)
+    for replica in (dr, local):
+        replica.wait_replicating()
+    started = timing.monotonic()
+    group = start_group(
+        lab.root,
+        lab.install,
+        master_name="drdrill",
+        master_address=primary.address,
+        replicas=[dr.address, local.address],
+        logdir=lab.root,
+    )
+    lab.sentinels += group
+    print(f"\nsentinel group ready in {(timing.monotonic() - started) * 1000:.0f} ms")
+    assert [s.quorum for s in group] == [2, 2, 2]
+    assert all(len(s.peers_seen()) == 2 for s in group)
+    group[0].crash()
+    switched = threading.Event()
+    follower = SentinelFollower(group, "drdrill", lambda old, new: switched.set()).start()
+    try:
+        primary.crash()
+        assert switched.wait(15), f"no switch; log:\n{processes.tail(group[1].log)}"
+    finally:
+        follower.stop()
+    assert follower.current == local.address
+    assert group[1].master_address() == local.address
+    with dr.client() as client:
+        assert client.info("replication")["role"] == "slave"
 
 
 def test_cleanup_leaves_no_process(lab: Lab):

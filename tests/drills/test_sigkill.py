@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from drill_helpers import ROOT
 from pytest_drdrill import timing
 from pytest_drdrill.servers import processes
@@ -54,13 +56,34 @@ def _left(owner: str) -> list[str]:
     return found
 
 
-def test_sigkilled_run_leaves_nothing_behind(tmp_path: Path, drill_args: list[str]) -> None:
-    """SIGKILL pytest while a drill runs (a server frozen): all is gone within 10 s."""
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param([], id="orchestrator"),
+        pytest.param(["--drill-redis-failover=sentinel"], id="sentinels"),
+    ],
+)
+def test_sigkilled_run_leaves_nothing_behind(
+    tmp_path: Path, drill_args: list[str], extra: list[str]
+) -> None:
+    """SIGKILL pytest while a drill runs (a server frozen): all is gone within 10 s.
+
+    With the Sentinel group, its three Sentinels are among what must go.
+    """
     ready = tmp_path / "ready"
     test_file = tmp_path / "test_hanging.py"
     test_file.write_text(HANGING_DRILL.replace("{ready}", str(ready)))
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(test_file), *drill_args[:3], "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(test_file),
+            *drill_args[:3],
+            *extra,
+            "-p",
+            "no:cacheprovider",
+        ],  # fmt: skip
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -73,7 +96,10 @@ def test_sigkilled_run_leaves_nothing_behind(tmp_path: Path, drill_args: list[st
             assert timing.monotonic() < deadline, "the drill's topology never came up"
             timing.sleep(0.2)
         owner = processes.owner_tag(run.pid)
-        assert _left(owner), "the drill started nothing this test could see"
+        started = _left(owner)
+        assert started, "the drill started nothing this test could see"
+        if extra:
+            assert sum("sentinel" in p for p in started) == 3, started
         run.send_signal(signal.SIGKILL)
         run.wait()
         killed = timing.monotonic()

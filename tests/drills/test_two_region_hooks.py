@@ -134,13 +134,30 @@ def test_latency_drill_goes_red_when_the_health_timeout_is_too_short(pytester, d
     result.stdout.fnmatch_lines(["*FAILED: false failover*--drill-health-timeout*"])
 
 
+SENTINEL_DRILL = """
+import pytest
+
+@pytest.mark.drdrill(cadence="monthly", function="user_authentication", service="redis",
+                     scenario="redis-sentinel", observe=20)
+def test_redis(drdrill):
+    with drdrill.running():
+        drdrill.faults.crash(drdrill.topology.redis_primary)
+        drdrill.await_recovery()
+    drdrill.conclude()
+    print("SERVING", drdrill.topology.redis_primary.name, drdrill.topology.redis_primary.region)
+"""
+
+
 def test_redis_failover_by_real_sentinel_is_measured(pytester, drill_args):
-    """With --drill-redis-failover=sentinel, Redis Sentinel decides and the drill follows it."""
-    result = pytester.runpytest(
-        f"{SCENARIOS}::test_redis_primary_crash_promotes_the_dr_replica",
-        f"--rootdir={ROOT}", "--drill-redis-failover=sentinel", *drill_args,
-    )  # fmt: skip
+    """With --drill-redis-failover=sentinel, the Sentinel group decides and the drill follows it.
+
+    Three Sentinels with quorum 2 promote a replica of the primary region, never the DR
+    node (replica-priority 0).
+    """
+    pytester.makepyfile(test_drill=SENTINEL_DRILL)
+    result = pytester.runpytest("-s", "--drill-redis-failover=sentinel", *drill_args)
     result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*SERVING redis-replica-* primary"])
     (drill,) = _drills(pytester)
     (repoint,) = [p for p in drill["phases"] if p["name"] == "repoint"]
     assert "Sentinel moved the master" in repoint["detail"]

@@ -1,7 +1,7 @@
 """Choosing the HA stack: its options and the marker's keys.
 
 ``--drill-postgres-failover``, ``--drill-patroni-config`` and the marker's
-``postgres_failover=`` and ``patroni=``. Nothing here starts a server.
+``postgres_failover=``, ``patroni=`` and ``redis_failover=``. Nothing here starts a server.
 """
 
 from __future__ import annotations
@@ -107,6 +107,12 @@ def test_the_header_names_the_stack(pytester: pytest.Pytester, targets_yaml: Pat
             id="patroni-rule",
         ),
         pytest.param(
+            "redis_failover='cluster'",
+            "*redis_failover='cluster'; give one of orchestrator, sentinel (the drill always runs "
+            "with it), or leave it out (--drill-redis-failover decides)",
+            id="unknown-redis-failover",
+        ),
+        pytest.param(
             "patroni={'tll': 20}",
             "*patroni=*tll: unknown setting*",
             id="patroni-typo",
@@ -198,4 +204,31 @@ def test_patroni_region_failover_is_called_after_a_teams_and_before_the_referenc
     result = pytester.runpytest("-s", "--drill=daily")
     result.stdout.fnmatch_lines(
         ["*ORDER team-runbook > drdrill-patroni-region-failover > drdrill-reference-failover"]
+    )
+
+
+SENTINEL_DRILL = """
+import pytest
+
+
+@pytest.mark.drdrill(cadence="daily", tier="tier_1_critical", redis_failover="sentinel")
+def test_sentinel_drill():
+    pass
+"""
+
+
+def test_sentinel_drills_run_on_the_local_backend_only(
+    pytester: pytest.Pytester, targets_yaml: Path
+) -> None:
+    """A drill forcing Sentinel is skipped on another backend, naming the backend to use."""
+    pytester.makepyfile(SENTINEL_DRILL)
+    result = pytester.runpytest("--drill=daily", "-rs")
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest("--drill=daily", "--drill-backend=docker", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED * drill of Redis Sentinel's failover, which only the local backend runs "
+            "(not --drill-backend=docker): run with --drill-backend=local"
+        ]
     )

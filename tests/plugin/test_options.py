@@ -516,7 +516,7 @@ def test_markers_lists_drdrill(pytester: pytest.Pytester) -> None:
             "@pytest.mark.drdrill(cadence='monthly', tier=None, function=None, data=None, "
             "scenario=None, max_lost_writes=None, negative_control=False, observe=None, "
             "service='postgres', postgres_failover=None, patroni=None, backup_tool=None, "
-            "guardrails=None): "
+            "guardrails=None, redis_failover=None): "
             "a disaster-recovery drill, run by --drill=CADENCE*"
         ]
     )

@@ -65,6 +65,7 @@ class FaultInjector:
         if self.guard is not None:
             self.guard(fault)
         self._check_target(fault)
+        self._check_sentinel_links(fault)
         if self.before_inject is not None:
             self.before_inject(fault)
         at = timing.monotonic()
@@ -92,6 +93,7 @@ class FaultInjector:
         own = {
             **self._topology.nodes(),
             **getattr(self._topology, "dcs_nodes", {}),
+            **{s.name: s for s in getattr(self._topology, "sentinels", ())},
         }
         if any(node is known for known in own.values()):
             return
@@ -100,6 +102,32 @@ class FaultInjector:
             f"not a node of this drill's topology ({', '.join(sorted(own))}); faults reach "
             "only the servers the topology started or the stack file lists"
         )
+
+    def _check_sentinel_links(self, fault: Fault) -> None:
+        """Refuse a fault on a Redis replication link while Redis Sentinel runs.
+
+        Sentinel moves every replica it knows from the proxy link it replicates through
+        to the master's own address (``+fix-slave-config``, at its first ``INFO`` refresh
+        of the replica, ≈10 s after start): the fault would cut nothing and the drill
+        would wrongly pass.
+
+        :raises FaultError: naming the link and the way to run such a drill.
+        """
+        if self._topology is None or not getattr(self._topology, "sentinels", None):
+            return
+        links = [getattr(fault, "link", None)]
+        links += [getattr(part, "link", None) for part in getattr(fault, "parts", ())]
+        redis_nodes = self._topology.redis_nodes
+        for link in links:
+            if link is not None and link.kind == "replication" and link.source in redis_nodes:
+                raise FaultError(
+                    f"{fault.kind} on {link.label} refused before injection: Redis Sentinel "
+                    "runs in this drill and replicas no longer replicate through their proxy "
+                    "links (Sentinel repoints them to the master's own address), so the fault "
+                    "would cut nothing. Run Redis replication-link faults without Sentinel: "
+                    "--drill-redis-failover=orchestrator and no redis_failover='sentinel' in "
+                    "the marker"
+                )
 
     def crash(self, node: ServiceNode) -> float:
         """Kill ``node`` and all its processes; returns the injection stamp."""

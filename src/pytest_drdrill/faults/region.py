@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 from pytest_drdrill.errors import FaultError
 from pytest_drdrill.faults.network import LinkCut
 from pytest_drdrill.faults.process import Crash
+from pytest_drdrill.topology._protocol import SentinelWatched
 
 if TYPE_CHECKING:
-    from pytest_drdrill.topology._protocol import Topology
+    from pytest_drdrill.topology._protocol import ServiceNode, Topology
+    from pytest_drdrill.topology.sentinel import LocalSentinel
 
 
 class RegionOutage:
@@ -35,6 +37,13 @@ class RegionOutage:
         self.region = region
         self.target = f"region {region} ({', '.join(sorted(nodes))})"
         self.nodes = list(nodes.values())
+        # The region's Redis Sentinels are lost with it too; they serve no clients, so no
+        # path of theirs is cut and they are not in the target's list of nodes.
+        sentinels = topology.sentinels if isinstance(topology, SentinelWatched) else []
+        self.processes: list[ServiceNode | LocalSentinel] = [
+            *self.nodes,
+            *(s for s in sentinels if s.region == region),
+        ]
         self.cuts = [
             LinkCut(link)
             for link in topology.links()
@@ -49,15 +58,15 @@ class RegionOutage:
         0.8 s on a loaded machine, long enough for a team's fast region failover to
         promote the DR standby beside it (the split-brain watcher saw both).
         """
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
-            for crashed in [pool.submit(node.crash) for node in self.nodes]:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.processes)) as pool:
+            for crashed in [pool.submit(node.crash) for node in self.processes]:
                 crashed.result()
         for cut in self.cuts:
             cut.inject()
 
     def heal(self) -> None:
         """Restore the paths; make sure no process of the region survived."""
-        for node in self.nodes:
+        for node in self.processes:
             node.crash()
         for cut in self.cuts:
             cut.heal()

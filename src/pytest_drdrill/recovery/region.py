@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pytest_drdrill.errors import FailoverFailed
 from pytest_drdrill.recovery.promotion import Promotion
 from pytest_drdrill.recovery.services import redis_candidate, storage_candidate, validate
+from pytest_drdrill.topology._protocol import SentinelWatched
 
 if TYPE_CHECKING:
     from pytest_drdrill.record import DrillRecord
@@ -71,6 +72,14 @@ class _RegionPromotion(Promotion):
             if node.region == self.serving and not node.fenced:
                 node.fence()
                 fenced.append(node.name)
+        # The lost region's Redis Sentinels go with it: one that survived a partition
+        # would otherwise, once the old master answered again, turn the promoted DR node
+        # back into its replica (Sentinel's +convert-to-slave).
+        if isinstance(self.topology, SentinelWatched):
+            for sentinel in self.topology.sentinels:
+                if sentinel.region == self.serving and not sentinel.fenced:
+                    sentinel.fence()
+                    fenced.append(sentinel.name)
         return f"region {self.serving}: {fenced or 'nothing left'} stopped for good"
 
     def candidates(self) -> list[PostgresNode]:

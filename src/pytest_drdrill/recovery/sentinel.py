@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 import redis
 
 from pytest_drdrill import timing
+from pytest_drdrill.topology.sentinel import LocalSentinel
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from pytest_drdrill.topology.sentinel import LocalSentinel
+    from collections.abc import Callable, Sequence
 
 __all__ = ["SentinelFollower"]
 
@@ -32,25 +31,32 @@ class SentinelFollower:
     A background thread subscribes to Sentinel's ``+switch-master`` channel and, as a
     fallback for a missed message (the subscription is lost whenever its connection is),
     polls ``SENTINEL GET-MASTER-ADDR-BY-NAME``. Both feed one comparison with the last
-    known address, so each switch is reported once, by whichever sees it first.
+    known address, so each switch is reported once, by whichever sees it first. Given a
+    group, it asks the next Sentinel whenever the one it asks cannot be reached, as a
+    Sentinel-aware client library does: a drill that kills or freezes Sentinels must
+    not blind the follower while one of them still answers.
 
-    :param sentinel: the Sentinel to follow.
+    :param sentinel: the Sentinel to follow, or the Sentinels of a group.
     :param master_name: the master's name in Sentinel.
     :param on_switch: called in the follower's thread with the old and new ``host:port``.
     :param poll_interval: seconds between fallback polls.
 
     .. versionadded:: 0.2
+    .. versionchanged:: 0.8 a group of Sentinels.
     """
 
     def __init__(
         self,
-        sentinel: LocalSentinel,
+        sentinel: LocalSentinel | Sequence[LocalSentinel],
         master_name: str,
         on_switch: Callable[[str, str], None],
         *,
         poll_interval: float = 0.1,
     ) -> None:
-        self.sentinel = sentinel
+        self.group = [sentinel] if isinstance(sentinel, LocalSentinel) else list(sentinel)
+        if not self.group:
+            raise ValueError("SentinelFollower needs at least one Sentinel")
+        self.sentinel = self.group[0]
         self.master_name = master_name
         self.on_switch = on_switch
         self.poll_interval = poll_interval
@@ -65,7 +71,7 @@ class SentinelFollower:
         :raises TopologyError: when Sentinel does not know the master.
         :raises redis.RedisError: when Sentinel cannot be reached.
         """
-        self.current = self.sentinel.master_address()
+        self.current = self._ask_any()
         self._stopping.clear()
         self._thread = threading.Thread(
             target=self._run, name=f"drdrill-follow-{self.master_name}", daemon=True
@@ -82,8 +88,28 @@ class SentinelFollower:
                 logger.warning("follower of %s did not stop in %ss", self.master_name, timeout)
             self._thread = None
 
+    def _ask_any(self) -> str:
+        """The master's address from the first Sentinel that answers."""
+        error: Exception | None = None
+        for sentinel in self.group:
+            try:
+                address = sentinel.master_address()
+            except redis.RedisError as exc:
+                error = exc
+                continue
+            self.sentinel = sentinel
+            return address
+        assert error is not None
+        raise error
+
     def _observe(self, address: str | None) -> None:
         if address is None or address == self.current:
+            return
+        if any(address == old for _, old, _ in self.switches):
+            # A Sentinel that was frozen or cut off still names the master it last knew
+            # until its peers' newer epoch reaches it; a lost master is never re-elected
+            # in a drill (it is crashed, and fenced once failed over).
+            logger.debug("%s still names the old master %s", self.sentinel.name, address)
             return
         old, self.current = self.current or "", address
         self.switches.append((timing.monotonic(), old, address))
@@ -119,7 +145,9 @@ class SentinelFollower:
                         self._observe(self._poll(client))
                         next_poll = timing.monotonic() + self.poll_interval
             except (redis.RedisError, OSError) as exc:
-                logger.debug("following %s: %s; reconnecting", self.sentinel.name, exc)
+                logger.debug("following %s: %s; asking the next", self.sentinel.name, exc)
+                following = self.group.index(self.sentinel)
+                self.sentinel = self.group[(following + 1) % len(self.group)]
                 self._stopping.wait(self.poll_interval)
             finally:
                 pubsub.close()

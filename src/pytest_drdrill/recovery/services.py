@@ -185,8 +185,8 @@ def follow_sentinel(topology: Topology, record: DrillRecord) -> SentinelFollower
     from pytest_drdrill.errors import TopologyError
     from pytest_drdrill.recovery.sentinel import SentinelFollower
 
-    sentinel = topology.sentinel if isinstance(topology, SentinelWatched) else None
-    if sentinel is None:
+    sentinels = topology.sentinels if isinstance(topology, SentinelWatched) else []
+    if not sentinels:
         raise TopologyError(
             "--drill-redis-failover=sentinel needs a topology with a Redis Sentinel; the "
             "backend did not start one"
@@ -203,4 +203,4 @@ def follow_sentinel(topology: Topology, record: DrillRecord) -> SentinelFollower
                 f"redis: Sentinel moved the master {old} -> {new}; endpoint -> {node.name}"
             )
 
-    return SentinelFollower(sentinel, sentinel.master_name, on_switch)
+    return SentinelFollower(sentinels, sentinels[0].master_name, on_switch)

@@ -137,13 +137,16 @@ class Topology(Protocol):
 
 @runtime_checkable
 class SentinelWatched(Protocol):
-    """A topology that can run a Redis Sentinel to decide Redis failovers.
+    """A topology that can run Redis Sentinels to decide Redis failovers.
 
     .. versionadded:: 0.5
+    .. versionchanged:: 0.8 :attr:`sentinels`, a group of them.
     """
 
-    #: The Sentinel watching the Redis primary; ``None`` when the drill did not ask for one.
+    #: The first Sentinel watching the Redis primary; ``None`` when the drill asked for none.
     sentinel: LocalSentinel | None
+    #: Every Sentinel watching the Redis primary (each has a ``region``); empty without them.
+    sentinels: list[LocalSentinel]
 
 
 @runtime_checkable

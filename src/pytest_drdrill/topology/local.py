@@ -1,6 +1,7 @@
 """The embedded default backend: the two-region topology as local processes.
 
-Primary region: PostgreSQL primary and synchronous standby, Redis primary, an object
+Primary region: PostgreSQL primary and synchronous standby, Redis primary and two
+replicas (with three Sentinels when Sentinel decides Redis failovers), an object
 store. DR region: asynchronous PostgreSQL standby, Redis replica, its own object store
 fed by the project's cross-region replicator. Every path between them, and every path
 from clients, is a fault-proxy entry (see :mod:`pytest_drdrill.topology.links`). The
@@ -59,7 +60,7 @@ class LocalTopology(ProxiedTopology):
 
     Build it with :meth:`build`; :meth:`close` removes every process and proxy. Besides
     the :class:`~pytest_drdrill.topology._protocol.Topology` protocol it has every
-    optional capability: a Redis Sentinel when asked for, a WAL spool, and forensic
+    optional capability: the primary region's Sentinels when asked for, a WAL spool, and forensic
     reads of a node's disk.
 
     .. versionadded:: 0.1
@@ -74,6 +75,9 @@ class LocalTopology(ProxiedTopology):
         super().__init__(workdir, dataroot, proxy)
         #: How many of each server to build (``--drill-sizes``).
         self.sizes = sizes or Sizes()
+        #: The primary region's Sentinels, when Sentinel decides Redis failovers.
+        self.sentinels: list[LocalSentinel] = []
+        #: The first of :attr:`sentinels` (``None`` without them), as the protocol names it.
         self.sentinel: LocalSentinel | None = None
         #: Where every PostgreSQL node archives its finished WAL segments.
         self.wal_spool: Path | None = None
@@ -101,7 +105,8 @@ class LocalTopology(ProxiedTopology):
         :param run_as: the account servers run as when pytest runs as root.
         :param proxy: the fault proxy that carries every path.
         :param redis_install: the Redis binaries.
-        :param sentinel: also start a Redis Sentinel watching the Redis primary.
+        :param sentinel: also start the primary region's three Redis Sentinels (quorum 2)
+            watching the Redis primary.
         :param options: passed to the constructor of a subclass that takes more (the
             Patroni topology's settings).
         :raises TopologyError: when a node does not come up; what was started is removed.
@@ -207,34 +212,52 @@ class LocalTopology(ProxiedTopology):
             workdir.mkdir()
             return LocalRedisNode(name, region, workdir, install, log=self.workdir / f"{name}.log")
 
-        primary, replica = make(REDIS_PRIMARY, "primary"), make(REDIS_DR, "dr")
-        self.redis_nodes = {primary.name: primary, replica.name: replica}
+        primary = make(REDIS_PRIMARY, "primary")
+        # The DR replica stays first after the primary: the reference failover
+        # (recovery.services.redis_candidate) still promotes it, as before the primary
+        # region gained its own replicas.
+        in_region = self.sizes.redis_replica_names()
+        if sentinel and not in_region:
+            raise TopologyError(
+                "Sentinel fails Redis over inside the primary region, which has no replica: "
+                "give --drill-sizes a redis_replicas of 1 or more"
+            )
+        replicas = [make(REDIS_DR, "dr")] + [make(name, "primary") for name in in_region]
+        self.redis_nodes = {node.name: node for node in (primary, *replicas)}
+        if sentinel:
+            # Sentinel fails over inside the primary region only; the DR node is promoted
+            # by a region failover, whose REPLICAOF NO ONE ignores the priority.
+            replicas[0].replica_priority = 0
         primary.start()
-        link = self._link(
-            f"repl-{replica.name}",
-            primary,
-            f"{replica.name} -> {primary.name} (replication)",
-            source=replica.name,
-            kind="replication",
-        )
-        self.redis_links[replica.name] = link
-        replica.start(replicaof=link.address)
-        for node in (primary, replica):
+        for replica in replicas:
+            link = self._link(
+                f"repl-{replica.name}",
+                primary,
+                f"{replica.name} -> {primary.name} (replication)",
+                source=replica.name,
+                kind="replication",
+            )
+            self.redis_links[replica.name] = link
+            replica.start(replicaof=link.address)
+        for node in (primary, *replicas):
             self._client_path(node)
         self.redis_endpoint = self._endpoint("redis", primary)
-        replica.wait_replicating(timeout=15)
+        for replica in replicas:
+            replica.wait_replicating(timeout=15)
+        self.timings["redis replicating"] = timing.monotonic() - t0
         if sentinel:
-            from pytest_drdrill.topology.sentinel import LocalSentinel
+            from pytest_drdrill.topology.sentinel import start_group
 
-            self.sentinel = LocalSentinel(
-                data / "sentinel",
+            self.sentinels = start_group(
+                data,
                 install,
                 master_name=f"drdrill-{self.id}",
                 master_address=primary.address,
-                log=self.workdir / "sentinel.log",
+                replicas=[r.address for r in replicas],
+                logdir=self.workdir,
             )
-            self.sentinel.start()
-        self.timings["redis replicating"] = timing.monotonic() - t0
+            self.sentinel = self.sentinels[0]
+            self.timings["redis sentinels"] = timing.monotonic() - t0
 
     # --- object storage ---------------------------------------------------------------------
 
@@ -290,8 +313,8 @@ class LocalTopology(ProxiedTopology):
 
     def close(self) -> None:
         """Kill every node and the Sentinel, delete every proxy entry and the data; never raises."""
-        if self.sentinel is not None:
-            self.sentinel.cleanup()
+        for sentinel in self.sentinels:
+            sentinel.cleanup()
         super().close()
 
 

@@ -156,6 +156,8 @@ class LocalRedisNode(ServerProcess):
         self.region = region
         self.install = install
         self.replicaof: str | None = None
+        #: ``replica-priority``; 0 means Sentinel never promotes this node. ``None``: Redis's.
+        self.replica_priority: int | None = None
 
     def url(self) -> str:
         """A ``redis://`` URL straight to this node (not through any endpoint)."""
@@ -178,6 +180,8 @@ class LocalRedisNode(ServerProcess):
             "replica-announce-ip": self.host,
             "replica-announce-port": str(self.port),
         }
+        if self.replica_priority is not None:
+            settings["replica-priority"] = str(self.replica_priority)
         argv = [str(self.install.server), *settings_args(settings)]
         if self.replicaof is not None:
             host, _, port = self.replicaof.rpartition(":")

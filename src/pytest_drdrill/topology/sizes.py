@@ -81,6 +81,10 @@ class Sizes:
         """``pg-read``, ``pg-read2``, …: the read replicas' names."""
         return tuple("pg-read" if i == 1 else f"pg-read{i}" for i in range(1, self.pg_read + 1))
 
+    def redis_replica_names(self) -> tuple[str, ...]:
+        """``redis-replica-1``, …: the Redis replicas beside the primary."""
+        return tuple(f"redis-replica-{i}" for i in range(1, self.redis_replicas + 1))
+
     def app_replicas(self) -> dict[str, int]:
         """Application replicas per region, the serving region first."""
         return {"primary": self.app_primary, "dr": self.app_dr}
