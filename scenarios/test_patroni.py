@@ -59,7 +59,7 @@ def test_leader_cut_off_from_etcd_demotes_and_the_sync_standby_leads(drdrill):
         drdrill.await_recovery()
     result = drdrill.conclude()
     assert result.rpo is not None and result.rpo.lost_writes == 0
-    assert topology.primary.name == "pg-sync"
+    assert topology.primary.name in topology.sync_standby_names()
 
 
 @pytest.mark.parametrize(
@@ -108,16 +108,17 @@ def test_etcd_quorum_lost(drdrill, failsafe):
 
 @_patroni("patroni-replay-paused-then-node-loss", max_lost_writes=0)
 def test_sync_standby_with_replay_paused_promotes_without_loss(drdrill):
-    """The synchronous standby stops replaying, then the leader dies: it must replay, then lead."""
+    """The synchronous standbys stop replaying, then the leader dies: one must replay, then lead."""
     topology = drdrill.topology
     with drdrill.running():
-        drdrill.faults.inject(ReplayPaused(topology.pg_nodes["pg-sync"]))
+        for name in topology.sync_standby_names():
+            drdrill.faults.inject(ReplayPaused(topology.pg_nodes[name]))
         assert drdrill.workload.wait_for_acks(200), "no writes acknowledged with replay paused"
         drdrill.faults.crash(topology.primary)
         drdrill.await_recovery()
     result = drdrill.conclude()
     assert result.rpo is not None and result.rpo.lost_writes == 0
-    assert topology.primary.name == "pg-sync"
+    assert topology.primary.name in topology.sync_standby_names()
 
 
 @_patroni("patroni-clients-partitioned", observe=30)
@@ -135,7 +136,9 @@ def test_clients_cut_from_the_primary_get_no_failover(drdrill):
     assert topology.primary.name == "pg-primary"
 
 
-NO_FAILOVER = {"tags": {"pg-sync": {"nofailover": True}, "pg-dr": {"nofailover": True}}}
+NO_FAILOVER = {
+    "tags": {n: {"nofailover": True} for n in ("pg-sync", "pg-sync2", "pg-dr")},
+}
 
 
 @_patroni(

@@ -118,8 +118,8 @@ def test_both_names_of_the_start_timeout_are_refused() -> None:
 
 
 def test_tags_of_unknown_members_are_refused() -> None:
-    """Only pg-primary, pg-sync and pg-dr may carry tags."""
-    allowed = "allowed: pg-dr, pg-primary, pg-sync"
+    """Only the cluster's members (pg-primary, pg-sync, pg-sync2, pg-dr) may carry tags."""
+    allowed = "allowed: pg-dr, pg-primary, pg-sync, pg-sync2$"
     with pytest.raises(PatroniSettingsError, match=rf"tags\.pg-3: unknown setting; {allowed}"):
         check_settings({"tags": {"pg-3": {"nosync": True}}}, source="f.yml")
 

@@ -41,6 +41,9 @@ BOOTSTRAP_DCS: dict[str, Any] = {
     **FAST_DCS,
     "maximum_lag_on_failover": 1048576,
     "synchronous_mode": True,
+    # The requirements' two synchronous standbys: Patroni names both, and drops a lost
+    # one from synchronous_standby_names on its next loop.
+    "synchronous_node_count": 2,
     "postgresql": {
         "use_pg_rewind": True,
         "use_slots": True,

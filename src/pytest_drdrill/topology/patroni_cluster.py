@@ -32,7 +32,7 @@ from pytest_drdrill.topology.etcd import EtcdMember, http_json, start_members
 from pytest_drdrill.topology.haproxy import LocalHAProxy
 from pytest_drdrill.topology.links import Link
 from pytest_drdrill.topology.patroni import PatroniMember
-from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC
+from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC, SYNC2
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 #: ``(name, region)`` of the etcd members and the Patroni members.
 ETCD_MEMBERS = (("etcd-1", "primary"), ("etcd-2", "primary"), ("etcd-dr", "dr"))
-PATRONI_MEMBERS = ((PRIMARY, "primary"), (SYNC, "primary"), (DR, "dr"))
+PATRONI_MEMBERS = ((PRIMARY, "primary"), (SYNC, "primary"), (SYNC2, "primary"), (DR, "dr"))
 #: The DR member stays asynchronous: Patroni never picks it as synchronous standby.
 DR_TAGS: dict[str, Any] = {"nosync": True}
 

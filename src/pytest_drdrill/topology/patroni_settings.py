@@ -23,13 +23,13 @@ import yaml
 
 from pytest_drdrill.errors import PatroniSettingsError
 from pytest_drdrill.topology.patroni import BOOTSTRAP_DCS, check_timings, merge_settings
-from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC
+from pytest_drdrill.topology.proxied import DR, PRIMARY, SYNC, SYNC2
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 #: Members of the drill's Patroni cluster, the names a ``tags`` section may use.
-MEMBERS: tuple[str, ...] = (PRIMARY, SYNC, DR)
+MEMBERS: tuple[str, ...] = (PRIMARY, SYNC, SYNC2, DR)
 
 #: The Patroni release from which ``ttl``, ``loop_wait`` and ``retry_timeout`` have minimums.
 MINIMUMS_SINCE: tuple[int, ...] = (3, 2, 0)

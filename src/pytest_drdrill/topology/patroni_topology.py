@@ -3,7 +3,8 @@
 Redis and object storage start exactly as on the reference topology; the PostgreSQL
 part is a :class:`~pytest_drdrill.topology.patroni_cluster.PatroniCluster` whose
 members carry the topology's usual names (``pg-primary`` leads at the start,
-``pg-sync`` is its synchronous standby, ``pg-dr`` the asynchronous DR member), so a
+``pg-sync`` and ``pg-sync2`` its synchronous standbys, ``pg-dr`` the asynchronous DR
+member), so a
 drill written for the reference runs unchanged. Clients reach PostgreSQL through
 HAProxy; :attr:`PatroniTopology.primary` is the member Patroni says leads, followed in a
 background thread so reading it never blocks on a frozen member.
@@ -18,7 +19,7 @@ from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.topology.local import LocalTopology
 from pytest_drdrill.topology.patroni_cluster import PatroniCluster
 from pytest_drdrill.topology.patroni_rest import LeaderFollower, PatroniRest
-from pytest_drdrill.topology.proxied import PRIMARY, SYNC
+from pytest_drdrill.topology.proxied import PRIMARY, SYNC, SYNC2
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,7 +86,7 @@ class PatroniTopology(LocalTopology):
         )
         self.patroni = cluster
         self.pg_nodes = dict(cluster.members)
-        self._sync_names = (SYNC,)
+        self._sync_names = (SYNC, SYNC2)
         primary_path = cluster.links[f"pg-{PRIMARY}"]
         for name in cluster.members:
             if name != PRIMARY:
