@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "BACKUP_REGION",
     "REGIONS",
     "SERVICES",
     "ForensicLedger",
@@ -48,6 +49,11 @@ SERVICES = ("postgres", "redis", "s3")
 
 #: The two regions: the one serving at the start, and the disaster-recovery one.
 REGIONS = ("primary", "dr")
+
+#: The third site of the requirements (``backup_site``): an object store that receives
+#: copies of every backup, so a backup survives the loss of both serving regions. It
+#: serves no clients and is never a failover target, hence not one of :data:`REGIONS`.
+BACKUP_REGION = "backup"
 
 
 @runtime_checkable

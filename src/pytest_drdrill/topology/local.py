@@ -2,9 +2,10 @@
 
 Primary region: PostgreSQL primary and synchronous standby, Redis primary, an object
 store. DR region: asynchronous PostgreSQL standby, Redis replica, its own object store
-fed by the project's cross-region replicator. Every path between them, and every path
-from clients, is a fault-proxy entry (see :mod:`pytest_drdrill.topology.links`). The
-three services start in parallel.
+fed by the project's cross-region replicator. Backup region: an object store that only
+receives backup copies. Every path between them, and every path from clients, is a
+fault-proxy entry (see :mod:`pytest_drdrill.topology.links`). The three services start
+in parallel.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import SELECT_IDS
 from pytest_drdrill.servers import processes
 from pytest_drdrill.topology import template_cache
+from pytest_drdrill.topology._protocol import BACKUP_REGION
 from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
 from pytest_drdrill.topology.postgres import (
     LocalPostgresNode,
@@ -36,6 +38,7 @@ from pytest_drdrill.topology.proxied import (
     PRIMARY,
     REDIS_DR,
     REDIS_PRIMARY,
+    S3_BACKUP,
     S3_DR,
     S3_PRIMARY,
     SYNC,
@@ -235,15 +238,17 @@ class LocalTopology(ProxiedTopology):
 
         nodes = [
             LocalS3Node(name, region, data / name, log=self.workdir / f"{name}.log")
-            for name, region in ((S3_PRIMARY, "primary"), (S3_DR, "dr"))
-        ]
+            for name, region in (
+                (S3_PRIMARY, "primary"), (S3_DR, "dr"), (S3_BACKUP, BACKUP_REGION)
+            )
+        ]  # fmt: skip
         for node in nodes:
             (data / node.name).mkdir()
             self.s3_nodes[node.name] = node
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
             for future in [pool.submit(node.start) for node in nodes]:
                 future.result()
-        self._wire_storage(nodes[0], nodes[1], t0)
+        self._wire_storage(nodes[0], nodes[1], t0, backup=nodes[2])
 
     def ledger_ids_of(self, name: str) -> set[int]:
         """Read the ledger that node ``name`` holds on disk, without reviving the node.

@@ -1,7 +1,8 @@
 """The two-region topology wired through the fault proxy, whatever runs the nodes.
 
 Every backend builds the same shape: PostgreSQL primary, synchronous standby and DR
-standby, a Redis primary and its DR replica, one object store per region, and every path
+standby, a Redis primary and its DR replica, one object store per region (the local and
+Docker backends add the backup region's store for backup copies), and every path
 between them (clients to each node, each replica to its upstream, the object replicator
 to the primary store, one endpoint per service) an entry of the fault proxy.
 :class:`ProxiedTopology` holds that wiring and implements the
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 PRIMARY, SYNC, DR = "pg-primary", "pg-sync", "pg-dr"
 REDIS_PRIMARY, REDIS_DR = "redis-primary", "redis-dr"
 S3_PRIMARY, S3_DR = "s3-primary", "s3-dr"
+#: The backup region's object store (:data:`~pytest_drdrill.topology._protocol.BACKUP_REGION`).
+S3_BACKUP = "s3-backup"
 #: The bucket the object workload writes to, replicated across regions.
 BUCKET = "drdrill-objects"
 
@@ -149,14 +152,27 @@ class ProxiedTopology:
             f"are in {self.workdir}."
         )
 
-    def _wire_storage(self, primary: ObjectStoreNode, dr: ObjectStoreNode, t0: float) -> None:
-        """Wire two running stores: the bucket, client paths, endpoint, replication to ``dr``."""
+    def _wire_storage(
+        self,
+        primary: ObjectStoreNode,
+        dr: ObjectStoreNode,
+        t0: float,
+        *,
+        backup: ObjectStoreNode | None = None,
+    ) -> None:
+        """Wire running stores: the bucket, client paths, endpoint, replication to ``dr``.
+
+        The backup region's store gets a client path only: it holds backup copies, not
+        the clients' bucket, and nothing replicates into it but the backups' own copy.
+        """
         from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
         from pytest_drdrill.topology.s3_replication import Replicator
 
         for node in (primary, dr):
             ensure_bucket(s3_client(node.endpoint_url), self.bucket, versioned=True)
             self._client_path(node)
+        if backup is not None:
+            self._client_path(backup)
         self.storage_link = self._link(
             f"repl-{dr.name}",
             primary,
