@@ -175,7 +175,7 @@ def test_teardown_leaves_no_container_network_or_volume(tmp_path: Path):
         topo = backend.topology(tmp_path / "topology")
         assert backend.dataroot is not None
         dataroot = backend.dataroot
-        assert len(run_objects(backend.run_id)) == 2 + 1 + len(topo.nodes())
+        assert len(run_objects(backend.run_id)) == 3 + 1 + len(topo.nodes())  # networks, proxy
         topo.close()
         assert sorted(run_objects(backend.run_id)) == sorted(
             [
@@ -217,7 +217,7 @@ def test_leftovers_of_a_killed_run_are_reaped_at_the_next_start(tmp_path: Path):
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     left = run_objects(run_id)
-    assert len(left) == 2 + 1 + 7, left
+    assert len(left) == 3 + 1 + 8, left  # 3 networks, the proxy, 8 nodes (s3-backup too)
     backend = DockerBackend(tmp_path / "next").start()
     try:
         reaped = "\n".join(backend.reaped)
