@@ -211,3 +211,72 @@ def test_closing_a_topology_stops_the_backup_store(topology, tmp_path):
     assert pids
     topo.close()
     assert not pids & {p.split()[0] for p in tagged_processes(processes.owner_tag())}
+
+
+def _describe_as_stack(topo, path, *, with_backup: bool):
+    """The local topology described in a stack file, as a team describes its running stack."""
+    import yaml
+
+    stores = {
+        n: s for n, s in topo.s3_nodes.items() if with_backup or s.region != "backup"
+    }  # fmt: skip
+    groups = (("postgres", topo.pg_nodes), ("redis", topo.redis_nodes), ("s3", stores))
+    nodes = {
+        name: {"service": service, "region": node.region, "address": node.address,
+               "upstream": node.address}
+        for service, group in groups for name, node in group.items()
+    }  # fmt: skip
+    spec = {
+        "proxy": {"api": topo.proxy.base_url},
+        "bucket": topo.bucket,
+        "nodes": nodes,
+        "paths": {
+            "endpoints": {s: topo.endpoint(s).proxy_name for s in ("postgres", "redis", "s3")},
+            # The backup-region store is left without a client path: it needs none.
+            "client_paths": {
+                n: link.proxy_name for n, link in topo.client_paths.items() if n != "s3-backup"
+            },
+            "replication": {},
+        },
+        "sync_standbys": ["pg-sync"],
+    }
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize("with_backup", [True, False])
+def test_a_stack_backup_region_store_is_adopted_or_reported_missing(
+    topology, tmp_path, with_backup
+):
+    """Stack backend: a named backup-region store is kept apart; without one, not configured."""
+    from pytest_drdrill.topology.describe import describe
+    from pytest_drdrill.topology.stack import StackBackend
+
+    _, topo = topology
+    path = _describe_as_stack(topo, tmp_path / "stack.yaml", with_backup=with_backup)
+    backend = StackBackend(path, tmp_path).start()
+    try:
+        stack = backend.topology(tmp_path / "drill")
+        try:
+            facts = describe(stack)
+            regions = {n["name"]: n["region"] for n in facts["nodes"]}
+            assert stack.s3_primary.name == "s3-primary"
+            if with_backup:
+                assert regions["s3-backup"] == "backup"
+                assert stack.s3_nodes["s3-backup"].region == "backup"
+                # The drills' object ledger is not put in the team's backup store.
+                client = s3_client(stack.s3_nodes["s3-backup"].endpoint_url)
+                assert stack.bucket not in {b["Name"] for b in client.list_buckets()["Buckets"]}
+                assert not [p for p in facts["problems"] if "s3-backup" in p]
+            else:
+                assert "backup" not in regions.values()
+                backup = [n for n in stack.s3_nodes.values() if n.region == "backup"]
+                catalogs = {"primary": Catalog(s3_client(stack.s3_nodes["s3-primary"].endpoint_url),
+                                               BACKUP_BUCKET), "backup": None}  # fmt: skip
+                assert not backup
+                result = CrossRegionValidation(catalogs, RING).check("backup")
+                assert not result.ok and "not configured" in result.detail
+        finally:
+            stack.close()
+    finally:
+        backend.close()
