@@ -38,6 +38,9 @@ def test_primary_region_outage_through_the_front_door(drdrill, request, tmp_path
     assert app.tier.serving == "dr"
     assert "dr-application" in [p.name for p in result.phases]
     functions = {f.function: f for f in result.functions}
-    for name, (rto, _loss) in measured.items():
+    for name, (rto, loss) in measured.items():
         assert rto.effect_seen, f"{name}: the outage must show in its own requests"
         assert functions[name].rto.effect_seen
+        if loss is not None:  # uploads and annotations: the table shows the app's own loss
+            assert functions[name].rpo is not None
+            assert functions[name].rpo.lost_ids == loss.lost_ids, name

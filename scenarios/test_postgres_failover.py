@@ -65,8 +65,10 @@ def test_lagging_dr_standby_promoted_and_loss_counted_exactly(drdrill):
         assert drdrill.workload.wait_for_acks(30), (
             "no writes acknowledged while the DR link was cut"
         )
-        # The primary region goes: its sync standby and then its primary crash together.
-        drdrill.faults.crash(topology.pg_nodes["pg-sync"])
+        # The primary region goes: its standbys and then its primary crash together.
+        for node in topology.standbys():
+            if node.region == "primary":
+                drdrill.faults.crash(node)
         drdrill.faults.crash(topology.primary)
         drdrill.await_recovery()
     result = drdrill.conclude()
@@ -136,3 +138,72 @@ def test_negative_control_broken_failover_goes_red(broken_failover, drdrill):
         drdrill.faults.crash(drdrill.topology.primary)
         drdrill.await_recovery()
     drdrill.conclude()
+
+
+def _sync_states(node) -> dict[str, str]:
+    import psycopg
+
+    with psycopg.connect(node.dsn(app="drdrill-check"), connect_timeout=2) as conn:
+        rows = conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")
+        return {str(name): str(state) for name, state in rows.fetchall()}
+
+
+def _two_sync_standbys(topology) -> None:
+    if len(topology.sync_standby_names()) < 2:
+        pytest.skip("this backend builds one synchronous standby; the local backend builds two")
+
+
+@pytest.mark.drdrill(
+    cadence="monthly",
+    tier="tier_1_critical",
+    data="critical_user_data",
+    scenario="sync-standby-lost",
+    max_lost_writes=0,
+    postgres_failover=REFERENCE_ONLY,
+)
+def test_losing_one_synchronous_standby_blocks_nothing_and_loses_nothing(drdrill):
+    """pg-sync dies: pg-sync2 confirms alone, commits never stop, none is lost.
+
+    With one synchronous standby this blocked every commit and the monitor never noticed
+    (its health checks only read); with 'sync1,sync2' as ANY 1 the other's confirmation
+    releases every commit, including the one in flight when pg-sync died.
+    """
+    topology = drdrill.topology
+    _two_sync_standbys(topology)
+    lost, other = (topology.pg_nodes[n] for n in topology.sync_standby_names())
+    with drdrill.running():
+        at = drdrill.faults.crash(lost)
+        assert drdrill.workload.wait_for_acks(50), "commits stopped after one sync standby died"
+        from pytest_drdrill import timing
+
+        timing.sleep(max(0.0, at + 5.0 - timing.monotonic()))
+        states = _sync_states(topology.primary)
+    assert states.get(other.name) in ("sync", "quorum"), states
+    # "Blocks nothing", from the client's own history: the slowest commit sent after the kill.
+    after = [op for op in drdrill.record.history.writes() if op.invoked >= at]
+    slowest = max((op.completed - op.invoked for op in after), default=0.0)
+    drdrill.conclude_tolerated(
+        evidence=f"{lost.name} killed for 5 s; {len(after)} commits sent after, slowest "
+        f"{slowest * 1000:.0f} ms; {other.name} synchronous ({states})"
+    )
+    assert topology.primary.name == "pg-primary"
+
+
+@pytest.mark.drdrill(
+    cadence="monthly",
+    tier="tier_1_critical",
+    data="critical_user_data",
+    scenario="both-sync-standbys-lost",
+    negative_control=True,
+    observe=10,
+    postgres_failover=REFERENCE_ONLY,
+)
+def test_negative_control_losing_both_synchronous_standbys_blocks_commits(drdrill):
+    """Both synchronous standbys die: every commit waits. Must go red."""
+    topology = drdrill.topology
+    _two_sync_standbys(topology)
+    with drdrill.running():
+        for name in topology.sync_standby_names():
+            drdrill.faults.crash(topology.pg_nodes[name])
+        drdrill.await_recovery()
+    drdrill.conclude_tolerated(evidence="both synchronous standbys killed")

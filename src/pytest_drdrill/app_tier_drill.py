@@ -17,6 +17,7 @@ The drill's business-function table then measures each function from its own req
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pytest
@@ -25,6 +26,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.measure import app_functions
 from pytest_drdrill.measure.app_functions import FrontDoor
+from pytest_drdrill.stash import config_key
 from pytest_drdrill.topology.app_tier import AppTier, settings_for
 
 if TYPE_CHECKING:
@@ -47,7 +49,8 @@ class AppTierInDrill:
     :param drill: the drill (its topology, record and business-function table).
     :param config: pytest's config, whose plugin manager calls this object's hooks.
     :param workdir: directory for the tier's configurations and logs.
-    :param replicas: replicas per region (default :data:`~.app_tier.DEFAULT_REPLICAS`).
+    :param replicas: replicas per region (default ``--drill-sizes``' ``app_primary`` and
+        ``app_dr``).
     :param reporting: DSN reporting reads go to; default the PostgreSQL endpoint.
 
     .. versionadded:: 0.8
@@ -64,6 +67,9 @@ class AppTierInDrill:
     ) -> None:
         self.drill = drill
         self.config = config
+        if replicas is None:
+            drill_config = config.stash.get(config_key, None)
+            replicas = drill_config.sizes.app_replicas() if drill_config is not None else None
         self.tier = AppTier(
             workdir, settings_for(drill.topology, reporting=reporting), replicas=replicas
         )
@@ -97,6 +103,10 @@ class AppTierInDrill:
         )
         for client in self.clients:
             self.drill.probed_functions[client.function] = client.history
+            if client.action in app_functions.WRITES:
+                self.drill.function_losses[client.function] = functools.partial(
+                    app_functions.function_loss, client
+                )
 
     def stop_clients(self) -> None:
         """Stop the clients (idempotent)."""

@@ -65,6 +65,7 @@ def backend_for(drill_config: DrillConfig, basedir: Path, *, run_id: str | None)
         redis_bin=drill_config.redis_bin,
         images=dict(drill_config.docker_images),
         stack_file=drill_config.stack_file,
+        sizes=drill_config.sizes,
     )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_drdrill.durations import parse_duration
+from pytest_drdrill.topology.sizes import Sizes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,6 +103,10 @@ _help_autofailover_config = (
     "candidate_priority and replication_quorum per node under nodes:) over the drill's defaults"
 )
 _help_patroni_bin = "the patroni executable to drill (default: patroni on PATH)"
+_help_sizes = (
+    "server counts of the local topology as key=N,...: pg_sync, pg_read, redis_replicas, "
+    "app_primary, app_dr (default pg_sync=2,pg_read=1,redis_replicas=2,app_primary=2,app_dr=1)"
+)
 _help_repeat = "run every selected drill this many times, for RTO p50/p95 per scenario (default: 1)"
 _help_enforce_cadence = (
     "fail the run when a tier of the targets file's drill_schedule has no passing drill of "
@@ -220,6 +225,7 @@ OPTIONS = (
     _Option("drill_backup_key_file", "--drill-backup-key-file", _help_backup_key_file, None),
     _Option("drill_docker_images", "--drill-docker-images", _help_docker_images, None),
     _Option("drill_stack", "--drill-stack", _help_stack, None),
+    _Option("drill_sizes", "--drill-sizes", _help_sizes, None),
     _Option(
         "drill_allow_destructive",
         "--drill-allow-destructive",
@@ -316,6 +322,8 @@ class DrillConfig:
     #: Whether :attr:`targets` is the requirements' tables shipped with the package, used
     #: because no file was named and the default path holds none (settled with ``--drill``).
     targets_packaged: bool = False
+    #: Server counts of the local topology (``--drill-sizes``).
+    sizes: Sizes = dataclasses.field(default_factory=Sizes)
 
 
 def _raw(config: pytest.Config, opt: _Option) -> tuple[object, str]:
@@ -451,6 +459,7 @@ def get_config(config: pytest.Config) -> DrillConfig:
         backup_key_file=key_file,
         docker_images=_images(config, opts["drill_docker_images"]),
         stack_file=stack_file,
+        sizes=_sizes(config, opts["drill_sizes"], backend),
         pushgateway=_pushgateway(config, opts["drill_pushgateway"]),
         otlp_endpoint=_otlp_endpoint(config, opts["drill_otlp_endpoint"]),
     )
@@ -544,6 +553,21 @@ def _images(config: pytest.Config, opt: _Option) -> tuple[tuple[str, str], ...]:
     except ValueError as exc:
         raise pytest.UsageError(f"{exc} (set with {_where(opt)})") from None
     return tuple(images.as_dict().items())
+
+
+def _sizes(config: pytest.Config, opt: _Option, backend: str) -> Sizes:
+    raw, source = _raw(config, opt)
+    try:
+        sizes = Sizes.parse(str(raw) if raw else None, where=source)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{exc} (set with {_where(opt)})") from None
+    if raw and backend in ("docker", "stack"):
+        raise pytest.UsageError(
+            f"{source}: sizes apply to the local backend only; the {backend} backend builds "
+            f"{'its fixed shape' if backend == 'docker' else 'nothing: it drills your stack'}. "
+            f"Drop {opt.flag} / ini {opt.name}, or use --drill-backend=local"
+        )
+    return sizes
 
 
 def _flag(config: pytest.Config, name: str) -> bool:

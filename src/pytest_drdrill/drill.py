@@ -33,7 +33,7 @@ from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.notify.policy import DrillNotifier, IncidentFeed, incident_severity, settle
 from pytest_drdrill.recovery.envelope import precheck as envelope_precheck
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
-from pytest_drdrill.results import DrillResult, Phase, RtoResult, Verdict
+from pytest_drdrill.results import DrillResult, Phase, RpoResult, RtoResult, Verdict
 from pytest_drdrill.topology.describe import describe
 from pytest_drdrill.verdict.stops import with_abort, with_proxy_death
 
@@ -148,6 +148,10 @@ class Drill:
         #: Business functions measured end to end by clients outside the targets file's
         #: probes (the application tier's function clients): name -> their history.
         self.probed_functions: dict[str, History] = {}
+        #: Business functions whose data loss their own clients measure: given the fault's
+        #: time, each returns the acknowledged writes gone afterwards (the application
+        #: tier's uploads and annotations), read when the drill is judged.
+        self.function_losses: dict[str, Callable[[float], RpoResult | None]] = {}
         #: Samples the HA stack's view of its members into the record while the drill runs.
         self.roles: RoleSampler | None = None
         if notifier is not None:
@@ -412,6 +416,7 @@ class Drill:
                     **{c.function.name: c.history for c in self.function_clients},
                 },
                 fault_at=fault_at,
+                losses=self._function_losses(fault_at),
             )  # fmt: skip
             if self.targets is not None and fault_at is not None
             else ()
@@ -434,6 +439,24 @@ class Drill:
             services=tuple(services.values()),
             functions=functions,
         )
+
+    def _function_losses(self, fault_at: float | None) -> dict[str, RpoResult]:
+        """Each self-measuring function's loss; one that cannot be read is noted, not guessed."""
+        losses: dict[str, RpoResult] = {}
+        if fault_at is None:
+            return losses
+        for name, read in self.function_losses.items():
+            try:
+                loss = read(fault_at)
+            except Exception as exc:  # any client error: the table falls back, and says so
+                self.record.note(
+                    f"{name}: its acknowledged writes could not be checked afterwards ({exc}); "
+                    "its data loss is its dependencies' instead"
+                )
+                continue
+            if loss is not None:
+                losses[name] = loss
+        return losses
 
     def measure_no_failover(self, *, min_added_ms: float) -> DrillResult:
         """Judge a fault that must NOT cause a failover, such as latency on a healthy link.

@@ -100,7 +100,7 @@ def test_unfenced_promotion_is_red_with_evidence_and_the_reference_is_not(pytest
     assert fenced["split_brain"]["error"] is None
     for drill in (unfenced, fenced):
         polls = {s["node"]: s["polls"] for s in drill["split_brain"]["servers"]}
-        assert set(polls) == {"pg-primary", "pg-sync", "pg-dr"}
+        assert set(polls) == {"pg-primary", "pg-sync", "pg-sync2", "pg-read", "pg-dr"}
         # Every server asked at its own address, none through a fault-proxy path.
         assert drill["split_brain"]["unwatched"] == []
         # Ten polls a second from steady state to the end, on every server: proof it ran

@@ -279,9 +279,22 @@ def test_no_fault_may_leave_the_topology_without_a_healthy_standby():
 def test_the_live_primarys_synchronous_standby_is_never_crashed():
     """Crashing the only synchronous candidate would block every commit undetected."""
     reason = refusal("pg-sync", "crash", running=RUNNING, latest=_latest(), impaired=())
-    assert reason is not None and "pg-primary's synchronous standby" in reason
+    assert reason is not None and "pg-primary's synchronous standbys" in reason
     assert refusal("pg-sync", "freeze", running=RUNNING, latest=_latest(), impaired=()) is None
     assert refusal("pg-dr", "crash", running=RUNNING, latest=_latest(), impaired=()) is None
+
+
+def test_one_of_two_quorum_standbys_may_be_crashed_while_the_other_confirms():
+    """Under ANY 1 (pg-sync, pg-sync2) one may die; never the last one running and unharmed."""
+    names = 'ANY 1 ("pg-sync", "pg-sync2")'
+    latest = _latest(**{"pg-primary": primary("pg-primary", 0, names=names)})
+    latest["pg-sync2"] = standby("pg-sync2", 0)
+    running = {**RUNNING, "pg-sync2": True}
+    assert refusal("pg-sync", "crash", running=running, latest=latest, impaired=()) is None
+    down = {**running, "pg-sync2": False}
+    assert refusal("pg-sync", "crash", running=down, latest=latest, impaired=()) is not None
+    frozen = refusal("pg-sync", "crash", running=running, latest=latest, impaired={"pg-sync2"})
+    assert frozen is not None and "fewer than 1" in frozen
 
 
 def test_faults_hit_running_servers_only():

@@ -41,7 +41,8 @@ SELECT pg_is_in_recovery(),
        current_setting('transaction_read_only') = 'on',
        extract(epoch FROM pg_postmaster_start_time())::float8,
        current_setting('synchronous_standby_names'),
-       ARRAY(SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync')
+       ARRAY(SELECT application_name FROM pg_stat_replication
+             WHERE sync_state IN ('sync', 'quorum'))
 """
 
 

@@ -153,6 +153,23 @@ class PostgresFailover:
         return validate_postgres(topology.pg_endpoint, timeout=self.settings.validate_timeout)
 
 
+def keep_sync(topology: Topology, primary: PostgresNode) -> str:
+    """Make the surviving synchronous standbys the new primary's; say which, or "".
+
+    With two synchronous standbys, the one left after a promotion stays synchronous to the
+    new primary, so commits keep waiting for a second copy in the region.
+    """
+    require = getattr(topology, "require_sync", None)
+    if require is None:
+        return ""
+    left = tuple(
+        n for n in topology.sync_standby_names()
+        if n != primary.name and n in topology.pg_nodes and not topology.pg_nodes[n].fenced
+    )  # fmt: skip
+    require(primary, left)
+    return f"; synchronous: {', '.join(left)}" if left else "; no synchronous standby left"
+
+
 class _ServicePromotion(Promotion):
     """The PostgreSQL service alone moves; every other service stays where it is."""
 
@@ -182,6 +199,7 @@ class _ServicePromotion(Promotion):
         return (
             f"endpoint -> {chosen.node.name}; "
             f"replication of {moved or 'none'} -> {chosen.node.name}"
+            f"{keep_sync(topology, chosen.node)}"
         )
 
     def validate(self) -> str:

@@ -52,10 +52,15 @@ def refusal(
         return f"{node} is not running"
     if kind == "crash":
         for other, answer in latest.items():
-            if other != node and answer.writable and node in sync_requirement(answer.sync_names)[1]:
+            if other == node or not answer.writable:
+                continue
+            number, names = sync_requirement(answer.sync_names)
+            left = [n for n in names if n != node and running.get(n, False) and n not in impaired]
+            if node in names and len(left) < number:
                 return (
-                    f"{node} is {other}'s synchronous standby: crashing it for good would stop "
-                    "every commit, which the reference monitor never detects"
+                    f"{node} is one of {other}'s synchronous standbys and fewer than {number} "
+                    "would be left: crashing it for good would stop every commit, which the "
+                    "reference monitor never detects"
                 )
     healthy = [
         name

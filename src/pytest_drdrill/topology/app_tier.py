@@ -27,6 +27,7 @@ from pytest_drdrill.servers import processes
 from pytest_drdrill.servers.lifecycle import ServerProcess
 from pytest_drdrill.topology.dnsmasq import FRONT_DOOR, LocalDnsmasq, find_dnsmasq
 from pytest_drdrill.topology.haproxy import LocalHAProxy, find_haproxy
+from pytest_drdrill.topology.proxied import READ
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -49,10 +50,13 @@ def settings_for(
 ) -> AppSettings:
     """The sample application's settings: the topology's service endpoints, like any client.
 
-    :param reporting: the DSN reporting reads go to (a read-only replica's endpoint);
-        default the PostgreSQL service endpoint.
+    :param reporting: the DSN reporting reads go to; default the path to the topology's
+        read-only replica (``pg-read``) when it has one, else the PostgreSQL service endpoint.
     """
     database = topology.pg_endpoint.dsn(app="drdrill-app")
+    read = getattr(topology, "client_paths", {}).get(READ)
+    if reporting is None and read is not None:
+        reporting = read.dsn(app="drdrill-app-reporting")
     return AppSettings(
         database=database,
         reporting=reporting or database,
@@ -264,6 +268,10 @@ class AppTier:
         if region in self.balancers and self.balancers[region].is_running():
             return self.balancers[region]
         settings = AppSettings(**{**vars(self.settings), "region": region})
+        if region != next(iter(self.replica_counts)):
+            # The read replica lives in the first region; another region reports from its
+            # own promoted database.
+            settings = AppSettings(**{**vars(settings), "reporting": settings.database})
         replicas = self.replicas.setdefault(region, [])
         for i in range(len(replicas), self.replica_counts[region]):
             replicas.append(

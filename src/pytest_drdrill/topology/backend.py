@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pytest_drdrill.proxy.identity import FaultProxyIdentity
     from pytest_drdrill.topology._protocol import Topology
     from pytest_drdrill.topology.docker_engine import BackendChoice
+    from pytest_drdrill.topology.sizes import Sizes
 
 
 @runtime_checkable
@@ -95,6 +96,7 @@ def make_backend(
     redis_bin: str | None = None,
     images: Mapping[str, str] | None = None,
     stack_file: Path | None = None,
+    sizes: Sizes | None = None,
 ) -> Backend:
     """The backend ``name`` names (``local``, ``docker`` or ``stack``), not yet started.
 
@@ -105,6 +107,8 @@ def make_backend(
     :param redis_bin: ``--drill-redis-bin``: Redis binaries of the host.
     :param images: ``--drill-docker-images``: service -> image of the Docker backend.
     :param stack_file: ``--drill-stack``: the running stack's description (``stack`` only).
+    :param sizes: ``--drill-sizes``: server counts (``local`` only; the others build their
+        own shape, and the configuration refuses the option for them).
 
     .. versionadded:: 0.4
     """
@@ -127,7 +131,7 @@ def make_backend(
         return StackBackend(stack_file, basedir)
     from pytest_drdrill.topology.local import LocalBackend
 
-    return LocalBackend(basedir, pg_bin=pg_bin, run_as=run_as, redis_bin=redis_bin)
+    return LocalBackend(basedir, pg_bin=pg_bin, run_as=run_as, redis_bin=redis_bin, sizes=sizes)
 
 
 def resolve_auto(images: Mapping[str, str] | None = None) -> BackendChoice:

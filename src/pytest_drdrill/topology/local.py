@@ -41,9 +41,10 @@ from pytest_drdrill.topology.proxied import (
     S3_BACKUP,
     S3_DR,
     S3_PRIMARY,
-    SYNC,
     ProxiedTopology,
+    sync_setting,
 )
+from pytest_drdrill.topology.sizes import Sizes
 
 if TYPE_CHECKING:
     from pytest_drdrill.proxy import ProxyClient, ProxyServer
@@ -70,8 +71,12 @@ class LocalTopology(ProxiedTopology):
 
     backend = "local"
 
-    def __init__(self, workdir: Path, dataroot: Path, proxy: ProxyClient) -> None:
+    def __init__(
+        self, workdir: Path, dataroot: Path, proxy: ProxyClient, *, sizes: Sizes | None = None
+    ) -> None:
         super().__init__(workdir, dataroot, proxy)
+        #: How many of each server to build (``--drill-sizes``).
+        self.sizes = sizes or Sizes()
         self.sentinel: LocalSentinel | None = None
         #: Where every PostgreSQL node archives its finished WAL segments.
         self.wal_spool: Path | None = None
@@ -150,7 +155,9 @@ class LocalTopology(ProxiedTopology):
                 name, region, data / name, install, run_as, log=self.workdir / f"{name}.log"
             )
 
-        primary, sync, dr = make(PRIMARY, "primary"), make(SYNC, "primary"), make(DR, "dr")
+        primary, dr = make(PRIMARY, "primary"), make(DR, "dr")
+        in_region = (*self.sizes.sync_names(), *self.sizes.read_names())
+        standbys = (*(make(name, "primary") for name in in_region), dr)
         # Every node archives finished WAL segments into one spool, the cluster's WAL
         # repository: after a failover the new primary goes on archiving into it. Backup
         # drills ship the spool, encrypted, to object storage (backup/postgres.py).
@@ -159,17 +166,17 @@ class LocalTopology(ProxiedTopology):
         if run_as is not None:
             run_as.own(self.wal_spool)
         archiving = archive_settings(self.wal_spool)
-        for node in (primary, sync, dr):
+        for node in (primary, *standbys):
             self.pg_nodes[node.name] = node
             node.settings["archive_mode"] = archiving["archive_mode"]
-        self._sync_names = (SYNC,)
+        self._sync_names = self.sizes.sync_names()
         primary.init_from_template(template)
         # In the data directory, not on the command line: a backup tool (pgBackRest)
         # replaces it with ALTER SYSTEM while the servers run; standbys copy it.
         write_auto_conf(primary.datadir, {"archive_command": archiving["archive_command"]})
-        primary.start(extra={"synchronous_standby_names": f'FIRST 1 ("{SYNC}")'})
+        primary.start(extra={"synchronous_standby_names": sync_setting(self._sync_names)})
         self.timings["postgres primary"] = timing.monotonic() - t0
-        for standby in (sync, dr):
+        for standby in standbys:
             self.replication_links[standby.name] = self._link(
                 f"repl-{standby.name}",
                 primary,
@@ -184,9 +191,9 @@ class LocalTopology(ProxiedTopology):
             standby.start()
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            for future in [pool.submit(clone_and_start, s) for s in (sync, dr)]:
+            for future in [pool.submit(clone_and_start, s) for s in standbys]:
                 future.result()
-        for node in (primary, sync, dr):
+        for node in (primary, *standbys):
             self._client_path(node)
         self.pg_endpoint = self._endpoint("postgres", primary)
         self._wait_streaming(primary, timeout=30)
@@ -302,6 +309,8 @@ class LocalBackend:
     :param pg_bin: ``--drill-pg-bin`` / ``drill_pg_bin``, or ``None`` to discover.
     :param run_as: ``--drill-run-as`` / ``drill_run_as``, or ``None`` for ``postgres``.
     :param redis_bin: ``--drill-redis-bin`` / ``drill_redis_bin``, or ``None`` to discover.
+    :param sizes: ``--drill-sizes`` / ``drill_sizes``: server counts of the reference topology
+        (an HA stack's topology keeps its own shape).
 
     .. versionadded:: 0.1
     """
@@ -315,8 +324,11 @@ class LocalBackend:
         pg_bin: str | None = None,
         run_as: str | None = None,
         redis_bin: str | None = None,
+        sizes: Sizes | None = None,
     ) -> None:
         self.basedir = basedir
+        #: ``--drill-sizes``: how many of each server the reference topology has.
+        self.sizes = sizes or Sizes()
         self._pg_bin = pg_bin
         self._redis_bin = redis_bin
         self._run_as_name = run_as
@@ -417,6 +429,8 @@ class LocalBackend:
         """
         if self.dataroot is None:
             raise TopologyError("the local backend is not started: call start() first")
+        if kind is None:
+            options.setdefault("sizes", self.sizes)
         return (kind or LocalTopology).build(
             workdir,
             dataroot=self.dataroot,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from pytest_drdrill.measure.history import History
     from pytest_drdrill.measure.services import ServiceMeasurement
-    from pytest_drdrill.results import Phase, Target
+    from pytest_drdrill.results import Phase, RpoResult, Target
     from pytest_drdrill.targets import Targets
 
 __all__ = ["judge_drill", "judge_functions", "judge_no_failover", "judge_service"]
@@ -73,17 +73,21 @@ def judge_functions(
     fault: str,
     probed: Mapping[str, History] | None = None,
     fault_at: float | None = None,
+    losses: Mapping[str, RpoResult] | None = None,
 ) -> tuple[FunctionResult, ...]:
     """Judge every business function that depends on a measured service or was probed.
 
     A function none of whose services saw an outage passes as unaffected. A function with
     probes (``probed``: its probe history by name) is measured end to end from them: its
     RTO is its own clients'; its data loss still comes from its dependencies' ledgers. Its
-    probes must have succeeded before the fault, or it is inconclusive.
+    probes must have succeeded before the fault, or it is inconclusive. A function whose
+    clients' writes were checked afterwards (``losses``: the acknowledged writes the
+    application no longer holds, by function) is judged on that loss instead.
 
     .. versionadded:: 0.2
     .. versionchanged:: 0.5 moved here from ``measure.functions``.
     .. versionchanged:: 0.7 ``probed`` and ``fault_at``.
+    .. versionchanged:: 0.9 ``losses``.
     """
     results = []
     for name, function in targets.business_functions.items():
@@ -93,7 +97,8 @@ def judge_functions(
         if not measured and history is None:
             continue
         target = targets.resolve(function=name)
-        rpo = combine_rpo(s.rpo for s in measured)
+        own_loss = (losses or {}).get(name)
+        rpo = own_loss if own_loss is not None else combine_rpo(s.rpo for s in measured)
         described = tuple(probe.describe() for probe in function.probes if history is not None)
         unproven = None if history is None or fault_at is None else (
             unreachable_before(history, fault_at)
