@@ -181,17 +181,17 @@ def test_the_source_region_must_have_a_catalog(catalogs):
         CrossRegionValidation({**catalogs, "primary": None}, RING)
 
 
-def test_local_topology_has_a_backup_region_store(topology):
-    """The local topology starts s3-backup in region backup; BackupSite keeps a third catalog."""
+def test_local_topology_starts_its_backup_region_store_for_backups(topology):
+    """s3-backup (region backup) is started by the first BackupSite, which keeps a third catalog."""
     backend, topo = topology
     node = topo.s3_nodes["s3-backup"]
     assert node.region == "backup"
-    assert "s3-backup" in topo.client_paths
     assert topo.s3_primary.name == "s3-primary"
-    (pid, *_) = node.pids()  # type: ignore[attr-defined]
-    assert str(pid) in {p.split()[0] for p in tagged_processes(processes.owner_tag())}
     site = BackupSite(topo, RING, backend.dataroot / "regions-site")
     try:
+        assert node.is_running() and "s3-backup" in topo.client_paths
+        (pid, *_) = node.pids()
+        assert str(pid) in {p.split()[0] for p in tagged_processes(processes.owner_tag())}
         assert site.backup_catalog is not None
         assert site.backup_catalog.client.meta.endpoint_url == node.endpoint_url
         assert list(site.catalogs()) == list(REGIONS)
@@ -199,15 +199,24 @@ def test_local_topology_has_a_backup_region_store(topology):
         assert client.head_bucket(Bucket=BACKUP_BUCKET)
         # The clients' versioned bucket lives in the serving regions only.
         assert {b["Name"] for b in client.list_buckets()["Buckets"]} == {BACKUP_BUCKET}
+        assert topo.backup_store() is node  # started once
     finally:
         site.close()
 
 
-def test_closing_a_topology_stops_the_backup_store(topology, tmp_path):
-    """close() stops s3-backup like every other server: none of its processes is left."""
+def test_the_backup_store_waits_for_backups_and_closes_like_every_server(topology, tmp_path):
+    """A drill without backups never starts s3-backup; once started, close() stops it too."""
     backend, _ = topology
+    idle = backend.topology(tmp_path / "idle")
+    try:
+        assert not idle.s3_nodes["s3-backup"].is_running()
+        assert "s3-backup" not in idle.client_paths
+    finally:
+        idle.close()
     topo = backend.topology(tmp_path / "topo")
-    pids = {str(pid) for pid in topo.s3_nodes["s3-backup"].pids()}  # type: ignore[attr-defined]
+    store = topo.backup_store()
+    assert store is not None
+    pids = {str(pid) for pid in store.pids()}
     assert pids
     topo.close()
     assert not pids & {p.split()[0] for p in tagged_processes(processes.owner_tag())}
@@ -253,6 +262,7 @@ def test_a_stack_backup_region_store_is_adopted_or_reported_missing(
     from pytest_drdrill.topology.stack import StackBackend
 
     _, topo = topology
+    topo.backup_store()  # the team's backup store runs
     path = _describe_as_stack(topo, tmp_path / "stack.yaml", with_backup=with_backup)
     backend = StackBackend(path, tmp_path).start()
     try:

@@ -17,7 +17,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.backup.catalog import Catalog
 from pytest_drdrill.backup.postgres import WalShipper, take_base_backup
 from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
-from pytest_drdrill.topology._protocol import BACKUP_REGION, WalArchived
+from pytest_drdrill.topology._protocol import BACKUP_REGION, BackupRegion, WalArchived
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,10 +50,14 @@ class BackupSite:
         self.catalog = self._catalog(primary.endpoint_url)
         self.dr_catalog = self._catalog(dr.endpoint_url)
         # Found by region, not by name: a team's stack file names its stores its own way.
-        stores = [n for n in topology.s3_nodes.values() if n.region == BACKUP_REGION]
+        store = (
+            topology.backup_store()
+            if isinstance(topology, BackupRegion)
+            else next((n for n in topology.s3_nodes.values() if n.region == BACKUP_REGION), None)
+        )
         #: The backup region's catalog; ``None`` when the topology has no store there,
         #: which the weekly verification reports as a failed, not configured region.
-        self.backup_catalog = self._catalog(stores[0].endpoint_url) if stores else None
+        self.backup_catalog = None if store is None else self._catalog(store.endpoint_url)
         spool = topology.wal_spool if isinstance(topology, WalArchived) else None
         if spool is None:
             raise ValueError(f"{topology!r} archives no WAL: it was built without a WAL spool")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKUP_REGION",
+    "BackupRegion",
     "REGIONS",
     "SERVICES",
     "ForensicLedger",
@@ -184,3 +185,15 @@ class ObjectReplicated(Protocol):
 
     #: The replicator; ``None`` when the topology runs none.
     replicator: Replicator | None
+
+
+@runtime_checkable
+class BackupRegion(Protocol):
+    """A topology that may hold an object store in :data:`BACKUP_REGION`, started on demand.
+
+    .. versionadded:: 0.9
+    """
+
+    def backup_store(self) -> ObjectStoreNode | None:
+        """The backup region's store, started if it was left stopped; ``None`` when none."""
+        ...

@@ -3,9 +3,9 @@
 Primary region: PostgreSQL primary and synchronous standby, Redis primary, an object
 store. DR region: asynchronous PostgreSQL standby, Redis replica, its own object store
 fed by the project's cross-region replicator. Backup region: an object store that only
-receives backup copies. Every path between them, and every path from clients, is a
-fault-proxy entry (see :mod:`pytest_drdrill.topology.links`). The three services start
-in parallel.
+receives backup copies, started when a drill first takes backups. Every path between
+them, and every path from clients, is a fault-proxy entry (see
+:mod:`pytest_drdrill.topology.links`). The three services start in parallel.
 """
 
 from __future__ import annotations
@@ -252,10 +252,19 @@ class LocalTopology(ProxiedTopology):
         for node in nodes:
             (data / node.name).mkdir()
             self.s3_nodes[node.name] = node
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            for future in [pool.submit(node.start) for node in nodes]:
+        serving, backup = nodes[:2], nodes[2]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(serving)) as pool:
+            for future in [pool.submit(node.start) for node in serving]:
                 future.result()
-        self._wire_storage(nodes[0], nodes[1], t0, backup=nodes[2])
+        self._wire_storage(serving[0], serving[1], t0)
+
+        def start_backup() -> None:
+            backup.start()
+            self._client_path(backup)
+
+        # Started by the first drill that takes backups (backup_store()), not here: its
+        # start competes for the CPU with PostgreSQL's, on every drill.
+        self._start_backup_store = start_backup
 
     def ledger_ids_of(self, name: str) -> set[int]:
         """Read the ledger that node ``name`` holds on disk, without reviving the node.
