@@ -3,7 +3,10 @@
 Daily: the database's integrity (pg_amcheck), every stored backup's checksums and
 authentication, and each data category's newest restorable point against its RPO target.
 Weekly: a sample restore of each kind of backup into isolated servers, and the backups
-copied to the DR region and verified there (available, intact, restorable).
+copied to the DR and backup regions and verified in each of the three regions (available,
+intact, decryptable), one check per region as the requirements'
+``validate_cross_region_backups``. Its negative control damages one copy in the backup
+region only: the weekly verification must go red there, naming that region.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pytest_drdrill.backup import verification
 from pytest_drdrill.backup.objects import backup_objects, restore_objects
 from pytest_drdrill.backup.pitr import restore_to_time
 from pytest_drdrill.backup.redis import restore_redis_snapshot, take_redis_snapshot
+from pytest_drdrill.backup.region_checks import CrossRegionValidation, phase_name
 from pytest_drdrill.backup.tool_checks import (
     check_tool_copies,
     check_tool_freshness,
@@ -33,6 +37,14 @@ from pytest_drdrill.measure.restore import check_restore
 REFERENCE_ONLY = ("reference",)
 #: A team's own backup tools (``--drill-backup-tool``).
 TOOLS = ("pgbackrest", "barman")
+
+
+def _cross_region(drdrill, site):
+    """Copy to every region, then one check per region, each recorded as its own phase."""
+    validation = CrossRegionValidation(site.catalogs(), site.keys)
+    drdrill.check("cross-region-copy", validation.copy)
+    for region in validation.regions:
+        drdrill.check(phase_name(region), lambda region=region: validation.check(region))
 
 
 def _backed_up(drdrill, drdrill_backups):
@@ -84,16 +96,13 @@ def test_daily_backup_verification(drdrill, drdrill_backups):
     backup_tool=("builtin",),
 )
 def test_weekly_sample_restore_and_cross_region(drdrill, drdrill_backups, drdrill_backend):
-    """Each kind of backup restores into an isolated server; the DR region holds good copies."""
+    """Each kind of backup restores into an isolated server; every region holds good copies."""
     site = drdrill_backups
     history = drdrill.workload.history
     with drdrill.running():
         anchor = timing.anchor()
         target = _backed_up(drdrill, site)
-    drdrill.check(
-        "cross-region",
-        lambda: verification.check_cross_region(site.catalog, site.dr_catalog, site.keys),
-    )
+    _cross_region(drdrill, site)
 
     def sample_postgres() -> verification.CheckResult:
         started = timing.monotonic()
@@ -146,6 +155,40 @@ def test_weekly_sample_restore_and_cross_region(drdrill, drdrill_backups, drdril
     drdrill.check("sample-restore-redis", sample_redis)
     drdrill.check("sample-restore-objects", sample_objects)
     drdrill.conclude_checks()
+
+
+@pytest.mark.drdrill(
+    cadence="weekly",
+    tier="tier_1_critical",
+    scenario="negative-control-backup-region-copy-lost",
+    postgres_failover=REFERENCE_ONLY,
+    backup_tool=("builtin",),
+    negative_control=True,
+)
+def test_negative_control_lost_copy_in_the_backup_region_goes_red(drdrill, drdrill_backups):
+    """Negative control: one stored file gone from the backup region's copy only.
+
+    The copies are made, then a file of the newest base backup is deleted from the
+    backup region's store, as a lost or expired object would be. The next weekly
+    verification must go red on the backup region, by name, and on no other region:
+    the copy step leaves listed backups alone, so nothing repairs the loss unseen.
+    """
+    site = drdrill_backups
+    with drdrill.running():
+        _backed_up(drdrill, site)
+    site.replicate()
+    backup = site.backup_catalog
+    assert backup is not None, "the topology has no backup region store"
+    (base, *_) = backup.list_backups("postgres-base")
+    lost = backup.data_key(base.backup_id, base.files[0].name)
+    backup.client.delete_object(Bucket=backup.bucket, Key=lost)
+    _cross_region(drdrill, site)
+    result = drdrill.conclude_checks()
+    failed = {p.name: p.detail for p in result.phases if not p.ok}
+    assert set(failed) == {"cross-region-backup"}, failed
+    assert failed["cross-region-backup"].startswith("backup region (")
+    assert lost in failed["cross-region-backup"]
+    assert "cross-region-backup failed: backup region" in result.reason
 
 
 @pytest.mark.drdrill(

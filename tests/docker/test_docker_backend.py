@@ -60,7 +60,7 @@ def test_everything_carries_the_run_labels(backend: DockerBackend, topology: Doc
         client.close()
     names = sorted(c.labels.get("io.drdrill.node", "fault-proxy") for c in containers)
     assert names == sorted([*topology.nodes(), "fault-proxy"])
-    assert len(networks) == 2
+    assert len(networks) == 3  # primary, dr, and the backup region's
     for labels in [c.labels for c in containers] + [n.attrs["Labels"] for n in networks]:
         assert labels[LABEL_OWNER] == processes.owner_tag()
         assert labels[LABEL_HOST] == host_id()
@@ -79,7 +79,20 @@ def test_regions_meet_only_through_the_fault_proxy(topology: DockerTopology):
 
     assert ready(primary.host, primary.port) != 0
     assert ready(link.host, link.port) == 0
-    assert {n.region for n in topology.nodes().values()} == {"primary", "dr"}
+    assert {n.region for n in topology.nodes().values()} == {"primary", "dr", "backup"}
+
+
+def test_the_backup_region_store_has_its_own_network_reached_through_the_proxy(
+    topology: DockerTopology,
+):
+    """s3-backup runs on the backup region's network; its client path answers through the proxy."""
+    from pytest_drdrill.topology.s3 import _answers_s3
+
+    store = topology.s3_nodes["s3-backup"]
+    assert isinstance(store, ContainerNode) and store.region == "backup"
+    assert store.network.name.endswith("-backup")
+    path = topology.client_paths["s3-backup"]
+    assert _answers_s3(path.host, path.port, 2.0) is None
 
 
 def test_pause_through_the_injector_freezes_and_heals(topology: DockerTopology):
@@ -162,7 +175,7 @@ def test_teardown_leaves_no_container_network_or_volume(tmp_path: Path):
         topo = backend.topology(tmp_path / "topology")
         assert backend.dataroot is not None
         dataroot = backend.dataroot
-        assert len(run_objects(backend.run_id)) == 2 + 1 + len(topo.nodes())
+        assert len(run_objects(backend.run_id)) == 3 + 1 + len(topo.nodes())  # networks, proxy
         topo.close()
         assert sorted(run_objects(backend.run_id)) == sorted(
             [
@@ -204,7 +217,7 @@ def test_leftovers_of_a_killed_run_are_reaped_at_the_next_start(tmp_path: Path):
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     left = run_objects(run_id)
-    assert len(left) == 2 + 1 + 7, left
+    assert len(left) == 3 + 1 + 8, left  # 3 networks, the proxy, 8 nodes (s3-backup too)
     backend = DockerBackend(tmp_path / "next").start()
     try:
         reaped = "\n".join(backend.reaped)

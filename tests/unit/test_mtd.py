@@ -185,3 +185,44 @@ def test_automated_failover_names_the_ha_stack_and_quotes_its_envelope(document,
         drill["notes"] = []
     text = render_markdown(document, targets)
     assert "no drill of this run computed its envelope" in text
+
+
+def _backup_row(document, targets) -> str:
+    (row,) = [
+        line
+        for line in render_markdown(document, targets).splitlines()
+        if line.startswith("| Third region keeping a copy of every backup")
+    ]
+    return row
+
+
+def test_the_third_region_row_needs_its_store_and_its_weekly_check(document, targets):
+    """Backup-site row: not configured without a store there; the weekly drill evidences it."""
+    assert "| unknown |" in _backup_row(document, targets)  # the run described no topology
+    nodes = [
+        {"name": f"s3-{r}", "service": "s3", "region": r, "role": "replica"}
+        for r in ("primary", "dr")
+    ]
+    document["drills"][0]["topology"] = {"nodes": nodes}
+    assert "**not configured**: no object store in region backup" in _backup_row(document, targets)
+    assert "**no evidence** in this run" in _backup_row(document, targets)
+    nodes.append(
+        {"name": "s3-backup", "service": "s3", "region": "backup", "role": "backup copies"}
+    )
+    weekly = copy.deepcopy(document["drills"][0])
+    weekly.update(scenario="backup-verification-weekly", negative_control=False, verdict="pass")
+    weekly["phases"] = [
+        {"name": f"cross-region-{r}", "started_offset_seconds": 1.0, "seconds": 0.5, "ok": True,
+         "detail": f"{r} region (...): every backup available, intact and decryptable"}
+        for r in ("primary", "dr", "backup")
+    ]  # fmt: skip
+    control = copy.deepcopy(weekly)
+    control.update(scenario="negative-control-backup-region-copy-lost", negative_control=True,
+                   verdict="fail")  # fmt: skip
+    control["phases"][2]["ok"] = False
+    document["drills"] += [weekly, control]
+    row = _backup_row(document, targets)
+    assert "s3-backup in region backup" in row
+    assert "backup-verification-weekly" in row
+    assert "negative control negative-control-backup-region-copy-lost" in row
+    assert "went red on the backup region" in row

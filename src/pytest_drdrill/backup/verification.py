@@ -3,9 +3,11 @@
 Daily: :func:`check_backup_checksums` (every stored file decrypts and matches its
 manifest), :func:`check_database_integrity` (``pg_amcheck`` over every database) and
 :func:`check_freshness` (the newest restorable point of each data category is within its
-RPO target). Weekly: :func:`check_cross_region` (every backup is available, intact and
-restorable in both regions). The weekly sample restore is the point-in-time restore
-drill (:mod:`pytest_drdrill.backup.pitr`).
+RPO target). Weekly:
+:func:`~pytest_drdrill.backup.region_checks.check_cross_region_backups` (every backup is
+available, intact and decryptable in each of the three regions, one result per region);
+:func:`check_cross_region` is its two-region predecessor. The weekly sample restore is
+the point-in-time restore drill (:mod:`pytest_drdrill.backup.pitr`).
 
 Each check returns a :class:`CheckResult` and never raises for what it finds: a damaged
 backup, an unreachable store or a corrupt table is a failed check whose ``detail`` says
@@ -70,14 +72,17 @@ class CheckResult:
     :param ok: whether it passed.
     :param seconds: how long it took.
     :param detail: what was checked and, when it failed, the first problem and its fix.
+    :param region: the region a per-region check looked at; ``None`` for the others.
 
     .. versionadded:: 0.3
+    .. versionchanged:: 0.9 ``region``.
     """
 
     name: str
     ok: bool
     seconds: float
     detail: str
+    region: str | None = None
 
 
 def _timed(name: str, check: Callable[[], tuple[bool, str]]) -> CheckResult:

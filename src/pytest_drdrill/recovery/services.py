@@ -15,7 +15,7 @@ import psycopg
 from pytest_drdrill import timing
 from pytest_drdrill.errors import FailoverFailed
 from pytest_drdrill.ledger import VALIDATION_TABLE
-from pytest_drdrill.topology._protocol import SentinelWatched
+from pytest_drdrill.topology._protocol import BACKUP_REGION, SentinelWatched
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,10 +116,13 @@ def redis_candidate(topology: Topology) -> ServiceNode:
 
 
 def storage_candidate(topology: Topology) -> ServiceNode:
-    """The object store to switch to: the unfenced one the endpoint does not use."""
+    """The object store to switch to: the unfenced one the endpoint does not use.
+
+    The backup region's store is never one: it holds backup copies, not the clients' data.
+    """
     current = topology.s3_endpoint.target
     for node in topology.s3_nodes.values():
-        if node is not current and not node.fenced:
+        if node is not current and not node.fenced and node.region != BACKUP_REGION:
             return node
     raise FailoverFailed("no object store left to switch to")
 

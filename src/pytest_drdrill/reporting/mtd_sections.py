@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pytest_drdrill.backup.region_checks import phase_name
 from pytest_drdrill.durations import format_duration
 from pytest_drdrill.reporting.checklist import FRONT_DOOR_PHASE, checklist
 from pytest_drdrill.reporting.evidence_index import (
@@ -21,6 +22,7 @@ from pytest_drdrill.reporting.evidence_index import (
     topology_facts,
     views,
 )
+from pytest_drdrill.topology._protocol import BACKUP_REGION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -210,6 +212,14 @@ class JustificationBuilder:
         async_paths = (rep("postgres", "asynchronous"), rep("redis", "asynchronous"))
         restores = passing(self.drills, lambda d: d.restored)
         front_door = passing(self.drills, lambda d: FRONT_DOOR_PHASE in d.phase_seconds())
+        backup_site = [n["name"] for n in nodes if n["region"] == BACKUP_REGION]
+        backup_phase = phase_name(BACKUP_REGION)
+        backup_verified = passing(self.drills, lambda d: backup_phase in d.phase_seconds())
+        backup_controls = [
+            d.label() for d in self.drills if d.negative_control and d.verdict == "fail"
+            and any(p["name"] == backup_phase and not p.get("ok", True)
+                    for p in d.raw.get("phases") or [])
+        ]  # fmt: skip
         rows: list[tuple[object, ...]] = [
             ("Redundant database servers",
              f"PostgreSQL: {len(pg)} servers in {len(regions)} region(s) "
@@ -239,6 +249,14 @@ class JustificationBuilder:
              "application's replicas; a DNS name (dnsmasq) clients resolve, repointed to the DR "
              "region by the region failover" if front_door else "no front-door drill ran",
              _evidence(front_door)),
+            ("Third region keeping a copy of every backup (the backup site)",
+             f"{', '.join(backup_site)} in region {BACKUP_REGION}: an object store receiving "
+             "every base backup, WAL segment, Redis snapshot and object backup" if backup_site
+             else f"**not configured**: no object store in region {BACKUP_REGION}" if nodes
+             else "unknown",
+             _evidence(backup_verified) + (
+                 f"; negative control {', '.join(backup_controls)} went red on the backup "
+                 "region, as it must" if backup_controls else "")),
             ("24/7 monitoring and alerting", monitoring, monitoring_ev),
             ("Automated failover", self._failover_text(),
              _evidence(passing(self.drills, self._failed_over))),

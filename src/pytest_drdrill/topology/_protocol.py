@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "BACKUP_REGION",
+    "BackupRegion",
     "REGIONS",
     "SERVICES",
     "ForensicLedger",
@@ -48,6 +50,11 @@ SERVICES = ("postgres", "redis", "s3")
 
 #: The two regions: the one serving at the start, and the disaster-recovery one.
 REGIONS = ("primary", "dr")
+
+#: The third site of the requirements (``backup_site``): an object store that receives
+#: copies of every backup, so a backup survives the loss of both serving regions. It
+#: serves no clients and is never a failover target, hence not one of :data:`REGIONS`.
+BACKUP_REGION = "backup"
 
 
 @runtime_checkable
@@ -181,3 +188,15 @@ class ObjectReplicated(Protocol):
 
     #: The replicator; ``None`` when the topology runs none.
     replicator: Replicator | None
+
+
+@runtime_checkable
+class BackupRegion(Protocol):
+    """A topology that may hold an object store in :data:`BACKUP_REGION`, started on demand.
+
+    .. versionadded:: 0.9
+    """
+
+    def backup_store(self) -> ObjectStoreNode | None:
+        """The backup region's store, started if it was left stopped; ``None`` when none."""
+        ...

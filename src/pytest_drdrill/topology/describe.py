@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from pytest_drdrill.topology._protocol import ObjectReplicated
+from pytest_drdrill.topology._protocol import BACKUP_REGION, ObjectReplicated
 
 if TYPE_CHECKING:
     from pytest_drdrill.topology._protocol import Topology
@@ -47,6 +47,8 @@ def describe(topology: Topology) -> dict[str, Any]:
     ):
         for name, node in group.items():
             role = "primary" if name == primaries[service] else "replica"
+            if node.region == BACKUP_REGION:
+                role = "backup copies"
             nodes.append({"name": name, "service": service, "region": node.region, "role": role})
     replication = _postgres_replication(topology, problems) + _redis_replication(topology, problems)
     return {
@@ -116,6 +118,8 @@ def _versioning(topology: Topology, problems: list[str]) -> dict[str, str | None
 
     status: dict[str, str | None] = {}
     for name, node in topology.s3_nodes.items():
+        if node.region == BACKUP_REGION:
+            continue  # it keeps backup copies, not the clients' versioned bucket
         try:
             answer = s3_client(node.endpoint_url).get_bucket_versioning(Bucket=topology.bucket)
         except Exception as exc:  # botocore's errors have no common public base worth naming

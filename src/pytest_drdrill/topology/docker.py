@@ -275,13 +275,13 @@ class DockerBackend:
         self.versions["redis"] = found.group(1) if found else "unknown"
 
     def _start_proxy(self) -> None:
-        """The fault proxy as a container on both regions' networks: their only way across."""
+        """The fault proxy as a container on every region's network: their only way across."""
         assert self.client is not None
         image = self.images.proxy
         options: dict[str, Any] = {"command": ["--listen", f"0.0.0.0:{PROXY_API_PORT}"]}
         if _is_toxiproxy(image):
             options = {"command": ["-host=0.0.0.0", f"-port={PROXY_API_PORT}"]}
-        addresses = {region: self.networks.allocate(region) for region in ("primary", "dr")}
+        addresses = {region: self.networks.allocate(region) for region in self.networks.networks}
         container = self.create_container(
             image, name=f"{self.prefix}-proxy", region="primary", address=addresses["primary"],
             **options,
@@ -293,8 +293,10 @@ class DockerBackend:
         self._proxy_node = node
         self.proxy_address = addresses
         node.start()
-        # Listening on 0.0.0.0, it serves the second network as soon as it is attached.
-        self.networks.network("dr").connect(node.container, ipv4_address=addresses["dr"])
+        # Listening on 0.0.0.0, it serves the other networks as soon as it is attached.
+        for region, address in addresses.items():
+            if region != "primary":
+                self.networks.network(region).connect(node.container, ipv4_address=address)
         self.proxy = ProxyClient(f"http://{node.address}")
 
         def check() -> str | None:

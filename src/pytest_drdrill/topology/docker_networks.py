@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology._protocol import REGIONS
+from pytest_drdrill.topology._protocol import BACKUP_REGION, REGIONS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -41,10 +41,14 @@ class RegionNetworks:
         self._lock = threading.Lock()
 
     def create(self) -> RegionNetworks:
-        """Create a network for each of :data:`~pytest_drdrill.topology._protocol.REGIONS`."""
+        """Create a network per region, the backup region's (its store of backup copies) too.
+
+        The regions are :data:`~pytest_drdrill.topology._protocol.REGIONS` and
+        :data:`~pytest_drdrill.topology._protocol.BACKUP_REGION`.
+        """
         import docker.types
 
-        for region in REGIONS:
+        for region in (*REGIONS, BACKUP_REGION):
             name = f"{self.prefix}-{region}"
             probe = self.client.networks.create(name, driver="bridge", labels=self.labels)
             try:

@@ -1,5 +1,7 @@
 """The Docker backend's topology: the two-region topology as containers, one network per region.
 
+The backup region's object store runs on a network of its own too.
+
 Wired as every proxied topology (:mod:`pytest_drdrill.topology.proxied`); only how
 nodes start, stop, crash and are reached differs (:mod:`.docker_nodes`). Data
 directories are mounted from the host at the same paths, so backups, the WAL spool and
@@ -21,6 +23,7 @@ from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import SELECT_IDS
 from pytest_drdrill.proxy import ProxyClient
+from pytest_drdrill.topology._protocol import BACKUP_REGION
 from pytest_drdrill.topology.docker_engine import LABEL_NODE, LABEL_TOPOLOGY
 from pytest_drdrill.topology.docker_nodes import (
     ContainerNode,
@@ -36,6 +39,7 @@ from pytest_drdrill.topology.proxied import (
     PRIMARY,
     REDIS_DR,
     REDIS_PRIMARY,
+    S3_BACKUP,
     S3_DR,
     S3_PRIMARY,
     SYNC,
@@ -346,7 +350,7 @@ class DockerTopology(ProxiedTopology):
     def _start_storage_containers(self, t0: float) -> None:
 
         nodes = []
-        for name, region in ((S3_PRIMARY, "primary"), (S3_DR, "dr")):
+        for name, region in ((S3_PRIMARY, "primary"), (S3_DR, "dr"), (S3_BACKUP, BACKUP_REGION)):
             container, where = self._container(
                 name,
                 region,
@@ -361,7 +365,7 @@ class DockerTopology(ProxiedTopology):
             node.start()
         for node in nodes:
             node.wait_answering()
-        self._wire_storage(nodes[0], nodes[1], t0)
+        self._wire_storage(nodes[0], nodes[1], t0, backup=nodes[2])
 
     # --- forensics --------------------------------------------------------------------------
 

@@ -3,9 +3,10 @@
 Primary region: PostgreSQL primary and synchronous standby, Redis primary and two
 replicas (with three Sentinels when Sentinel decides Redis failovers), an object
 store. DR region: asynchronous PostgreSQL standby, Redis replica, its own object store
-fed by the project's cross-region replicator. Every path between them, and every path
-from clients, is a fault-proxy entry (see :mod:`pytest_drdrill.topology.links`). The
-three services start in parallel.
+fed by the project's cross-region replicator. Backup region: an object store that only
+receives backup copies, started when a drill first takes backups. Every path between
+them, and every path from clients, is a fault-proxy entry (see
+:mod:`pytest_drdrill.topology.links`). The three services start in parallel.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.ledger import SELECT_IDS
 from pytest_drdrill.servers import processes
 from pytest_drdrill.topology import template_cache
+from pytest_drdrill.topology._protocol import BACKUP_REGION
 from pytest_drdrill.topology.dataroot import make_dataroot, reap_dataroots
 from pytest_drdrill.topology.postgres import (
     LocalPostgresNode,
@@ -37,6 +39,7 @@ from pytest_drdrill.topology.proxied import (
     PRIMARY,
     REDIS_DR,
     REDIS_PRIMARY,
+    S3_BACKUP,
     S3_DR,
     S3_PRIMARY,
     ProxiedTopology,
@@ -266,15 +269,26 @@ class LocalTopology(ProxiedTopology):
 
         nodes = [
             LocalS3Node(name, region, data / name, log=self.workdir / f"{name}.log")
-            for name, region in ((S3_PRIMARY, "primary"), (S3_DR, "dr"))
-        ]
+            for name, region in (
+                (S3_PRIMARY, "primary"), (S3_DR, "dr"), (S3_BACKUP, BACKUP_REGION)
+            )
+        ]  # fmt: skip
         for node in nodes:
             (data / node.name).mkdir()
             self.s3_nodes[node.name] = node
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            for future in [pool.submit(node.start) for node in nodes]:
+        serving, backup = nodes[:2], nodes[2]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(serving)) as pool:
+            for future in [pool.submit(node.start) for node in serving]:
                 future.result()
-        self._wire_storage(nodes[0], nodes[1], t0)
+        self._wire_storage(serving[0], serving[1], t0)
+
+        def start_backup() -> None:
+            backup.start()
+            self._client_path(backup)
+
+        # Started by the first drill that takes backups (backup_store()), not here: its
+        # start competes for the CPU with PostgreSQL's, on every drill.
+        self._start_backup_store = start_backup
 
     def ledger_ids_of(self, name: str) -> set[int]:
         """Read the ledger that node ``name`` holds on disk, without reviving the node.

@@ -1,7 +1,8 @@
 """The two-region topology wired through the fault proxy, whatever runs the nodes.
 
 Every backend builds the same shape: PostgreSQL primary, synchronous standby and DR
-standby, a Redis primary and its DR replica, one object store per region, and every path
+standby, a Redis primary and its DR replica, one object store per region (the local and
+Docker backends add the backup region's store for backup copies), and every path
 between them (clients to each node, each replica to its upstream, the object replicator
 to the primary store, one endpoint per service) an entry of the fault proxy.
 :class:`ProxiedTopology` holds that wiring and implements the
@@ -24,7 +25,7 @@ from psycopg import sql
 
 from pytest_drdrill import timing
 from pytest_drdrill.errors import TopologyError
-from pytest_drdrill.topology._protocol import OwnedNode
+from pytest_drdrill.topology._protocol import BACKUP_REGION, OwnedNode
 from pytest_drdrill.topology.links import Link
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ def sync_setting(names: tuple[str, ...]) -> str:
 
 REDIS_PRIMARY, REDIS_DR = "redis-primary", "redis-dr"
 S3_PRIMARY, S3_DR = "s3-primary", "s3-dr"
+#: The backup region's object store (:data:`~pytest_drdrill.topology._protocol.BACKUP_REGION`).
+S3_BACKUP = "s3-backup"
 #: The bucket the object workload writes to, replicated across regions.
 BUCKET = "drdrill-objects"
 
@@ -99,6 +102,8 @@ class ProxiedTopology:
         self._links: list[Link] = []
         #: The cross-region object replicator, once started; ``None`` when there is none.
         self.replicator: Replicator | None = None
+        #: Starts the backup region's store when it was built but left stopped.
+        self._start_backup_store: Callable[[], None] | None = None
         self.timings: dict[str, float] = {}
         self.pg_endpoint: Link
         self.redis_endpoint: Link
@@ -172,14 +177,28 @@ class ProxiedTopology:
             f"are in {self.workdir}."
         )
 
-    def _wire_storage(self, primary: ObjectStoreNode, dr: ObjectStoreNode, t0: float) -> None:
-        """Wire two running stores: the bucket, client paths, endpoint, replication to ``dr``."""
+    def _wire_storage(
+        self,
+        primary: ObjectStoreNode,
+        dr: ObjectStoreNode,
+        t0: float,
+        *,
+        backup: ObjectStoreNode | None = None,
+    ) -> None:
+        """Wire running stores: the bucket, client paths, endpoint, replication to ``dr``.
+
+        The backup region's store gets a client path only: it holds backup copies, not
+        the clients' bucket, and nothing replicates into it but the backups' own copy.
+        Give it running; a store started later (:meth:`backup_store`) gets its path then.
+        """
         from pytest_drdrill.clients.s3 import ensure_bucket, s3_client
         from pytest_drdrill.topology.s3_replication import Replicator
 
         for node in (primary, dr):
             ensure_bucket(s3_client(node.endpoint_url), self.bucket, versioned=True)
             self._client_path(node)
+        if backup is not None:
+            self._client_path(backup)
         self.storage_link = self._link(
             f"repl-{dr.name}",
             primary,
@@ -191,6 +210,20 @@ class ProxiedTopology:
         self.replicator = Replicator(self.storage_link.endpoint_url, dr.endpoint_url, self.bucket)
         self.replicator.start()
         self.timings["storage replicating"] = timing.monotonic() - t0
+
+    def backup_store(self) -> ObjectStoreNode | None:
+        """The backup region's object store, started on first use; ``None`` when there is none.
+
+        Only backups use it, so a backend may build it stopped and leave the start to the
+        first drill that takes backups: on the local backend a third ``moto_server`` at
+        topology start added 1-2 s to every drill's cold start on a loaded 2-core machine.
+
+        .. versionadded:: 0.9
+        """
+        start, self._start_backup_store = self._start_backup_store, None
+        if start is not None:
+            start()
+        return next((n for n in self.s3_nodes.values() if n.region == BACKUP_REGION), None)
 
     # --- services ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from pytest_drdrill.errors import FaultError, TopologyError
 from pytest_drdrill.ledger import LEDGER_DDL, LEDGER_KEY, LEDGER_TABLE, VALIDATION_TABLE
 from pytest_drdrill.proxy import ProxyClient
 from pytest_drdrill.proxy.client import split_address
+from pytest_drdrill.topology._protocol import BACKUP_REGION
 from pytest_drdrill.topology.links import Link
 from pytest_drdrill.topology.patroni_rest import LeaderFollower, PatroniRest, running_leader
 from pytest_drdrill.topology.postgres import conninfo
@@ -406,6 +407,8 @@ class StackTopology(ProxiedTopology):
         with sync_client(self.redis_endpoint.url(), timeout=5.0) as client:
             client.delete(LEDGER_KEY)
         for node in self.s3_nodes.values():
+            if node.region == BACKUP_REGION:
+                continue  # the team's backup store holds backups, not the drill's bucket
             client = s3_client(node.endpoint_url, timeout=10.0)
             ensure_bucket(client, self.bucket, versioned=True)
             for page in client.get_paginator("list_object_versions").paginate(Bucket=self.bucket):

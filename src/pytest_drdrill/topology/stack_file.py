@@ -15,6 +15,7 @@ import yaml
 
 from pytest_drdrill.errors import FaultError, TopologyError
 from pytest_drdrill.proxy.client import split_address
+from pytest_drdrill.topology._protocol import BACKUP_REGION
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -55,7 +56,8 @@ class StackNodeSpec:
 
     :param name: e.g. ``pg-primary``.
     :param service: ``postgres``, ``redis`` or ``s3``.
-    :param region: ``primary`` or ``dr``.
+    :param region: ``primary`` or ``dr``; an ``s3`` node may be ``backup``, the store
+        that receives backup copies (the requirements' backup site).
     :param address: ``host:port`` where pytest reaches the node directly.
     :param upstream: ``host:port`` where the fault proxy reaches it.
     :param container: its Docker container, for node faults; ``None`` when it has none.
@@ -144,8 +146,14 @@ class StackSpec:
             _known(node, _NODE_KEYS, where, fail)
             if node.get("service") not in SERVICES:
                 raise fail(f"{where}.service", f"give one of {', '.join(SERVICES)}")
-            if node.get("region") not in ("primary", "dr"):
-                raise fail(f"{where}.region", "give primary or dr")
+            regions = ("primary", "dr", BACKUP_REGION) if node.get("service") == "s3" else ()
+            if node.get("region") not in ("primary", "dr", *regions):
+                raise fail(
+                    f"{where}.region",
+                    "give primary, dr or backup (the backup region's object store)"
+                    if regions
+                    else "give primary or dr (only an s3 node may be in region backup)",
+                )
             for key in ("address", "upstream"):
                 try:
                     split_address(str(node.get(key)))
@@ -169,7 +177,9 @@ class StackSpec:
                         f"known: {', '.join(sorted(known))}",
                     )
             groups[group] = {str(k): str(v) for k, v in named.items()}
-        missing = sorted(set(nodes) - set(groups["client_paths"]))
+        # Clients never reach the backup region's store; a path to it is for faults only.
+        served = {name for name, node in nodes.items() if node.region != BACKUP_REGION}
+        missing = sorted(served - set(groups["client_paths"]))
         if missing:
             raise fail("paths.client_paths", f"no client path for {', '.join(missing)}")
         sync = top.get("sync_standbys") or []
