@@ -224,10 +224,12 @@ class Orchestrator:
         topo = self.topology
         nodes = topo.nodes()
         found: list[tuple[str, Link]] = []
+        # A stack that names no object-replication path has no storage link to watch.
+        storage = getattr(topo, "storage_link", None)
         groups = (
             ("postgres", topo.replication_links),
             ("redis", topo.redis_links),
-            ("s3", {topo.storage_link.source: topo.storage_link}),
+            ("s3", {} if storage is None else {storage.source: storage}),
         )
         for service, links in groups:
             for source, link in links.items():
