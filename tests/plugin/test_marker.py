@@ -272,8 +272,8 @@ BAD_MARKERS = [
         "tiers='tier_1_critical'",
         "ERROR: @pytest.mark.drdrill on test_drill.py::test_x: unknown argument(s) ['tiers']; "
         "valid: ['backup_tool', 'cadence', 'data', 'function', 'guardrails', 'max_lost_writes', "
-        "'negative_control', 'observe', 'patroni', 'postgres_failover', 'scenario', 'service', "
-        "'tier']",
+        "'negative_control', 'observe', 'patroni', 'postgres_failover', 'redis_failover', "
+        "'scenario', 'service', 'tier']",
         id="unknown-argument",
     ),
     pytest.param(
