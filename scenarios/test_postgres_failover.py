@@ -194,6 +194,33 @@ def test_losing_one_synchronous_standby_blocks_nothing_and_loses_nothing(drdrill
     cadence="monthly",
     tier="tier_1_critical",
     data="critical_user_data",
+    scenario="sync-standby-then-primary-lost",
+    max_lost_writes=0,
+    postgres_failover=REFERENCE_ONLY,
+)
+def test_after_one_synchronous_standby_the_primary_is_lost_too(drdrill):
+    """pg-sync dies, then the primary: the other sync standby leads and commits go on.
+
+    Found by a fault schedule: the new primary named the dead pg-sync as its synchronous
+    standby and every commit waited for good.
+    """
+    topology = drdrill.topology
+    _two_sync_standbys(topology)
+    lost, other = (topology.pg_nodes[n] for n in topology.sync_standby_names())
+    with drdrill.running():
+        drdrill.faults.crash(lost)
+        assert drdrill.workload.wait_for_acks(30), "commits stopped after one sync standby died"
+        drdrill.faults.crash(topology.primary)
+        drdrill.await_recovery()
+    result = drdrill.conclude()
+    assert result.rpo is not None and result.rpo.lost_writes == 0
+    assert topology.primary.name == other.name
+
+
+@pytest.mark.drdrill(
+    cadence="monthly",
+    tier="tier_1_critical",
+    data="critical_user_data",
     scenario="both-sync-standbys-lost",
     negative_control=True,
     observe=10,

@@ -27,7 +27,7 @@ def test_the_plan_names_faults_in_order_and_targets_and_nothing_runs(
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "drdrill dry run: 7 drill(s) would run; nothing is started or injected",
+            "drdrill dry run: 8 drill(s) would run; nothing is started or injected",
             "primary-crash (monthly) *[[]crash[]]",
             "  judged against: tier tier_1_critical: RTO target 15m00s, maximum 30m00s; *"
             "at most 0 lost acknowledged writes",
@@ -40,7 +40,7 @@ def test_the_plan_names_faults_in_order_and_targets_and_nothing_runs(
             "*negative control: recovery is broken on purpose, it must go red",
         ]
     )
-    assert result.parseoutcomes() == {"deselected": 7}
+    assert result.parseoutcomes() == {"deselected": 8}
     assert not (project.path / "reports").exists(), "a dry run wrote a report"
 
 

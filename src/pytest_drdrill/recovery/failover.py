@@ -40,6 +40,16 @@ def _query(node: PostgresNode, sql: str) -> tuple[object, ...]:
     return tuple(row)
 
 
+def _answers(node: PostgresNode) -> bool:
+    """Whether ``node`` is unfenced and answers as a standby now."""
+    if node.fenced:
+        return False
+    try:
+        return _query(node, "SELECT pg_is_in_recovery()") == (True,)
+    except psycopg.Error:
+        return False
+
+
 def _fetch_one(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> object:
     row = conn.execute(sql).fetchone()
     return row[0] if row else None
@@ -157,14 +167,16 @@ def keep_sync(topology: Topology, primary: PostgresNode) -> str:
     """Make the surviving synchronous standbys the new primary's; say which, or "".
 
     With two synchronous standbys, the one left after a promotion stays synchronous to the
-    new primary, so commits keep waiting for a second copy in the region.
+    new primary, so commits keep waiting for a second copy in the region. Only a standby
+    that answers counts: naming a dead one would stop every commit (a fault schedule
+    crashed pg-sync, then the primary, and the new primary waited on pg-sync for good).
     """
     require = getattr(topology, "require_sync", None)
     if require is None:
         return ""
     left = tuple(
         n for n in topology.sync_standby_names()
-        if n != primary.name and n in topology.pg_nodes and not topology.pg_nodes[n].fenced
+        if n != primary.name and n in topology.pg_nodes and _answers(topology.pg_nodes[n])
     )  # fmt: skip
     require(primary, left)
     return f"; synchronous: {', '.join(left)}" if left else "; no synchronous standby left"
