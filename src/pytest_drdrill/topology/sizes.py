@@ -75,11 +75,11 @@ class Sizes:
 
     def sync_names(self) -> tuple[str, ...]:
         """``pg-sync``, ``pg-sync2``, …: the synchronous standbys' names."""
-        return tuple("pg-sync" if i == 1 else f"pg-sync{i}" for i in range(1, self.pg_sync + 1))
+        return _numbered("pg-sync", self.pg_sync)
 
     def read_names(self) -> tuple[str, ...]:
         """``pg-read``, ``pg-read2``, …: the read replicas' names."""
-        return tuple("pg-read" if i == 1 else f"pg-read{i}" for i in range(1, self.pg_read + 1))
+        return _numbered("pg-read", self.pg_read)
 
     def redis_replica_names(self) -> tuple[str, ...]:
         """``redis-replica-1``, …: the Redis replicas beside the primary."""
@@ -88,3 +88,8 @@ class Sizes:
     def app_replicas(self) -> dict[str, int]:
         """Application replicas per region, the serving region first."""
         return {"primary": self.app_primary, "dr": self.app_dr}
+
+
+def _numbered(base: str, count: int) -> tuple[str, ...]:
+    """``base``, ``base2``, … ``count`` names: the first keeps the two-region topology's name."""
+    return tuple(base if i == 1 else f"{base}{i}" for i in range(1, count + 1))
