@@ -6,7 +6,8 @@ repointing the Redis endpoint when Sentinel announces the new master. The outage
 acknowledged session writes lost are measured from the Redis client's own history, never
 from what Sentinel reports. The DR node (``replica-priority 0``) is left to the region
 failover. Each drill forces Sentinel with ``redis_failover="sentinel"``, whatever
-``--drill-redis-failover`` says.
+``--drill-redis-failover`` says. The primary-region outage with the Sentinel group is in
+``test_two_regions.py``, beside the outage without it.
 """
 
 from __future__ import annotations
@@ -73,28 +74,3 @@ def test_negative_control_sentinels_without_quorum_go_red(drdrill):
         drdrill.faults.crash(topology.redis_primary)
         drdrill.await_recovery()
     drdrill.conclude()
-
-
-@pytest.mark.drdrill(
-    cadence="quarterly",
-    function="user_authentication",
-    scenario="primary-region-outage-sentinel",
-    redis_failover="sentinel",
-    postgres_failover=REFERENCE_ONLY,
-)
-def test_region_outage_takes_the_sentinels_and_dr_redis_is_promoted(drdrill):
-    """The region's Sentinels die with it; the region failover promotes the DR Redis node."""
-    topology = drdrill.topology
-    with drdrill.running():
-        drdrill.faults.region_outage("primary")
-        drdrill.await_recovery()
-    result = drdrill.conclude()
-    assert {topology.primary.name, topology.redis_primary.name, topology.s3_primary.name} == {
-        "pg-dr",
-        REDIS_DR,
-        "s3-dr",
-    }
-    assert _role(topology.redis_nodes[REDIS_DR]) == "master"
-    assert not any(s.is_running() for s in topology.sentinels)
-    assert not [p for p in result.phases if "Sentinel moved" in (p.detail or "")]
-    assert {s.service for s in result.services if s.rto.effect_seen} == {"postgres", "redis", "s3"}

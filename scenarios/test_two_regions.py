@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_drdrill.topology.proxied import REDIS_DR
+
 #: Drills of the reference failover's own behaviour; see the README's Patroni section for
 #: what runs under --drill-postgres-failover=patroni instead.
 REFERENCE_ONLY = ("reference",)
@@ -29,7 +31,7 @@ def test_partition_between_clients_and_primary_triggers_failover(drdrill):
         drdrill.faults.partition(["clients"], ["pg-primary"])
         drdrill.await_recovery()
     result = drdrill.conclude()
-    assert drdrill.topology.primary.name == "pg-sync"
+    assert drdrill.topology.primary.name in ("pg-sync", "pg-sync2")
     assert [p.name for p in result.phases].count("detection") == 1
 
 
@@ -92,6 +94,22 @@ def test_storage_loss_in_the_primary_region(drdrill):
     assert s3.rpo is not None and len(s3.lost_ages) == s3.rpo.lost_writes
 
 
+def _whole_region_moves_to_dr(drdrill):
+    """Cut off and crash the primary region; every service must end up served from DR."""
+    topology = drdrill.topology
+    with drdrill.running():
+        drdrill.faults.region_outage("primary")
+        drdrill.await_recovery()
+    result = drdrill.conclude()
+    assert {topology.primary.name, topology.redis_primary.name, topology.s3_primary.name} == {
+        "pg-dr",
+        REDIS_DR,
+        "s3-dr",
+    }
+    assert {s.service for s in result.services if s.rto.effect_seen} == {"postgres", "redis", "s3"}
+    return result
+
+
 @pytest.mark.drdrill(
     cadence="quarterly",
     function="user_authentication",
@@ -100,15 +118,22 @@ def test_storage_loss_in_the_primary_region(drdrill):
 )
 def test_full_primary_region_outage(drdrill):
     """Every service of the primary region is cut off and crashed at once: all move to DR."""
-    topology = drdrill.topology
-    with drdrill.running():
-        drdrill.faults.region_outage("primary")
-        drdrill.await_recovery()
-    result = drdrill.conclude()
-    assert {topology.primary.name, topology.redis_primary.name, topology.s3_primary.name} == {
-        "pg-dr",
-        "redis-dr",
-        "s3-dr",
-    }
-    assert {s.service for s in result.services if s.rto.effect_seen} == {"postgres", "redis", "s3"}
+    result = _whole_region_moves_to_dr(drdrill)
     assert {f.function for f in result.functions} >= {"user_authentication", "video_upload"}
+
+
+@pytest.mark.drdrill(
+    cadence="quarterly",
+    function="user_authentication",
+    scenario="primary-region-outage-sentinel",
+    redis_failover="sentinel",
+    postgres_failover=REFERENCE_ONLY,
+)
+def test_region_outage_takes_the_sentinels_and_dr_redis_is_promoted(drdrill):
+    """The region's Sentinels die with it: the region failover promotes the DR Redis node."""
+    result = _whole_region_moves_to_dr(drdrill)
+    topology = drdrill.topology
+    with topology.redis_nodes[REDIS_DR].client() as client:
+        assert client.info("replication")["role"] == "master"
+    assert not any(s.is_running() for s in topology.sentinels)
+    assert not [p for p in result.phases if "Sentinel moved" in (p.detail or "")]
