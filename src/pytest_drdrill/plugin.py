@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_drdrill import hookspecs, session
-from pytest_drdrill.config import DrillConfig, add_options, backend_name, get_config
+from pytest_drdrill.config import DrillConfig, backend_name, get_config
 from pytest_drdrill.marker import MARKER, MARKER_HELP, redis_failover, skip_reason, spec_for
+from pytest_drdrill.options import add_options
 from pytest_drdrill.stash import (
     autofailover_settings_key,
     config_key,
