@@ -1,6 +1,6 @@
 """MkDocs hook: the options page's table, generated from the plugin's own option list.
 
-Written from ``pytest_drdrill.config.OPTIONS`` at build time, so the docs cannot drift from
+Written from ``pytest_drdrill.options.OPTIONS`` at build time, so the docs cannot drift from
 what ``pytest --help`` says.
 """
 
@@ -13,7 +13,7 @@ MARKER = "<!-- drdrill:options -->"
 
 def options_table() -> str:
     """The Markdown table of every ``--drill-*`` option: flag, ini key and its help."""
-    from pytest_drdrill.config import OPTIONS
+    from pytest_drdrill.options import OPTIONS
 
     rows = ["| flag | ini key | meaning |", "|---|---|---|"]
     for option in OPTIONS:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_drdrill.config import (
+from pytest_drdrill.options import (
     BACKUP_TOOLS,
     CADENCES,
     POSTGRES_FAILOVERS,

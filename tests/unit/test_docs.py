@@ -29,7 +29,7 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     options = (site / "options" / "index.html").read_text()
-    from pytest_drdrill.config import OPTIONS
+    from pytest_drdrill.options import OPTIONS
 
     missing = [o.flag for o in OPTIONS if o.flag not in options]
     assert not missing, f"the options page lacks {missing}"

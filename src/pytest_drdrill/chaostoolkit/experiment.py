@@ -17,8 +17,8 @@ import copy
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from pytest_drdrill.config import CADENCES
 from pytest_drdrill.errors import DrillError
+from pytest_drdrill.options import CADENCES
 
 if TYPE_CHECKING:
     from pathlib import Path

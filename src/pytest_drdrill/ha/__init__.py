@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.config import POSTGRES_FAILOVERS
+from pytest_drdrill.options import POSTGRES_FAILOVERS
 
 if TYPE_CHECKING:
     from pytest_drdrill.ha._protocol import PostgresHA

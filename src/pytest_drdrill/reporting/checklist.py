@@ -120,7 +120,7 @@ def _functions(drills: list[DrillView], _d: Any, _h: Any) -> list[str]:
 
 
 def _cadence(cadence: str) -> Any:
-    from pytest_drdrill.config import includes
+    from pytest_drdrill.options import includes
 
     def good(drill: Mapping[str, Any]) -> bool:
         return (

@@ -267,7 +267,7 @@ class _Reader(FieldReader):
         return BackupRetention(**days)
 
     def schedule(self, value: object, tiers: Mapping[str, Tier]) -> dict[str, str]:
-        from pytest_drdrill.config import CADENCES
+        from pytest_drdrill.options import CADENCES
 
         if not isinstance(value, dict):
             self.fail(

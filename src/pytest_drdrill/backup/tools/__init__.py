@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_drdrill.config import BACKUP_TOOLS
+from pytest_drdrill.options import BACKUP_TOOLS
 
 if TYPE_CHECKING:
     from pytest_drdrill.backup.tools._protocol import BackupTool
