@@ -5,52 +5,46 @@ one measuring workload per service, the orchestrator that triggers failover, and
 record. Its :meth:`Drill.conclude` computes each service's RTO and RPO from that
 service's client history alone, judges them and every business function that depends on
 them against their targets, and fails the test when the drill went red. The drill owns
-the lifecycle; the rules it applies live in :mod:`pytest_drdrill.verdict` (judging) and
-:mod:`pytest_drdrill.notify.policy` (what the communication plan is told, and when).
+the lifecycle and delegates the rest: what watches it while it runs to
+:mod:`.drill_watches`, turning measurements into a result to :mod:`.drill_evaluation`,
+restores and verification checks to :mod:`.drill_backups`. The rules they apply live in
+:mod:`pytest_drdrill.verdict` (judging) and :mod:`pytest_drdrill.notify.policy` (what the
+communication plan is told, and when).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime as dt
-import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pytest_drdrill import kill_switch, timing, verdict
+from pytest_drdrill import drill_backups, drill_evaluation, timing, verdict
 from pytest_drdrill.backup.verification import CheckOutcome
-from pytest_drdrill.errors import DrillAborted, EnvelopeExceeded, TopologyError
-from pytest_drdrill.guardrails import Guardrails, GuardrailWatch
-from pytest_drdrill.measure import function_probes
-from pytest_drdrill.measure.postgres import read_present_ids
-from pytest_drdrill.measure.proxy_watch import ProxyWatch
-from pytest_drdrill.measure.resources import sample_resources
-from pytest_drdrill.measure.restore import check_restore
-from pytest_drdrill.measure.roles import RoleSampler
-from pytest_drdrill.measure.services import client_rtos, measure_service, median_ack_ms, timelines
-from pytest_drdrill.measure.watcher import ServerWatcher, watch_directly
+from pytest_drdrill.drill_watches import DrillWatches, fault_envelope
+from pytest_drdrill.errors import DrillAborted, EnvelopeExceeded
+from pytest_drdrill.guardrails import Guardrails
+from pytest_drdrill.measure.services import await_recovered, client_rtos, reach_steady_state
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.notify.policy import DrillNotifier, IncidentFeed, incident_severity, settle
-from pytest_drdrill.recovery.envelope import precheck as envelope_precheck
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
 from pytest_drdrill.results import DrillResult, Phase, RpoResult, RtoResult, Verdict
-from pytest_drdrill.topology.describe import describe
-from pytest_drdrill.verdict.stops import with_abort, with_proxy_death
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
-    from pathlib import Path
 
     from pytest_drdrill.backup.pitr import RestoreResult
     from pytest_drdrill.backup.site import BackupSite
     from pytest_drdrill.faults import FaultInjector
     from pytest_drdrill.faults._protocol import Fault
+    from pytest_drdrill.guardrails import GuardrailWatch
     from pytest_drdrill.ha._protocol import PostgresHA
+    from pytest_drdrill.measure import function_probes
     from pytest_drdrill.measure.history import History
+    from pytest_drdrill.measure.proxy_watch import ProxyWatch
+    from pytest_drdrill.measure.roles import RoleSampler
+    from pytest_drdrill.measure.watcher import ServerWatcher
     from pytest_drdrill.record import DrillRecord
     from pytest_drdrill.recovery.envelope import FailoverEnvelope
     from pytest_drdrill.recovery.orchestrator import Detection
-    from pytest_drdrill.results import FaultRecord, NodeResources
     from pytest_drdrill.targets import Targets
     from pytest_drdrill.timing import Anchor
     from pytest_drdrill.topology._protocol import Topology
@@ -115,9 +109,9 @@ class Drill:
         self.envelopes: list[FailoverEnvelope] = []
         faults.before_inject = self._before_fault
         self.guardrails = guardrails or Guardrails()
-        #: Watches the guardrails and the kill switch while the drill runs.
-        self.guard: GuardrailWatch | None = None
-        self._registered: Path | None = None
+        #: The function probes, split-brain watcher, fault proxy watch, guardrails, kill
+        #: switch and role sampler running beside the workloads.
+        self.watches = DrillWatches(topology, record, faults, self.guardrails)
         self.faults = faults
         self.workloads = (
             {workload.service: workload} if isinstance(workload, Workload) else dict(workload)
@@ -138,13 +132,6 @@ class Drill:
         self.notifier = notifier
         self.restore_hook = restore_hook
         self._restores = 0
-        #: Watches the fault proxy while the drill runs (``None`` before start).
-        self.proxy_watch: ProxyWatch | None = None
-        self._resources: tuple[NodeResources, ...] = ()
-        self._facts: dict[str, Any] | None = None
-        #: Asks every PostgreSQL server directly what it is, from steady state to the end.
-        self.watcher: ServerWatcher | None = None
-        self.function_clients: list[function_probes.FunctionClient] = []
         #: Business functions measured end to end by clients outside the targets file's
         #: probes (the application tier's function clients): name -> their history.
         self.probed_functions: dict[str, History] = {}
@@ -152,49 +139,56 @@ class Drill:
         #: time, each returns the acknowledged writes gone afterwards (the application
         #: tier's uploads and annotations), read when the drill is judged.
         self.function_losses: dict[str, Callable[[float], RpoResult | None]] = {}
-        #: Samples the HA stack's view of its members into the record while the drill runs.
-        self.roles: RoleSampler | None = None
         if notifier is not None:
             severity = incident_severity(record.target, targets)
             record.subscribe(IncidentFeed(notifier, service=service, severity=severity))
 
-    def _sample_roles(self, ha: PostgresHA) -> RoleSampler | None:
-        """Start sampling who leads, when the HA stack has members to ask about."""
-        if not ha.roles(self.topology):
-            return None
-        topology = self.topology
-        return RoleSampler(
-            self.record,
-            functools.partial(ha.roles, topology),
-            history=functools.partial(ha.history, topology),
-            name=ha.name,
-        ).start()
+    @property
+    def guard(self) -> GuardrailWatch | None:
+        """Watches the guardrails and the kill switch while the drill runs."""
+        return self.watches.guard
+
+    @property
+    def proxy_watch(self) -> ProxyWatch | None:
+        """Watches the fault proxy while the drill runs (``None`` before start)."""
+        return self.watches.proxy_watch
+
+    @property
+    def watcher(self) -> ServerWatcher | None:
+        """Asks every PostgreSQL server directly what it is, from steady state to the end."""
+        return self.watches.watcher
+
+    @property
+    def roles(self) -> RoleSampler | None:
+        """Samples the HA stack's view of its members into the record while the drill runs."""
+        return self.watches.roles
+
+    @property
+    def function_clients(self) -> list[function_probes.FunctionClient]:
+        """The targets file's function probes, from steady state to the end."""
+        return self.watches.function_clients
 
     def _before_fault(self, fault: Fault) -> None:
         """Refuse a fault after an abort; refuse one the HA stack's envelope cannot meet."""
-        if self.guard is not None and self.guard.tripped.is_set():
-            self._publish(self._result(Verdict.FAIL, "aborted", self._end(), fault=None))
+        guard = self.watches.guard
+        if guard is not None and guard.tripped.is_set():
+            self._refuse("aborted")
             raise DrillAborted(
                 f"{fault.kind} of {fault.target} refused: the drill was aborted "
-                f"({self.guard.breach.reason if self.guard.breach else 'guardrail'})"
+                f"({guard.breach.reason if guard.breach else 'guardrail'})"
             )
         if self.ha is None:
             return
-        found = self.ha.envelope(self.topology, fault)
-        if found is None:
-            return
-        self.envelopes.append(found)
-        self.record.note(f"{self.ha.name} failover envelope (live settings): {found.describe()}")
-        target = self.record.target
-        problem = None if target is None else envelope_precheck(found, target.rto_max)
-        if problem is None:
-            return
-        self._publish(
-            self._result(
-                Verdict.FAIL, f"refused before any fault: {problem}", self._end(), fault=None
-            )
-        )
-        raise EnvelopeExceeded(f"{self.ha.name} settings cannot meet the tier: {problem}")
+        found, problem = fault_envelope(self.ha, self.topology, self.record, fault)
+        if found is not None:
+            self.envelopes.append(found)
+        if problem is not None:
+            self._refuse(f"refused before any fault: {problem}")
+            raise EnvelopeExceeded(f"{self.ha.name} settings cannot meet the tier: {problem}")
+
+    def _refuse(self, reason: str) -> None:
+        """End the drill before the fault, ``FAIL`` for ``reason``."""
+        self._publish(self._measurements().result(Verdict.FAIL, reason, self._end(), fault=None))
 
     def start(self, *, steady_acks: int = 20, timeout: float = 15.0, failover: bool = True) -> None:
         """Start the workloads, the split-brain watcher and the orchestrator, in steady state.
@@ -208,38 +202,10 @@ class Drill:
             recover in its place (new in 0.4).
         :raises TopologyError: when a workload cannot write before any fault.
         """
-        for workload in self.workloads.values():
-            workload.start()
-        for service, workload in self.workloads.items():
-            if not workload.wait_for_acks(steady_acks, timeout=timeout):
-                raise TopologyError(
-                    f"steady state not reached: fewer than {steady_acks} acknowledged {service} "
-                    f"writes through {self.topology.endpoint(service)} within {timeout:.0f}s, "
-                    "before any fault"
-                )
-        # The team's own functions, measured end to end by the targets file's probes.
-        self.function_clients = function_probes.start_clients(self.targets, self.record)
-        self._resources = sample_resources(self.topology.nodes())
-        self._facts = describe(self.topology)
-        self.watcher = watch_directly(self.topology)
-        url = getattr(getattr(self.topology, "proxy", None), "base_url", None)
-        if isinstance(url, str):
-            self.proxy_watch = ProxyWatch(url, on_death=self._proxy_died).start()
-        started = timing.wall()
-        self._registered = kill_switch.register(self.record.scenario, url)
-        self.record.note(f"guardrails: {self.guardrails.describe()}; kill switch armed")
-        self.guard = GuardrailWatch(
-            self.guardrails,
-            {service: w.history for service, w in self.workloads.items()},
-            {
-                f: self.record.history_of(function_probes.history_name(f))
-                for f in self.guardrails.functions
-            },
-            on_breach=self._abort,
-            kill_switch=lambda: kill_switch.thrown_since(started),
-        ).start()
-        if self.ha is not None:
-            self.roles = self._sample_roles(self.ha)
+        reach_steady_state(
+            self.workloads, steady_acks, timeout=timeout, endpoint=self.topology.endpoint
+        )
+        self.watches.start(self.workloads, self.targets, self.ha)
         if not failover:
             self.record.note("automatic failover off for this drill: recovery is a restore")
             return
@@ -257,19 +223,7 @@ class Drill:
         for workload in self.workloads.values():
             if workload.is_running:
                 workload.stop()
-        function_probes.stop_clients(self.function_clients)
-        if self.watcher is not None:
-            self.watcher.stop()
-        if self.proxy_watch is not None:
-            self.proxy_watch.stop()
-        if self.guard is not None:
-            self.guard.stop()
-        if self._registered is not None:
-            self._registered.unlink(missing_ok=True)
-            self._registered = None
-        if self.roles is not None:
-            self.roles.stop()
-            self.roles = None
+        self.watches.stop()
 
     @contextlib.contextmanager
     def running(self, *, steady_acks: int = 20, failover: bool = True) -> Iterator[Drill]:
@@ -291,48 +245,12 @@ class Drill:
             raise RuntimeError(
                 "await_recovery() needs a fault: inject one with drdrill.faults first"
             )
-        limit = timeout or self.observe  # seconds after the fault, as wait_recovered counts
-        for workload in self.workloads.values():
-            # In half-second slices, so a dead fault proxy or an abort ends the wait at once.
-            while not workload.wait_recovered(
-                fault_at, timeout=min(limit, timing.monotonic() - fault_at + 0.5)
-            ):
-                if self._stopped() or timing.monotonic() - fault_at >= limit:
-                    return False
-        # Healed by an abort or the proxy's death is not a recovery.
-        return not self._stopped()
-
-    def _stopped(self) -> bool:
-        """Whether the fault proxy died or a guardrail or the kill switch stopped the drill."""
-        dead = self.proxy_watch is not None and self.proxy_watch.dead.is_set()
-        return dead or (self.guard is not None and self.guard.tripped.is_set())
-
-    def _abort(self, reason: str) -> None:
-        """A guardrail or the kill switch tripped: heal every fault now, say why."""
-        self.record.note(f"aborted: {reason}; healing every fault")
-        try:
-            self.faults.heal()
-        except Exception as exc:  # heal what can be healed; say what could not
-            self.record.note(f"healing after the abort: {exc}")
-
-    def _proxy_died(self) -> None:
-        """The fault proxy stopped answering: heal every fault now, say so in the record."""
-        assert self.proxy_watch is not None
-        self.record.note(
-            f"the fault proxy at {self.proxy_watch.base_url} stopped answering "
-            f"({self.proxy_watch.error}); every fault healed at once"
-        )
-        try:
-            self.faults.heal()
-        except Exception as exc:  # the proxy's own faults cannot be healed through it
-            self.record.note(f"healing after the fault proxy died: {exc}")
+        # Seconds after the fault, as Workload.wait_recovered counts.
+        limit = timeout or self.observe
+        return await_recovered(self.workloads, fault_at, limit=limit, stopped=self.watches.stopped)
 
     def _fault_at(self) -> float | None:
-        faults = self.record.faults
-        return faults[-1].injected_at if faults else None
-
-    def _fault(self, injected_at: float | None) -> FaultRecord | None:
-        return next((f for f in self.record.faults if f.injected_at == injected_at), None)
+        return drill_evaluation.last_fault_at(self.record)
 
     def measure(self, *, fault_at: float | None = None) -> DrillResult:
         """Compute each service's RTO and RPO from its history and judge them; never raises.
@@ -345,19 +263,12 @@ class Drill:
         self, result: DrillResult, seen: Mapping[str, RtoResult | None] | None = None
     ) -> DrillResult:
         """Judge split brain, settle the notifications, keep ``result``, hand it on."""
-        result = with_proxy_death(self._split_brain(result), self.proxy_watch)
-        result = with_abort(result, None if self.guard is None else self.guard.breach)
+        result = self.watches.judged(result)
         if self.notifier is not None:
             result = settle(self.notifier, result, service=self.service, seen=seen)
         self.result = result
         self._on_result(result)
         return result
-
-    def _split_brain(self, result: DrillResult) -> DrillResult:
-        """``result`` with the watcher's evidence; ``FAIL`` when two servers were writable."""
-        if self.watcher is None:
-            return result
-        return verdict.with_split_brain(result, self.watcher.summary())
 
     def _end(self) -> float:
         """Stop the drill and heal every fault; return the drill's end."""
@@ -372,91 +283,27 @@ class Drill:
                 self.record.note(settled)
         return ended
 
-    def _result(
-        self, judged: Verdict, reason: str, ended_at: float, **measured: Any
-    ) -> DrillResult:
-        record = self.record
-        return record.result(
-            judged,
-            reason,
-            ended_at=ended_at,
-            lag=tuple(record.lag_samples),
-            timeline=timelines(self.workloads, record.started_at, ended_at),
-            resources=self._resources,
-            topology=self._facts,
-            **measured,
+    def _measurements(self) -> drill_evaluation.Measurements:
+        return drill_evaluation.Measurements(
+            self.record, self.workloads, self.watches.resources, self.watches.facts
         )
 
     def _evaluate(self, fault_at: float | None) -> DrillResult:
-        record = self.record
         ended_at = self._end()
-        fault_at = fault_at if fault_at is not None else self._fault_at()
-        fault = self._fault(fault_at)
-        described = f"{fault.kind} of {fault.target}" if fault else "the fault"
-        services = {
-            name: verdict.judge_service(
-                name,
-                measure_service(name, workload, fault_at, note=record.note),
-                record.target,
-                subject=name == self.service,
-                observation_seconds=self.observe,
-                fault=described,
-            )
-            for name, workload in self.workloads.items()
-        }
-        main = services.get(self.service) or services["postgres"]
-        functions = (
-            verdict.judge_functions(
-                self.targets,
-                services,
-                observation_seconds=self.observe,
-                fault=described,
-                probed={
-                    **self.probed_functions,
-                    **{c.function.name: c.history for c in self.function_clients},
-                },
-                fault_at=fault_at,
-                losses=self._function_losses(fault_at),
-            )  # fmt: skip
-            if self.targets is not None and fault_at is not None
-            else ()
+        return drill_evaluation.evaluate(
+            self._measurements(),
+            ended_at=ended_at,
+            fault_at=fault_at if fault_at is not None else self._fault_at(),
+            service=self.service,
+            observe=self.observe,
+            targets=self.targets,
+            probed={
+                **self.probed_functions,
+                **{c.function.name: c.history for c in self.function_clients},
+            },
+            loss_readers=self.function_losses,
+            envelope=self.envelopes[-1] if self.envelopes else None,
         )
-        judged, reason = verdict.judge_drill(
-            main, services.values(), functions, recovery_errors=record.recovery_errors
-        )
-        if self.envelopes and main.rto is not None and main.rto.seconds is not None:
-            judged, reason = verdict.judge_envelope(
-                judged, reason, self.envelopes[-1], main.rto.seconds, note=record.note
-            )
-        return self._result(
-            judged,
-            reason,
-            ended_at,
-            fault=fault,
-            rto=main.rto,
-            rpo=main.rpo,
-            acknowledged_writes=main.acknowledged_writes,
-            services=tuple(services.values()),
-            functions=functions,
-        )
-
-    def _function_losses(self, fault_at: float | None) -> dict[str, RpoResult]:
-        """Each self-measuring function's loss; one that cannot be read is noted, not guessed."""
-        losses: dict[str, RpoResult] = {}
-        if fault_at is None:
-            return losses
-        for name, read in self.function_losses.items():
-            try:
-                loss = read(fault_at)
-            except Exception as exc:  # any client error: the table falls back, and says so
-                self.record.note(
-                    f"{name}: its acknowledged writes could not be checked afterwards ({exc}); "
-                    "its data loss is its dependencies' instead"
-                )
-                continue
-            if loss is not None:
-                losses[name] = loss
-        return losses
 
     def measure_no_failover(self, *, min_added_ms: float) -> DrillResult:
         """Judge a fault that must NOT cause a failover, such as latency on a healthy link.
@@ -469,21 +316,14 @@ class Drill:
         .. versionadded:: 0.2
         """
         fault_at = self._fault_at()
-        result = self._evaluate(fault_at)
-        fault = result.fault
-        history = self.workloads[self.service].history
-        ended = fault.healed_at if fault is not None and fault.healed_at else result.ended_at
-        before = median_ack_ms(history, result.started_at, fault_at or result.started_at)
-        during = median_ack_ms(history, fault_at or 0.0, ended)
-        judged, reason = verdict.judge_no_failover(
-            detections=[p for p in result.phases if p.name == "detection"],
-            outage=[s.service for s in result.services if s.rto is not None and s.rto.effect_seen],
-            before_ms=before,
-            during_ms=during,
+        result = drill_evaluation.as_no_failover(
+            self._evaluate(fault_at),
+            self.workloads[self.service].history,
+            fault_at,
             min_added_ms=min_added_ms,
             recovery_errors=self.record.recovery_errors,
         )
-        return self._publish(dataclasses.replace(result, verdict=judged, reason=reason))
+        return self._publish(result)
 
     def measure_tolerated(self, *, evidence: str) -> DrillResult:
         """Judge a fault that must cause no outage at all, proven in effect by ``evidence``.
@@ -493,14 +333,12 @@ class Drill:
 
         .. versionadded:: 0.6
         """
-        result = self._evaluate(self._fault_at())
-        judged, reason = verdict.judge_tolerated(
-            outage=[s.service for s in result.services if s.rto is not None and s.rto.effect_seen],
-            lost_writes=sum(s.rpo.lost_writes for s in result.services if s.rpo is not None),
+        result = drill_evaluation.as_tolerated(
+            self._evaluate(self._fault_at()),
             evidence=evidence,
             recovery_errors=self.record.recovery_errors,
         )
-        return self._publish(dataclasses.replace(result, verdict=judged, reason=reason))
+        return self._publish(result)
 
     def conclude_tolerated(self, *, evidence: str) -> DrillResult:
         """:meth:`measure_tolerated`, failing the test unless it passed."""
@@ -528,18 +366,9 @@ class Drill:
             raise RuntimeError("this drill has no restore hook; use the drdrill fixture")
         self._restores += 1
         workdir = backups.workdir / f"restore-{self._restores}"
-        result = self.restore_hook(
-            backups=backups,
-            target=dt.datetime.fromtimestamp(target, tz=dt.UTC),
-            workdir=workdir,
-            record=self.record,
+        return drill_backups.run_restore(
+            self.restore_hook, backups, target, workdir=workdir, record=self.record
         )
-        if result is None:
-            raise RuntimeError(
-                "no pytest_drdrill_restore implementation returned a result; the reference "
-                "one is registered unless -p no:drdrill-reference-restore removed it"
-            )
-        return result  # type: ignore[return-value]
 
     def declare_incident(self, detail: str) -> None:
         """Record that people decided to recover by hand (e.g. restore), as a detection.
@@ -570,40 +399,20 @@ class Drill:
 
         .. versionadded:: 0.3
         """
-        for phase in restored.phases:
-            self.record.add_phase(phase)
-        with self.record.phase("validate") as note:
-            present = read_present_ids(restored.node.dsn(app="drdrill-validate"))
-            note.detail = f"{len(present)} ledger rows read from {restored.node.name}"
-        validated = self.record.phases[-1].ended
-        record = self.record
+        present, validated = drill_backups.validate_restore(self.record, restored)
         ended_at = self._end()
         fault_at = self._fault_at()
-        history = self.workloads[self.service].history
-        check = check_restore(history, present, anchor=anchor, target=target, incident=incident)
-        started = restored.phases[0].started
-        rto = RtoResult(validated - started, started, validated, effect_seen=True)
-        judged = verdict.judge_restore(
-            self.service,
-            record.target,
-            rto,
-            check,
+        result = drill_backups.restore_result(
+            self._measurements(),
             restored,
-            restore_target=target,
-            acknowledged_writes=len(history.acknowledged()),
-        )
-        result = self._result(
-            judged.verdict,
-            judged.reason,
-            ended_at,
-            fault=self._fault(fault_at),
-            rto=rto,
-            rpo=check.rpo,
-            acknowledged_writes=judged.acknowledged_writes,
-            # A restore drill judges the service it restores; the others may be down on
-            # purpose (a lost region with failover off) and are not its subject.
-            services=(judged,),
-            functions=(),
+            present,
+            validated=validated,
+            service=self.service,
+            target=target,
+            incident=incident,
+            anchor=anchor,
+            ended_at=ended_at,
+            fault=drill_evaluation.fault_injected_at(self.record, fault_at),
         )
         # The communication plan is told what the clients saw, as in any other drill.
         return verdict.enforce(self._publish(result, client_rtos(self.workloads, fault_at)))
@@ -613,12 +422,7 @@ class Drill:
 
         .. versionadded:: 0.3
         """
-        started = timing.monotonic()
-        outcome = run()
-        self.record.add_phase(
-            Phase(name, started, timing.monotonic(), ok=outcome.ok, detail=outcome.detail)
-        )
-        return outcome
+        return drill_backups.run_check(self.record, name, run)
 
     def conclude_checks(self) -> DrillResult:
         """Judge a verification drill: it passes when every check recorded with :meth:`check` did.
@@ -631,19 +435,7 @@ class Drill:
         .. versionadded:: 0.3
         """
         self.stop()
-        record = self.record
-        phases = tuple(sorted(record.phases, key=lambda p: p.started))
-        judged, reason = verdict.judge_checks(phases)
-        self.result = self._split_brain(
-            record.result(
-                judged,
-                reason,
-                phases=phases,
-                faults=(),
-                resources=self._resources,
-                topology=self._facts,
-            )
-        )
+        self.result = self.watches.split_brain(drill_backups.checks_result(self._measurements()))
         self._on_result(self.result)
         return verdict.enforce(self.result)
 

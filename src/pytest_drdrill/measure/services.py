@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from pytest_drdrill import timing
+from pytest_drdrill.errors import TopologyError
 from pytest_drdrill.measure.analysis import measure_rpo, measure_rto
 from pytest_drdrill.measure.functions import lost_ages
 from pytest_drdrill.measure.timeline import bucket_seconds, service_timeline
@@ -21,7 +23,15 @@ if TYPE_CHECKING:
     from pytest_drdrill.measure.workload import Workload
     from pytest_drdrill.results import RpoResult, RtoResult, ServiceTimeline
 
-__all__ = ["ServiceMeasurement", "client_rtos", "measure_service", "median_ack_ms", "timelines"]
+__all__ = [
+    "ServiceMeasurement",
+    "await_recovered",
+    "client_rtos",
+    "measure_service",
+    "median_ack_ms",
+    "reach_steady_state",
+    "timelines",
+]
 
 _READ_TIMEOUT = 10.0
 """Seconds to read a recovered ledger back through its endpoint."""
@@ -106,3 +116,51 @@ def median_ack_ms(history: History, start: float, end: float) -> float:
         if start <= op.invoked < end
     )
     return took[len(took) // 2] if took else 0.0
+
+
+def reach_steady_state(
+    workloads: Mapping[str, Workload],
+    steady_acks: int,
+    *,
+    timeout: float,
+    endpoint: Callable[[str], object],
+) -> None:
+    """Start every client and wait until each has ``steady_acks`` acknowledged writes.
+
+    :param endpoint: the service endpoint of a service, named in the error.
+    :raises TopologyError: when a client cannot write before any fault.
+    """
+    for workload in workloads.values():
+        workload.start()
+    for service, workload in workloads.items():
+        if not workload.wait_for_acks(steady_acks, timeout=timeout):
+            raise TopologyError(
+                f"steady state not reached: fewer than {steady_acks} acknowledged {service} "
+                f"writes through {endpoint(service)} within {timeout:.0f}s, "
+                "before any fault"
+            )
+
+
+def await_recovered(
+    workloads: Mapping[str, Workload],
+    fault_at: float,
+    *,
+    limit: float,
+    stopped: Callable[[], bool],
+) -> bool:
+    """Wait until every client sees its service recovered after the fault at ``fault_at``.
+
+    :param limit: seconds after the fault to give up at.
+    :param stopped: whether the drill was stopped (the fault proxy died, an abort); checked
+        every half second, it ends the wait at once.
+    :returns: whether all recovered, and the drill was not stopped.
+    """
+    for workload in workloads.values():
+        # In half-second slices, so a dead fault proxy or an abort ends the wait at once.
+        while not workload.wait_recovered(
+            fault_at, timeout=min(limit, timing.monotonic() - fault_at + 0.5)
+        ):
+            if stopped() or timing.monotonic() - fault_at >= limit:
+                return False
+    # Healed by an abort or the proxy's death is not a recovery.
+    return not stopped()
