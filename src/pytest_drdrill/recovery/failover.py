@@ -14,6 +14,7 @@ region failover; the plugin whose hooks run both is
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -76,13 +77,51 @@ class PostgresFailover:
     ) -> StandbyState:
         """Pick the standby to promote: synchronous ones first, then the most WAL received.
 
+        Under ``ANY 1`` a commit may have been confirmed by one synchronous standby alone, so
+        a synchronous standby that still runs but does not answer (frozen, cut off) is waited
+        for, up to ``quorum_timeout``: promoting another could lose what only it holds (a
+        fault schedule partitioned pg-sync, froze pg-sync2, then cut off the primary, and
+        promoting pg-sync lost 3 acknowledged commits). A crashed one is not waited for.
+
         :param among: the candidates; default every standby.
         :raises FailoverFailed: when no standby answers.
         """
-        states: list[StandbyState] = []
-        errors: list[str] = []
+        candidates = among if among is not None else topology.standbys()
         sync_names = topology.sync_standby_names()
-        for node in among if among is not None else topology.standbys():
+        deadline = timing.monotonic() + self.settings.quorum_timeout
+        while True:
+            states, errors = self._states(candidates, sync_names)
+            silent = [
+                n.name for n in candidates
+                if n.name in sync_names and n.name in errors
+                and not errors[n.name].endswith("not in recovery")
+                and not n.fenced and n.is_running()
+            ]  # fmt: skip
+            if not silent or timing.monotonic() >= deadline:
+                break
+            timing.sleep(0.2)
+        if not states:
+            reasons = "; ".join(f"{name}: {why}" for name, why in errors.items())
+            raise FailoverFailed(f"no standby can be promoted: {reasons or 'none left'}")
+        chosen = max(states, key=lambda s: (s.sync, s.receive_lsn))
+        if silent:
+            chosen = dataclasses.replace(
+                chosen,
+                note=(
+                    f"; synchronous {', '.join(silent)} still silent after "
+                    f"{self.settings.quorum_timeout:g}s: commits only it confirmed may be lost"
+                ),
+            )
+        return chosen
+
+    @staticmethod
+    def _states(
+        candidates: list[PostgresNode], sync_names: tuple[str, ...]
+    ) -> tuple[list[StandbyState], dict[str, str]]:
+        """Each answering standby's state, and why each other could not be read."""
+        states: list[StandbyState] = []
+        errors: dict[str, str] = {}
+        for node in candidates:
             try:
                 in_recovery, receive, replay = _query(
                     node,
@@ -90,19 +129,17 @@ class PostgresFailover:
                     "pg_last_wal_replay_lsn()::text",
                 )
             except psycopg.Error as exc:
-                errors.append(f"{node.name}: {exc}")
+                errors[node.name] = str(exc)
                 continue
             if not in_recovery:
-                errors.append(f"{node.name}: not in recovery")
+                errors[node.name] = "not in recovery"
                 continue
             states.append(
                 StandbyState(
                     node, node.name in sync_names, parse_lsn(str(receive)), parse_lsn(str(replay))
                 )
             )
-        if not states:
-            raise FailoverFailed(f"no standby can be promoted: {'; '.join(errors) or 'none left'}")
-        return max(states, key=lambda s: (s.sync, s.receive_lsn))
+        return states, errors
 
     def catch_up(self, chosen: StandbyState) -> str:
         """Wait, bounded, until the standby has replayed all it received."""

@@ -35,11 +35,15 @@ class FailoverSettings:
     :param catchup_timeout: how long to wait for the chosen standby to replay what it received.
     :param promote_timeout: how long promotion may take.
     :param validate_timeout: how long validation through the endpoint may take.
+    :param quorum_timeout: how long selection waits for a synchronous standby that is still
+        running but does not answer (frozen, cut off): under ``ANY 1`` it may hold commits
+        that no other standby confirmed.
     """
 
     catchup_timeout: float = 5.0
     promote_timeout: float = 10.0
     validate_timeout: float = 5.0
+    quorum_timeout: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +54,8 @@ class StandbyState:
     sync: bool
     receive_lsn: int
     replay_lsn: int
+    #: What selection could not check, in words ("" when it saw every synchronous standby).
+    note: str = ""
 
 
 class PromotionSteps(Protocol):
@@ -91,7 +97,7 @@ class Promotion(abc.ABC):
             note.detail = self.fence()
         with record.phase("selection") as note:
             chosen = self.steps.select(self.topology, among=self.candidates())
-            note.detail = self.selected(chosen)
+            note.detail = self.selected(chosen) + chosen.note
             note.detail += self.steps.catch_up(chosen)
         with record.phase("promotion") as note:
             changed = self.steps.promote(chosen.node)
