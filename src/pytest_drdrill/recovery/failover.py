@@ -90,11 +90,10 @@ class PostgresFailover:
         sync_names = topology.sync_standby_names()
         deadline = timing.monotonic() + self.settings.quorum_timeout
         while True:
-            states, errors = self._states(candidates, sync_names)
+            states, errors, unreachable = self._states(candidates, sync_names)
             silent = [
                 n.name for n in candidates
-                if n.name in sync_names and n.name in errors
-                and not errors[n.name].endswith("not in recovery")
+                if n.name in sync_names and n.name in unreachable
                 and not n.fenced and n.is_running()
             ]  # fmt: skip
             if not silent or timing.monotonic() >= deadline:
@@ -117,10 +116,11 @@ class PostgresFailover:
     @staticmethod
     def _states(
         candidates: list[PostgresNode], sync_names: tuple[str, ...]
-    ) -> tuple[list[StandbyState], dict[str, str]]:
-        """Each answering standby's state, and why each other could not be read."""
+    ) -> tuple[list[StandbyState], dict[str, str], set[str]]:
+        """Each answering standby's state, why each other was left out, and who never answered."""
         states: list[StandbyState] = []
         errors: dict[str, str] = {}
+        unreachable: set[str] = set()
         for node in candidates:
             try:
                 in_recovery, receive, replay = _query(
@@ -130,6 +130,7 @@ class PostgresFailover:
                 )
             except psycopg.Error as exc:
                 errors[node.name] = str(exc)
+                unreachable.add(node.name)
                 continue
             if not in_recovery:
                 errors[node.name] = "not in recovery"
@@ -139,7 +140,7 @@ class PostgresFailover:
                     node, node.name in sync_names, parse_lsn(str(receive)), parse_lsn(str(replay))
                 )
             )
-        return states, errors
+        return states, errors, unreachable
 
     def catch_up(self, chosen: StandbyState) -> str:
         """Wait, bounded, until the standby has replayed all it received."""
