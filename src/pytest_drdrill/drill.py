@@ -22,7 +22,12 @@ from pytest_drdrill.backup.verification import CheckOutcome
 from pytest_drdrill.drill_watches import DrillWatches, fault_envelope
 from pytest_drdrill.errors import DrillAborted, EnvelopeExceeded
 from pytest_drdrill.guardrails import Guardrails
-from pytest_drdrill.measure.services import await_recovered, client_rtos, reach_steady_state
+from pytest_drdrill.measure.services import (
+    await_recovered,
+    client_rtos,
+    reach_steady_state,
+    stall_notes,
+)
 from pytest_drdrill.measure.workload import Workload
 from pytest_drdrill.notify.policy import DrillNotifier, IncidentFeed, incident_severity, settle
 from pytest_drdrill.recovery.orchestrator import MonitorSettings, Orchestrator
@@ -220,9 +225,11 @@ class Drill:
             self.sentinel.stop()  # type: ignore[attr-defined]
         if self.monitor is not None:
             self.monitor.stop()
-        for workload in self.workloads.values():
+        for name, workload in self.workloads.items():
             if workload.is_running:
                 workload.stop()
+                for line in stall_notes(name, workload, self.record.started_at):
+                    self.record.note(line)
         self.watches.stop()
 
     @contextlib.contextmanager

@@ -103,6 +103,7 @@ class History:
         # lets acknowledged_since() bisect; concurrent writers may break the order, and
         # then it falls back to a scan instead of sorting on every append.
         self._acks_sorted = True
+        self._stalls: list[tuple[float, float]] = []
 
     def record_write(self, op: WriteOp) -> None:
         """Append a finished write.
@@ -124,6 +125,22 @@ class History:
         """
         with self._lock:
             self._probes.append(op)
+
+    def record_stall(self, woke: float, seconds: float) -> None:
+        """Note that the client itself did not run for ``seconds`` before ``woke``.
+
+        Its loop woke that late (the process got no CPU, or another thread held the GIL):
+        an operation that timed out then says nothing about the service.
+
+        .. versionadded:: 0.8
+        """
+        with self._lock:
+            self._stalls.append((woke, seconds))
+
+    def stalls(self) -> tuple[tuple[float, float], ...]:
+        """Return the client's own stalls so far, as ``(woke, seconds)``, in order."""
+        with self._lock:
+            return tuple(self._stalls)
 
     def writes(self) -> tuple[WriteOp, ...]:
         """Return a snapshot of every write recorded so far, in recording order."""

@@ -78,6 +78,22 @@ def measure_service(
     return ServiceMeasurement(rto, rpo, len(history.acknowledged()), ages)
 
 
+def stall_notes(service: str, workload: Workload, started_at: float) -> list[str]:
+    """One note when the service's client itself could not run at times, else none.
+
+    .. versionadded:: 0.8
+    """
+    stalls = workload.history.stalls()
+    if not stalls:
+        return []
+    woke, longest = max(stalls, key=lambda stall: stall[1])
+    return [
+        f"the {service} client itself could not run {len(stalls)} time(s), longest "
+        f"{longest:.2f}s up to +{woke - started_at:.2f}s into the drill (no CPU, or the GIL "
+        "held elsewhere): operations that timed out then say nothing about the service"
+    ]
+
+
 def client_rtos(
     workloads: Mapping[str, Workload], fault_at: float | None
 ) -> dict[str, RtoResult | None]:

@@ -10,6 +10,10 @@ Each write uses a fresh id, once. Its outcome is ``OK`` when it was acknowledged
 ``FAIL`` when it certainly did not apply (no connection, or the server refused it, e.g.
 read-only), and ``INFO`` when it was sent but never acknowledged (the connection died or
 timed out mid-write): such a record may or may not exist afterwards.
+
+While it runs, the process's older objects are kept out of the garbage collector
+(:mod:`~pytest_drdrill.measure.heap`), and any moment the loop itself could not run is
+recorded as a stall (:meth:`History.stalls`): timeouts then say nothing about the service.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from pytest_drdrill import timing
+from pytest_drdrill.measure import heap
 from pytest_drdrill.measure._protocol import Indeterminate, NotApplied
 from pytest_drdrill.measure.analysis import measure_rto
 from pytest_drdrill.measure.history import History, Outcome, ProbeOp, WriteOp
@@ -31,6 +36,11 @@ if TYPE_CHECKING:
     from pytest_drdrill.measure._protocol import LedgerClient
 
 __all__ = ["Workload", "read_present_ids"]
+
+#: How often the loop checks that it runs, seconds.
+STALL_TICK = 0.02
+#: A stall is recorded from this share of the client's timeout (a quarter of 1 s by default).
+STALL_SHARE = 0.25
 
 
 class Workload:
@@ -79,8 +89,14 @@ class Workload:
         if self._thread is not None:
             raise RuntimeError("the workload is already running")
         self._stop.clear()
+        heap.hold()
         self._thread = threading.Thread(target=self._run, name="drdrill-workload", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            self._thread = None
+            heap.release()
+            raise
         return self
 
     def stop(self) -> None:
@@ -89,6 +105,7 @@ class Workload:
         if self._thread is not None:
             self._thread.join(timeout=self.timeout * 3 + 5)
             self._thread = None
+            heap.release()
         if self._error is not None:
             raise RuntimeError("the drill workload crashed") from self._error
 
@@ -155,7 +172,7 @@ class Workload:
 
     async def _main(self) -> None:
         try:
-            await asyncio.gather(self._writer(), self._prober())
+            await asyncio.gather(self._writer(), self._prober(), self._stall_watch())
         finally:
             await self.client.aclose()
 
@@ -186,6 +203,16 @@ class Workload:
                 ok, error = False, str(exc) or type(exc).__name__
             self.history.record_probe(ProbeOp(invoked, timing.monotonic(), ok, error))
             await asyncio.sleep(self.probe_interval)
+
+    async def _stall_watch(self) -> None:
+        # Wakes often; waking late means the loop could not run (no CPU, GIL held elsewhere).
+        tick, bar = STALL_TICK, max(STALL_TICK * 2, self.timeout * STALL_SHARE)
+        while not self._stop.is_set():
+            slept = timing.monotonic()
+            await asyncio.sleep(tick)
+            woke = timing.monotonic()
+            if woke - slept - tick >= bar:
+                self.history.record_stall(woke, woke - slept - tick)
 
     def read_ids(self, *, timeout: float = 10.0) -> set[int]:
         """Every id in the service's ledger, read through its endpoint (after recovery)."""
