@@ -49,7 +49,7 @@ class RoundTrips:
 
 def big_heap() -> list[object]:
     """Enough tracked objects for one full collection to take far longer than a timeout."""
-    return [[i] for i in range(1_500_000)]
+    return [[i] for i in range(3_000_000)]
 
 
 def test_a_full_collection_during_a_drill_does_not_look_like_an_outage() -> None:
@@ -57,9 +57,10 @@ def test_a_full_collection_during_a_drill_does_not_look_like_an_outage() -> None
     started = timing.monotonic()
     gc.collect()
     full = timing.monotonic() - started
-    if full < 0.15:
+    # Half a collection: far above a busy machine's scheduling noise, far below the pause.
+    if full / 2 < 0.15:
         pytest.skip(f"a full collection took only {full:.2f}s here: nothing to show")
-    workload = Workload(RoundTrips(), timeout=full / 3, write_interval=0.001)
+    workload = Workload(RoundTrips(), timeout=full / 2, write_interval=0.001)
     with workload.running():
         assert workload.wait_for_acks(20)
         for _ in range(3):
@@ -68,7 +69,7 @@ def test_a_full_collection_during_a_drill_does_not_look_like_an_outage() -> None
         assert workload.wait_for_acks(20)
     failed = [op for op in workload.history.writes() if op.outcome is not Outcome.OK]
     assert failed == [], f"{len(failed)} writes failed; a full collection took {full:.2f}s"
-    assert len(kept) == 1_500_000
+    assert len(kept) == 3_000_000
 
 
 def test_the_heap_is_frozen_only_while_a_client_runs() -> None:
@@ -87,12 +88,14 @@ def test_a_stall_of_the_client_itself_is_recorded() -> None:
     workload = Workload(RoundTrips(), write_interval=0.001)
     with workload.running():
         assert workload.wait_for_acks(5)
-        hold_the_gil(0.6)
+        held = hold_the_gil(0.6)
         assert workload.wait_for_acks(5)
+    assert held >= 0.3, f"the GIL was held only {held:.2f}s: nothing to show"
     stalls = workload.history.stalls()
-    assert stalls, "a 0.6 s stall of the client's own loop went unseen"
+    assert stalls, f"a {held:.2f}s stall of the client's own loop went unseen"
     _, seconds = max(stalls, key=lambda stall: stall[1])
-    assert 0.3 <= seconds <= 3.0
+    # The loop cannot run while the GIL is held: it wakes at most one tick early.
+    assert held - 0.1 <= seconds <= held + 1.0
     (note,) = stall_notes("fake", workload, workload.history.writes()[0].invoked)
     assert note.startswith(f"the fake client itself could not run {len(stalls)} time(s), longest")
 
@@ -101,11 +104,13 @@ def test_a_client_that_always_ran_adds_no_note() -> None:
     assert stall_notes("fake", Workload(RoundTrips()), 0.0) == []
 
 
-def hold_the_gil(seconds: float) -> None:
-    """Keep the GIL as a full collection does: one long call into C."""
-    # sum() over a huge range is a single C call; the interpreter never switches inside it.
+def hold_the_gil(seconds: float) -> float:
+    """Keep the GIL about ``seconds`` (at least), as a full collection does; return how long."""
+    # sum() over a range is a single C call: the interpreter never switches threads inside.
     n = 2_000_000
     started = timing.monotonic()
     sum(range(n))
     per = max(timing.monotonic() - started, 1e-6)
-    sum(range(int(n * seconds / per)))
+    started = timing.monotonic()
+    sum(range(int(n * seconds / per * 2)))  # twice over: calibration on a busy machine errs
+    return timing.monotonic() - started

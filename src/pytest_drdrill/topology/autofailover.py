@@ -57,6 +57,9 @@ class AutoctlProcess(SupervisedPostgres):
     :param log: the log file.
     :param run_as: the account it runs as.
     :param pg_autoctl: the executable.
+    :param template: a stopped data directory copied in before the first start (the
+        session template, whose ``postgresql.conf`` keeps dynamic shared memory out of
+        ``/dev/shm``), or ``None`` to let pg_autoctl run ``initdb``.
     """
 
     ready_phrase = "accept connections under pg_autoctl"
@@ -73,8 +76,10 @@ class AutoctlProcess(SupervisedPostgres):
         log: Path,
         run_as: RunAs | None = None,
         pg_autoctl: str = "pg_autoctl",
+        template: Path | None = None,
     ) -> None:
         super().__init__(name, log=log, workdir=workdir, run_as=run_as)
+        self.template = template
         self.workdir: Path = workdir
         self.region = region
         self.bin_dir = bin_dir
@@ -105,12 +110,22 @@ class AutoctlProcess(SupervisedPostgres):
         return (config / "pg_autoctl.cfg").exists()
 
     def prepare(self) -> None:
-        """Create pg_autoctl's directories, owned by the server account."""
+        """Create pg_autoctl's directories, owned by the server account; copy the template in."""
         super().prepare()
         for sub in ("xdg-config", "xdg-data", "xdg-run"):
             (self.workdir / sub).mkdir(mode=0o700, exist_ok=True)
         if self.run_as is not None:
             self.run_as.own(self.workdir)
+        if self.template is not None and not self.datadir.exists():
+            processes.run(
+                ["cp", "-a", str(self.template), str(self.datadir)],
+                run_as=self.run_as, timeout=60, what="cp -a",
+            )  # fmt: skip
+            (self.datadir / "postmaster.pid").unlink(missing_ok=True)
+            self.copied_template()
+
+    def copied_template(self) -> None:
+        """Adjust a data directory just copied from the template (nothing by default)."""
 
     def choose_ports(self) -> None:
         """Keep the port: it is registered with the monitor (and shared with a proxy path)."""
@@ -184,9 +199,8 @@ class AutoctlKeeper(AutoctlProcess):
     :param advertised: the ``host`` others reach this node at; the port is :attr:`port`.
     :param candidate_priority: 0..100; 0 never promotes.
     :param replication_quorum: whether its acknowledgement counts for commits.
-    :param template: a stopped data directory copied in before the first start (the
-        session template with the drill tables), or ``None`` to let pg_autoctl run
-        ``initdb`` (standbys are cloned by pg_autoctl itself).
+
+    Only the first primary takes ``template``: pg_autoctl clones the standbys from it.
     """
 
     def __init__(
@@ -198,7 +212,6 @@ class AutoctlKeeper(AutoctlProcess):
         monitor_uri: str,
         candidate_priority: int,
         replication_quorum: bool,
-        template: Path | None = None,
         **kw: object,
     ) -> None:
         super().__init__(name, region, workdir, **kw)  # type: ignore[arg-type]
@@ -207,21 +220,11 @@ class AutoctlKeeper(AutoctlProcess):
         self.monitor_uri = monitor_uri
         self.candidate_priority = candidate_priority
         self.replication_quorum = replication_quorum
-        self.template = template
 
-    def prepare(self) -> None:
-        """Copy the template in on the first start; trust loopback in ``pg_hba.conf``."""
-        super().prepare()
-        if self.template is not None and not self.datadir.exists():
-            processes.run(
-                ["cp", "-a", str(self.template), str(self.datadir)],
-                run_as=self.run_as, timeout=60, what="cp -a",
-            )  # fmt: skip
-            (self.datadir / "postmaster.pid").unlink(missing_ok=True)
-            with (self.datadir / "pg_hba.conf").open("a") as hba:
-                hba.write(
-                    "host all all 127.0.0.0/8 trust\nhost replication all 127.0.0.0/8 trust\n"
-                )
+    def copied_template(self) -> None:
+        """Trust loopback in ``pg_hba.conf`` (pg_autoctl runs with ``--skip-pg-hba``)."""
+        with (self.datadir / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all 127.0.0.0/8 trust\nhost replication all 127.0.0.0/8 trust\n")
 
     def create_args(self) -> list[str]:
         """``pg_autoctl create postgres`` registering the proxy path's address."""

@@ -149,7 +149,7 @@ class AutofailoverCluster:
         common: dict[str, Any] = {"bin_dir": bin_dir, "run_as": run_as, "pg_autoctl": pg_autoctl}
         self.monitor = AutoctlMonitor(
             "monitor", "primary", self.data / "monitor", log=self.workdir / "monitor.log",
-            **common,
+            template=template, **common,
         )  # fmt: skip
         self.monitor.start(timeout=timeout)
         self.configure_monitor(monitor_settings)
