@@ -96,6 +96,13 @@ def test_cluster_starts_kills_primary_promotes_sync_without_losing_writes(
         for name, keeper in cluster.keepers.items():
             assert f"127.0.0.1:{cluster.links[f'pg-{name}'].port}" in uri
             assert keeper.host == "127.0.0.2"
+        # Killed at teardown, a server with posix dynamic shared memory leaves /dev/shm
+        # segments behind: every server, the cloned standbys too, uses mmap.
+        assert cluster.monitor is not None
+        for server in [cluster.monitor, *cluster.keepers.values()]:
+            with psycopg.connect(server.dsn(), autocommit=True) as conn:
+                row = conn.execute("SHOW dynamic_shared_memory_type").fetchone()
+            assert row == ("mmap",), server.name
         with psycopg.connect(cluster.keepers["pg-primary"].dsn(), autocommit=True) as conn:
             conn.execute("CREATE TABLE af_probe (v int PRIMARY KEY)")
             sync = conn.execute(
