@@ -8,10 +8,12 @@ import subprocess
 import threading
 import xml.etree.ElementTree as ET
 
+import jsonschema
 import pytest
 import xmlschema
 
 from drill_helpers import ROOT
+from pytest_drdrill.reporting.drill_json import load_schema
 
 XSD = ROOT / "tests" / "data" / "junit-xunit2.xsd"
 
@@ -77,6 +79,13 @@ def test_monthly_drill_writes_every_report(pytester, drill_args, webhook):
     crash = "[crash]"
     rto = next(v for k, v in properties.items() if crash in k and k.endswith("].rto_seconds"))
     document = json.loads((run_dir / "drill.json").read_text())
+    # The document a real run writes, not one built in a unit test, matches the schema.
+    validator = jsonschema.Draft202012Validator(
+        load_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    assert [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)] == []
+    assert document["run"]["postgres_failover"] == "reference"
+    assert document["run"]["backup_tool"] == "builtin"
     versions = document["run"]["versions"]
     from importlib import metadata
 

@@ -361,6 +361,20 @@ def test_each_backend_has_its_own_series() -> None:
     assert len(series["primary-crash"]) == 5
 
 
+def test_each_ha_stack_and_backup_tool_has_its_own_series() -> None:
+    """pg_auto_failover waits out its health checks: that is not the reference regressing."""
+    entries = rto_history([0.56, 0.55, 0.57, 0.56, 0.58, 5.94, 0.9])
+    entries[-2]["postgres_failover"] = "pg_auto_failover"
+    entries[-1].update(postgres_failover="reference", backup_tool="pgbackrest", backend="docker")
+    assert find_regressions(entries) == []
+    series = trend(entries)["scenarios"]
+    assert [p["rto_p50"] for p in series["primary-crash (pg_auto_failover)"]] == [
+        pytest.approx(5.94)
+    ]
+    assert len(series["primary-crash (docker) (pgbackrest)"]) == 1
+    assert len(series["primary-crash"]) == 5
+
+
 def test_rise_inside_noise_of_a_noisy_history_is_not_a_regression() -> None:
     """The same rise is flagged after a steady history but not after a noisy one."""
     noisy = [0.3, 1.2, 0.5, 1.4, 0.4]

@@ -300,6 +300,7 @@ class DrillReporter:
             "pg_auto_failover": dc.pg_auto_failover_config,
         }.get(dc.postgres_failover)
         document["run"]["postgres_failover_settings"] = str(settings) if settings else None
+        document["run"]["backup_tool"] = dc.backup_tool
         return document
 
     def config_hash(self) -> str:

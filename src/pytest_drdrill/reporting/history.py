@@ -62,6 +62,8 @@ def entry_from_document(document: Mapping[str, Any]) -> dict[str, Any]:
         "git_sha": run.get("git_sha"),
         "cadence": run.get("cadence"),
         "backend": run.get("backend"),
+        "postgres_failover": run.get("postgres_failover"),
+        "backup_tool": run.get("backup_tool"),
         "drills": [_drill_entry(drill) for drill in drills],
     }
 

@@ -35,6 +35,10 @@ _PASSING = frozenset({"pass", "warn"})
 _DAY = 86_400.0
 
 
+#: Run settings that start a series of their own, with the value that needs no suffix.
+SERIES_KEYS = (("backend", "local"), ("postgres_failover", "reference"), ("backup_tool", "builtin"))
+
+
 def _chronological(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     # Two runs finishing together may append out of start order; a stable sort keeps
     # file order for equal starts.
@@ -77,12 +81,14 @@ def trend(
     ``rto_p50`` and ``rto_p95`` of None.
 
     .. versionadded:: 0.3
+    .. versionchanged:: 0.9 a series per HA stack and backup tool too.
 
     :param entries: history entries, e.g. a
         :class:`~pytest_drdrill.reporting.history.History`; any order.
     :param scenarios: only these scenarios (default: every scenario in the history).
     :returns: ``{"scenarios": {scenario: [point, ...]}, "regressions": [...]}``, each
-        scenario of a backend other than local under ``"<scenario> (<backend>)"``, each
+        scenario of a backend, HA stack or backup tool other than the default under
+        ``"<scenario> (<backend>) (<stack>) (<tool>)"`` (:data:`SERIES_KEYS`), each
         point ``{"run_id", "started_at", "n", "rto_p50", "rto_p95", "passed",
         "failed"}`` and the regressions as :func:`find_regressions` returns them.
     """
@@ -106,11 +112,15 @@ def _series(
             if scenarios is not None and scenario not in scenarios:
                 continue
             by_scenario.setdefault(scenario, []).append(drill)
-        # Backends differ in their RTOs by design (a killed container times out where a
-        # killed process refuses): each backend gets its own series, so a Docker run is
-        # never taken for a regression of the local ones.
-        backend = entry.get("backend")
-        suffix = "" if backend in (None, "local") else f" ({backend})"
+        # Backends, HA stacks and backup tools differ in their RTOs by design (a killed
+        # container times out where a killed process refuses; pg_auto_failover waits out
+        # its health checks): each gets its own series, so a Docker or Patroni run is never
+        # taken for a regression of the reference ones.
+        suffix = "".join(
+            f" ({entry[key]})"
+            for key, default in SERIES_KEYS
+            if entry.get(key) not in (None, default)
+        )
         for scenario, drills in by_scenario.items():
             series.setdefault(scenario + suffix, []).append(_point(entry, drills))
     return series
@@ -176,6 +186,7 @@ def find_regressions(
     regression. Negative controls never count.
 
     .. versionadded:: 0.3
+    .. versionchanged:: 0.9 a series per HA stack and backup tool too.
 
     :param entries: history entries, e.g. a
         :class:`~pytest_drdrill.reporting.history.History`; any order.
@@ -315,6 +326,7 @@ def check_cadence(
     required one or more frequent: a daily drill also meets a weekly or monthly need.
 
     .. versionadded:: 0.3
+    .. versionchanged:: 0.9 a series per HA stack and backup tool too.
 
     :param entries: history entries, e.g. a
         :class:`~pytest_drdrill.reporting.history.History`; any order.
