@@ -211,8 +211,9 @@ class Workload:
             slept = timing.monotonic()
             await asyncio.sleep(tick)
             woke = timing.monotonic()
-            if woke - slept - tick >= bar:
-                self.history.record_stall(woke, woke - slept - tick)
+            late = woke - slept - tick
+            if late >= bar:
+                self.history.record_stall(woke, late)
 
     def read_ids(self, *, timeout: float = 10.0) -> set[int]:
         """Every id in the service's ledger, read through its endpoint (after recovery)."""

@@ -326,7 +326,6 @@ def check_cadence(
     required one or more frequent: a daily drill also meets a weekly or monthly need.
 
     .. versionadded:: 0.3
-    .. versionchanged:: 0.9 a series per HA stack and backup tool too.
 
     :param entries: history entries, e.g. a
         :class:`~pytest_drdrill.reporting.history.History`; any order.

@@ -127,11 +127,12 @@ def make_template(
          "--locale=C", "-D", str(datadir)],
         run_as=run_as, timeout=120, what="initdb",
     )  # fmt: skip
-    # In postgresql.conf, not only in each node's settings: servers that HA tools start
-    # from a copy (pg_auto_failover's) or clone must not leave /dev/shm segments behind
-    # when a drill kills them.
-    with open(datadir / "postgresql.conf", "a", encoding="utf-8") as conf:
-        conf.write(f"dynamic_shared_memory_type = {BASE_SETTINGS['dynamic_shared_memory_type']}\n")
+    # In the template, not only in each node's settings: servers that HA tools start from
+    # a copy (pg_auto_failover's) or clone must not leave /dev/shm segments behind when a
+    # drill kills them.
+    write_auto_conf(
+        datadir, {"dynamic_shared_memory_type": BASE_SETTINGS["dynamic_shared_memory_type"]}
+    )
     server = LocalPostgresNode("template PostgreSQL", "", datadir, install, run_as, log)
     try:
         server.start(timeout=30)

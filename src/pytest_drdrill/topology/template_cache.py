@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_NAME = "drdrill-template-cache"
 #: Raise when :func:`~pytest_drdrill.topology.postgres.make_template` changes what it builds.
-LAYOUT = 2
+LAYOUT = 3
 #: ``DRDRILL_TEMPLATE_CACHE=0`` builds the template in every session, as before the cache.
 SWITCH = "DRDRILL_TEMPLATE_CACHE"
 _COMPLETE = "complete"
